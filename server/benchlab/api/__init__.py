@@ -1,0 +1,1 @@
+"""The GraphQL API (DESIGN.md §6): schema, resolvers, errors and the ASGI endpoint."""

@@ -1,0 +1,116 @@
+"""The error taxonomy clients can rely on, and the masking of everything else.
+
+Every error a client sees carries `extensions.code`: one of BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN,
+NOT_FOUND, CONFLICT, RATE_LIMITED for errors meant for them, or INTERNAL for anything unexpected. An INTERNAL
+error's message is replaced by "internal error" and the request id; the real exception is logged
+server-side under the same id, so a user's report can be matched to the log without leaking details.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from benchlab.errors import BenchlabError
+
+log = logging.getLogger("benchlab.api")
+
+
+class ErrorCode(StrEnum):
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL = "INTERNAL"
+
+
+class ApiError(Exception):
+    """Raise from a resolver to send the client a message and a code."""
+
+    code: ErrorCode = ErrorCode.BAD_USER_INPUT
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.extensions = extensions
+
+
+class BadUserInput(ApiError):
+    code = ErrorCode.BAD_USER_INPUT
+
+
+class Unauthenticated(ApiError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class Forbidden(ApiError):
+    code = ErrorCode.FORBIDDEN
+
+
+class NotFound(ApiError):
+    code = ErrorCode.NOT_FOUND
+
+
+class Conflict(ApiError):
+    code = ErrorCode.CONFLICT
+
+
+class RateLimited(ApiError):
+    code = ErrorCode.RATE_LIMITED
+
+
+def classify(error: GraphQLError) -> tuple[ErrorCode, dict[str, Any]] | None:
+    """The code and extensions for an error the client may see, or None when it must be masked."""
+    original = error.original_error
+    if original is None:
+        # Syntax, validation and limit errors raised by graphql-core or a strawberry extension.
+        return ErrorCode.BAD_USER_INPUT, {}
+    if isinstance(original, ApiError):
+        return original.code, original.extensions
+    if isinstance(original, BenchlabError):
+        return ErrorCode.BAD_USER_INPUT, {}
+    if isinstance(original, GraphQLError):
+        return classify(original)
+    existing = (error.extensions or {}).get("code")
+    if existing in ErrorCode.__members__:
+        return ErrorCode(existing), {}
+    return None
+
+
+def request_id_of(context: Any) -> str:
+    if isinstance(context, dict):
+        return str(context.get("request_id", "-"))
+    return "-"
+
+
+class ErrorMasking(SchemaExtension):
+    """Put the taxonomy code on every error; mask and log the unexpected ones."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and getattr(result, "errors", None):
+            request_id = request_id_of(self.execution_context.context)
+            result.errors = [present(error, request_id) for error in result.errors]
+
+
+def present(error: GraphQLError, request_id: str) -> GraphQLError:
+    """The error as the client sees it."""
+    verdict = classify(error)
+    if verdict is None:
+        original = error.original_error
+        log.error("internal error in GraphQL resolver (request id %s, path %s)", request_id,
+                  ".".join(str(p) for p in error.path or []),
+                  exc_info=(type(original), original, original.__traceback__) if original else None)
+        return GraphQLError(f"internal error (request id {request_id})", nodes=error.nodes, path=error.path,
+                            extensions={"code": ErrorCode.INTERNAL.value, "requestId": request_id})
+    code, extensions = verdict
+    return GraphQLError(error.message, nodes=error.nodes, source=error.source, positions=error.positions,
+                        path=error.path, original_error=None,
+                        extensions={**(error.extensions or {}), **extensions, "code": code.value})

@@ -1,0 +1,28 @@
+"""Live subscriptions (graphql-transport-ws only)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+
+import strawberry
+
+from benchlab.api.errors import BadUserInput
+from benchlab.api.types.server_info import Heartbeat
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Ticks every `intervalMs` milliseconds, `count` times: a cheap way for a client to prove "
+                    "its subscription path (proxies, auth, keep-alives) works end to end.")
+    async def heartbeat(self, interval_ms: int = 1000, count: int = 10) -> AsyncGenerator[Heartbeat, None]:
+        if not 10 <= interval_ms <= 60_000:
+            raise BadUserInput("intervalMs must be between 10 and 60000")
+        if not 1 <= count <= 10_000:
+            raise BadUserInput("count must be between 1 and 10000")
+        for sequence in range(1, count + 1):
+            if sequence > 1:
+                await asyncio.sleep(interval_ms / 1000)
+            yield Heartbeat(sequence=sequence, at=datetime.now(UTC))

@@ -1,0 +1,66 @@
+"""The Starlette application: `/graphql`, `/healthz`, `/readyz`, with request ids and access logs.
+
+`create_app(settings, runtime=None)`: the CLI opens the stores itself (so a bad URL is one clear line, not
+a startup traceback) and passes the runtime in; tests and other embedders may let the lifespan open them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from benchlab.api.endpoint import GraphQLEndpoint
+from benchlab.api.schema import QueryLimits, build_schema
+from benchlab.config import Settings
+from benchlab.request_log import RequestLogMiddleware
+from benchlab.runtime import Runtime
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """The process is up and serving; says nothing about the stores."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Every store answers: 200 when all do, 503 naming the ones that do not."""
+    checks = await request.app.state.runtime.readiness()
+    ready = all(result == "ok" for result in checks.values())
+    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
+                        status_code=200 if ready else 503)
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+    schema = build_schema(QueryLimits(settings.graphql_max_depth, settings.graphql_max_tokens,
+                                      settings.graphql_max_aliases))
+    graphql = GraphQLEndpoint(schema)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
+        opened = await Runtime.open(settings)
+        try:
+            await opened.migrate()
+            app.state.runtime = opened
+            yield
+        finally:
+            await opened.close()
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        middleware=[Middleware(RequestLogMiddleware)],
+        lifespan=lifespan,
+    )

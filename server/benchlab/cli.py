@@ -1,0 +1,106 @@
+"""The `benchlab` command: serve, migrate, export-schema.
+
+Every failure a user can cause or fix (bad setting, unreachable store, busy data dir, broken migration) is
+printed as one line naming what to fix, with exit status 2; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from benchlab import __version__
+from benchlab.config import Settings
+from benchlab.errors import BenchlabError
+from benchlab.logging_setup import configure_logging
+
+log = logging.getLogger("benchlab")
+
+
+class ShutdownRequested(BaseException):
+    """SIGINT/SIGTERM: unwind through every `finally` so the stores shut down cleanly."""
+
+
+def _raise_shutdown(signum: int, frame: object) -> None:
+    raise ShutdownRequested(signal.Signals(signum).name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_format, settings.log_level)
+        return args.handler(args, settings)
+    except BenchlabError as exc:
+        print(f"benchlab: error: {exc}", file=sys.stderr)
+        return 2
+    except (ShutdownRequested, KeyboardInterrupt):
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="benchlab", description="LLM experiment and latency-analytics server.")
+    parser.add_argument("--version", action="version", version=f"benchlab {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="start the server (embedded stores unless URLs are configured)")
+    serve.add_argument("--host", help="address to listen on (default: BENCHLAB_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: BENCHLAB_PORT or 8000)")
+    serve.set_defaults(handler=_cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending PostgreSQL and ClickHouse migrations")
+    migrate.set_defaults(handler=_cmd_migrate)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    export.set_defaults(handler=_cmd_export_schema)
+    return parser
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    settings = settings.with_overrides(host=args.host or settings.host, port=args.port or settings.port)
+    from benchlab.serve import serve
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_shutdown)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.runtime import Runtime
+    from benchlab.stores.local import local_stores
+
+    async def run(resolved: Settings) -> None:
+        runtime = await Runtime.open(resolved, embedded_postgres=settings.embedded_postgres)
+        try:
+            report = await runtime.migrate()
+        finally:
+            await runtime.close()
+        for store, files in (("PostgreSQL", report.postgres), ("ClickHouse", report.clickhouse)):
+            names = ", ".join(f.label for f in files) or "nothing to apply (up to date)"
+            print(f"{store}: {names}")
+
+    with local_stores(settings) as resolved:
+        asyncio.run(run(resolved))
+    return 0
+
+
+def _cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.api.schema import export_sdl
+
+    sdl = export_sdl()
+    if args.output:
+        args.output.write_text(sdl, encoding="utf-8")
+    else:
+        sys.stdout.write(sdl)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

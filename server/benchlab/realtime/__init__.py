@@ -1,0 +1,1 @@
+"""Live fan-out of progress and request events (DESIGN.md §8)."""

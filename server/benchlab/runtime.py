@@ -1,0 +1,82 @@
+"""The connected stores a running server (or CLI command) works with, opened and closed in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+
+from benchlab.config import Settings
+from benchlab.realtime.hub import Hub
+from benchlab.stores.clickhouse import ClickHouseStore
+from benchlab.stores.clickhouse_migrations import migrate_clickhouse
+from benchlab.stores.postgres import create_pool
+from benchlab.stores.postgres_migrations import migrate_postgres
+from benchlab.stores.sql_files import MigrationFile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    postgres: list[MigrationFile]
+    clickhouse: list[MigrationFile]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pg: asyncpg.Pool
+    clickhouse: ClickHouseStore
+    hub: Hub
+    embedded_postgres: bool
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_monotonic: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    async def open(cls, settings: Settings, *, embedded_postgres: bool = False) -> Runtime:
+        """Connect to every store named by `settings` (the database URL must be resolved by now)."""
+        assert settings.database_url, "start embedded PostgreSQL first (see benchlab.serve)"
+        pg = await create_pool(settings.database_url)
+        clickhouse = ClickHouseStore(settings.effective_clickhouse_url, settings.clickhouse_database,
+                                     query_timeout_s=settings.query_timeout_s)
+        hub = Hub(settings.redis_url)
+        try:
+            await clickhouse.start()
+            await hub.start()
+        except BaseException:
+            await pg.close()
+            await clickhouse.close()
+            raise
+        return cls(settings, pg, clickhouse, hub, embedded_postgres)
+
+    async def migrate(self) -> MigrationReport:
+        async with self.pg.acquire() as conn:
+            postgres = await migrate_postgres(conn)
+            clickhouse = await migrate_clickhouse(self.clickhouse, conn)
+        return MigrationReport(postgres, clickhouse)
+
+    async def readiness(self) -> dict[str, str]:
+        """Ask every store to answer; returns "ok" or a short failure reason per store."""
+        async def check(probe) -> str:
+            try:
+                await asyncio.wait_for(probe(), timeout=5)
+            except Exception as exc:  # a readiness probe reports, it never raises
+                return f"error: {type(exc).__name__}"
+            return "ok"
+
+        async def pg_probe() -> None:
+            async with self.pg.acquire(timeout=5) as conn:
+                await conn.fetchval("SELECT 1")
+
+        results = await asyncio.gather(check(pg_probe), check(self.clickhouse.ping), check(self.hub.ping))
+        return dict(zip(("postgres", "clickhouse", "realtime"), results, strict=True))
+
+    async def close(self) -> None:
+        await self.hub.stop()
+        await self.clickhouse.close()
+        await self.pg.close()

@@ -1,0 +1,1 @@
+"""The stores: PostgreSQL for entities, ClickHouse for events, and their migrations."""

@@ -1,0 +1,35 @@
+"""Embedded-mode ownership: the data-dir lock and the embedded PostgreSQL, for as long as a command runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from benchlab.config import Settings
+from benchlab.stores.datadir import DataDirLock
+from benchlab.stores.embedded_postgres import EmbeddedPostgres
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def local_stores(settings: Settings) -> Iterator[Settings]:
+    """Lock the data dir and start embedded PostgreSQL when the settings call for it.
+
+    Yields the settings with `database_url` resolved. On exit PostgreSQL is stopped and the lock released,
+    whatever happened inside.
+    """
+    if not settings.owns_data_dir:
+        yield settings
+        return
+    with DataDirLock(settings.data_dir):
+        if not settings.embedded_postgres:
+            yield settings
+            return
+        postgres = EmbeddedPostgres(settings.data_dir)
+        try:
+            url = postgres.start()
+            yield settings.with_overrides(database_url=url)
+        finally:
+            postgres.stop()

@@ -1,0 +1,47 @@
+"""PostgreSQL connection pool (asyncpg) with errors that name the setting to fix."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from benchlab.config import redact_url
+from benchlab.errors import StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+URL_VARIABLE = "BENCHLAB_DATABASE_URL"
+CONNECT_TIMEOUT_S = 10.0
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """A one-line reason for a failed connection, without credentials."""
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return f"no answer within {CONNECT_TIMEOUT_S:.0f} s"
+    if isinstance(exc, asyncpg.InvalidPasswordError):
+        return "authentication failed (check user and password)"
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return "database does not exist"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """Open a pool and prove it works with one round trip, or raise StoreUnavailableError."""
+    try:
+        pool = await asyncio.wait_for(
+            asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=CONNECT_TIMEOUT_S,
+                                command_timeout=60),
+            timeout=CONNECT_TIMEOUT_S + 1,
+        )
+    except Exception as exc:  # every failure becomes one clear line naming the variable
+        raise StoreUnavailableError(URL_VARIABLE, redact_url(url), describe_connect_error(exc)) from None
+    return pool
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    async with pool.acquire(timeout=5) as conn:
+        await conn.fetchval("SELECT 1")
