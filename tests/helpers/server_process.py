@@ -1,0 +1,95 @@
+"""Run `benchlab` as a real subprocess: the server on a free port, or any other command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+BENCHLAB = [sys.executable, "-m", "benchlab.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCHLAB_")}
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*BENCHLAB, *args], env=child_env(env), capture_output=True, text=True, timeout=timeout)
+
+
+class ServerProcess:
+    """`benchlab serve` in a subprocess; output goes to a log file the test can read."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path | None = None) -> None:
+        self.env = env
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        data_dir = Path(env["BENCHLAB_DATA_DIR"])
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_path or data_dir.parent / f"serve-{port}-{time.monotonic_ns()}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServerProcess:
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen([*BENCHLAB, "serve", "--port", str(self.port)], env=child_env(self.env),
+                                            stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 90) -> float:
+        """Poll /readyz until 200; returns seconds waited. Fails with the server's output if it exits."""
+        started = time.perf_counter()
+        deadline = started + timeout
+        while time.perf_counter() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited with {self.process.returncode}:\n{self.output}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"server not ready after {timeout}s:\n{self.output}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.stop()
+
+
+def postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    """PostgreSQL postmasters serving `pgdata` (to prove none is left behind)."""
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline", "status"]):
+        cmdline = proc.info.get("cmdline") or []
+        alive = proc.info.get("status") != psutil.STATUS_ZOMBIE
+        if alive and proc.info.get("name") == "postgres" and str(pgdata) in cmdline:
+            found.append(proc)
+    return found

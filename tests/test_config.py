@@ -1,0 +1,56 @@
+"""Settings from BENCHLAB_* variables: defaults, and errors that name the variable."""
+
+from pathlib import Path
+
+import pytest
+
+from benchlab.config import Settings, redact_url
+from benchlab.errors import ConfigError
+
+
+def test_defaults_are_embedded(tmp_path: Path) -> None:
+    settings = Settings.from_env({"BENCHLAB_DATA_DIR": str(tmp_path)})
+    assert settings.embedded_postgres
+    assert settings.uses_chdb
+    assert settings.effective_clickhouse_url == f"chdb://{tmp_path / 'clickhouse'}"
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.redis_url is None
+
+
+def test_external_urls_are_used(tmp_path: Path) -> None:
+    settings = Settings.from_env({
+        "BENCHLAB_DATA_DIR": str(tmp_path),
+        "BENCHLAB_DATABASE_URL": "postgresql://u:p@db:5432/benchlab",
+        "BENCHLAB_CLICKHOUSE_URL": "https://ch.example:8443",
+        "BENCHLAB_REDIS_URL": "redis://cache:6379/0",
+    })
+    assert not settings.embedded_postgres
+    assert not settings.uses_chdb
+    assert not settings.owns_data_dir
+    assert settings.redis_url == "redis://cache:6379/0"
+
+
+@pytest.mark.parametrize(("variable", "value", "hint"), [
+    ("BENCHLAB_DATABASE_URL", "mysql://u@h/db", "postgresql://"),
+    ("BENCHLAB_DATABASE_URL", "postgresql:///nohost", "names no host"),
+    ("BENCHLAB_CLICKHOUSE_URL", "tcp://h:9000", "http://"),
+    ("BENCHLAB_REDIS_URL", "amqp://h", "redis://"),
+    ("BENCHLAB_PORT", "eighty", "not a whole number"),
+    ("BENCHLAB_PORT", "70000", "out of range"),
+    ("BENCHLAB_LOG_FORMAT", "xml", "text, json"),
+    ("BENCHLAB_CLICKHOUSE_DATABASE", "drop table;", "not a valid database name"),
+])
+def test_bad_values_name_the_variable(tmp_path: Path, variable: str, value: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"BENCHLAB_DATA_DIR": str(tmp_path), variable: value})
+    message = str(raised.value)
+    assert message.startswith(f"{variable}: ")
+    assert hint in message
+
+
+def test_errors_never_show_passwords(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"BENCHLAB_DATA_DIR": str(tmp_path),
+                           "BENCHLAB_CLICKHOUSE_URL": "tcp://admin:hunter2@h:9000"})
+    assert "hunter2" not in str(raised.value)
+    assert redact_url("postgresql://u:s3cret@h/db") == "postgresql://u:***@h/db"
