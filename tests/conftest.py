@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -159,3 +160,24 @@ def live_server(tmp_path: Path, database_url: str) -> Iterator[ServerProcess]:
     with ServerProcess(env, port=free_port()) as server:
         server.wait_ready()
         yield server
+
+
+@pytest.fixture
+async def engine_deps(database_url: str, clickhouse: ClickHouseStore, tmp_path: Path) -> AsyncIterator[Any]:
+    """What the experiment engine runs on: this test's PostgreSQL and ClickHouse, memory:// fan-out."""
+    from cryptography.fernet import Fernet
+
+    from benchlab.engine.runner import EngineDeps
+    from benchlab.realtime.hub import Hub
+    from benchlab.secrets import SecretBox
+    from benchlab.stores.clickhouse_migrations import migrate_clickhouse
+    from benchlab.stores.postgres import create_pool
+
+    pool = await create_pool(database_url)
+    async with pool.acquire() as conn:
+        await migrate_clickhouse(clickhouse, conn)
+    hub = Hub(None)
+    await hub.start()
+    yield EngineDeps(pool, clickhouse, hub, tmp_path / "data", SecretBox(Fernet.generate_key()))
+    await hub.stop()
+    await pool.close()

@@ -13,6 +13,7 @@ from benchlab.resources import clickhouse_migrations_dir
 from benchlab.stores.clickhouse import AnalyticsQueryError, ClickHouseStore
 from benchlab.stores.clickhouse_migrations import migrate_clickhouse
 from benchlab.stores.sql_files import MigrationError, load_migrations
+from tests.helpers.server_process import free_port
 
 
 async def test_bound_parameters_stay_correct_under_concurrency(clickhouse: ClickHouseStore) -> None:
@@ -55,7 +56,7 @@ async def test_timeouts_ask_to_narrow_the_filter(chdb_url: str, clickhouse_datab
 
 
 async def test_unreachable_server_names_the_variable() -> None:
-    store = ClickHouseStore("http://default:topsecret@127.0.0.1:1", "benchlab")
+    store = ClickHouseStore(f"http://default:topsecret@127.0.0.1:{free_port()}", "benchlab")
     with pytest.raises(StoreUnavailableError) as raised:
         await store.start()
     await store.close()

@@ -1,4 +1,4 @@
-"""The `benchlab` command: serve, migrate, export-schema.
+"""The `benchlab` command: serve, run, migrate, mock-llm, export-schema.
 
 Every failure a user can cause or fix (bad setting, unreachable store, busy data dir, broken migration) is
 printed as one line naming what to fix, with exit status 2; tracebacks are for bugs only.
@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from uuid import UUID
 
 from benchlab import __version__
 from benchlab.config import Settings
@@ -31,7 +32,11 @@ def _raise_shutdown(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.handler is _cmd_mock_llm:
+        args.mock_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         settings = Settings.from_env()
         configure_logging(settings.log_format, settings.log_level)
@@ -56,6 +61,16 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply pending PostgreSQL and ClickHouse migrations")
     migrate.set_defaults(handler=_cmd_migrate)
 
+    run = commands.add_parser("run", help="run an experiment spec (YAML) and print its summary")
+    run.add_argument("spec", type=Path, nargs="?", help="the experiment spec file")
+    run.add_argument("--resume", type=UUID, metavar="RUN_ID", help="resume an interrupted run instead")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.set_defaults(handler=_cmd_run)
+
+    mock = commands.add_parser("mock-llm", add_help=False,
+                               help="start the synthetic OpenAI-compatible server (see `benchlab mock-llm --help`)")
+    mock.set_defaults(handler=_cmd_mock_llm)
+
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", type=Path, help="write to this file instead of stdout")
     export.set_defaults(handler=_cmd_export_schema)
@@ -70,6 +85,20 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         signal.signal(signum, _raise_shutdown)
     asyncio.run(serve(settings))
     return 0
+
+
+def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.run_command import run_command
+
+    if (args.spec is None) == (args.resume is None):
+        raise BenchlabError("give either a spec file or --resume RUN_ID")
+    return run_command(settings, args.spec, args.resume, args.json)
+
+
+def _cmd_mock_llm(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.mockllm.cli import main_mock_llm
+
+    return main_mock_llm(args.mock_args)
 
 
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

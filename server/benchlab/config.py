@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,6 +35,7 @@ class Settings:
     graphql_max_depth: int = 12
     graphql_max_tokens: int = 4000
     graphql_max_aliases: int = 30
+    secret_key: str | None = field(default=None, repr=False)
 
     @property
     def embedded_postgres(self) -> bool:
@@ -84,6 +85,7 @@ class Settings:
                                     4000, 50, 1_000_000),
             graphql_max_aliases=_int("BENCHLAB_GRAPHQL_MAX_ALIASES", get("BENCHLAB_GRAPHQL_MAX_ALIASES"),
                                      30, 1, 10_000),
+            secret_key=get("BENCHLAB_SECRET_KEY"),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -7,16 +7,22 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
 
 import asyncpg
 
 from benchlab.config import Settings
 from benchlab.realtime.hub import Hub
+from benchlab.secrets import SecretBox, load_secret_box
 from benchlab.stores.clickhouse import ClickHouseStore
 from benchlab.stores.clickhouse_migrations import migrate_clickhouse
 from benchlab.stores.postgres import create_pool
 from benchlab.stores.postgres_migrations import migrate_postgres
 from benchlab.stores.sql_files import MigrationFile
+
+if TYPE_CHECKING:
+    from benchlab.engine.runner import EngineDeps
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,7 @@ class Runtime:
     pg: asyncpg.Pool
     clickhouse: ClickHouseStore
     hub: Hub
+    secrets: SecretBox
     embedded_postgres: bool
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
@@ -45,6 +52,7 @@ class Runtime:
         clickhouse = ClickHouseStore(settings.effective_clickhouse_url, settings.clickhouse_database,
                                      query_timeout_s=settings.query_timeout_s)
         hub = Hub(settings.redis_url)
+        secrets = load_secret_box(settings.secret_key, settings.data_dir)
         try:
             await clickhouse.start()
             await hub.start()
@@ -52,13 +60,26 @@ class Runtime:
             await pg.close()
             await clickhouse.close()
             raise
-        return cls(settings, pg, clickhouse, hub, embedded_postgres)
+        return cls(settings, pg, clickhouse, hub, secrets, embedded_postgres)
 
     async def migrate(self) -> MigrationReport:
         async with self.pg.acquire() as conn:
             postgres = await migrate_postgres(conn)
             clickhouse = await migrate_clickhouse(self.clickhouse, conn)
         return MigrationReport(postgres, clickhouse)
+
+    async def recover_interrupted_runs(self) -> list[UUID]:
+        """Mark runs whose process died as `interrupted`, so they can be resumed (DESIGN.md §5)."""
+        from benchlab.stores.runs_repo import mark_orphans_interrupted
+
+        async with self.pg.acquire() as conn:
+            return await mark_orphans_interrupted(conn)
+
+    def engine_deps(self) -> EngineDeps:
+        """What the experiment engine needs (imported lazily: the engine pulls in heavy modules)."""
+        from benchlab.engine.runner import EngineDeps
+
+        return EngineDeps(self.pg, self.clickhouse, self.hub, self.settings.data_dir, self.secrets)
 
     async def readiness(self) -> dict[str, str]:
         """Ask every store to answer; returns "ok" or a short failure reason per store."""

@@ -27,6 +27,9 @@ async def serve(settings: Settings) -> None:
         runtime = await Runtime.open(resolved, embedded_postgres=settings.embedded_postgres)
         try:
             report = await runtime.migrate()
+            for run_id in await runtime.recover_interrupted_runs():
+                log.warning("run %s was left running by a process that stopped; marked interrupted (resumable)",
+                            run_id)
             applied = len(report.postgres) + len(report.clickhouse)
             if applied:
                 log.info("applied %d migration(s)", applied)

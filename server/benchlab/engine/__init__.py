@@ -1,0 +1,1 @@
+"""The experiment engine: plan, load profiles, timed requests, evaluation, run lifecycle."""

@@ -1,0 +1,292 @@
+"""The one buffered writer through which event and score rows reach ClickHouse (DESIGN.md §4).
+
+Rows are batched (a batch is cut at `max_batch_rows` or when its oldest row is `flush_interval_s` old),
+never inserted one by one. A batch counts as written only once ClickHouse acknowledged it. Each batch has
+a random id sent as `insert_deduplication_token` on every attempt, so a batch that landed although its
+acknowledgement was lost is not counted twice on retry (the tables set `non_replicated_deduplication_window`).
+Whatever fails goes to the on-disk spool (`spool.py`) and is retried with exponential backoff until
+acknowledged; while ClickHouse is down, or a batch waited more than a few seconds for its turn, batches go
+to disk, so memory stays bounded.
+
+Two background tasks: the sender is the only one that talks to ClickHouse (sending batches, retrying the
+spool); the batcher cuts batches on time and moves batches to disk that memory should not hold, even while
+an insert attempt hangs. Batches are rows as given (row-oriented insert): cutting one is O(1) on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchlab.engine.spool import Spool, SpooledBatch
+from benchlab.errors import StoreUnavailableError
+from benchlab.stores.clickhouse import ClickHouseStore
+
+log = logging.getLogger(__name__)
+
+# A batch the sender has not taken within this time (an insert hangs, or rows arrive faster than ClickHouse
+# takes them) goes to disk: memory holds at most this many seconds of rows plus the batch in flight.
+_MAX_WAIT_IN_MEMORY_S = 5.0
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    rows_added: int
+    rows_written: int  # acknowledged by ClickHouse
+    batches_written: int
+    batches_spooled: int
+    rows_pending_on_disk: int
+    last_error: str  # one line, no row contents or secrets
+
+
+@dataclass
+class _Batch:
+    batch_id: str
+    rows: list[Sequence[Any]]
+    cut_at: float  # time.monotonic()
+
+
+class EventWriter:
+    """Buffers rows for one table; `add` from request tasks, `flush`/`close` at the end of a run."""
+
+    def __init__(self, store: ClickHouseStore, table: str, columns: Sequence[str], spool_dir: Path, *,
+                 max_batch_rows: int = 20_000, flush_interval_s: float = 1.0, retry_backoff_s: float = 0.5,
+                 max_backoff_s: float = 30.0) -> None:
+        self._store = store
+        self._table = table
+        self._columns = list(columns)
+        self._spool = Spool(spool_dir)
+        self._max_batch_rows = max_batch_rows
+        self._flush_interval_s = flush_interval_s
+        self._initial_backoff_s = retry_backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._caller = f"event_writer:{table}"
+
+        self._buffer: list[Sequence[Any]] = []
+        self._buffer_since = 0.0
+        self._ready: deque[_Batch] = deque()  # cut, waiting for the sender
+        self._held: deque[_Batch] = deque()  # neither written nor spooled (the disk failed too)
+        self._unsettled: set[str] = set()  # ids of batches neither acknowledged nor spooled yet
+        self._on_disk: dict[Path, SpooledBatch] = {}  # spooled batches known to this writer
+        self._healthy = True
+        self._backoff_s = retry_backoff_s
+        self._retry_at = 0.0
+        self._spool_failing = False
+        self._closed = False
+        self._stopping = False
+        self._wake_sender = asyncio.Event()
+        self._wake_batcher = asyncio.Event()
+        self._progress: asyncio.Future[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+        self._rows_added = 0
+        self._rows_written = 0
+        self._batches_written = 0
+        self._batches_spooled = 0
+        self._last_error = ""
+
+    @property
+    def stats(self) -> WriterStats:
+        return WriterStats(self._rows_added, self._rows_written, self._batches_written, self._batches_spooled,
+                           self._rows_on_disk(), self._last_error)
+
+    async def start(self) -> None:
+        """Replay what an earlier process left in the spool, then start the background tasks."""
+        await asyncio.to_thread(self._spool.prepare)
+        await self._retry_pending()
+        self._tasks = [asyncio.create_task(self._send_loop(), name=f"{self._caller}:sender"),
+                       asyncio.create_task(self._batch_loop(), name=f"{self._caller}:batcher")]
+
+    def add(self, row: Sequence[Any]) -> None:
+        """Buffer one row (values in column order); never blocks."""
+        if self._closed:
+            raise RuntimeError(f"the {self._table} writer is closed")
+        if len(row) != len(self._columns):
+            raise ValueError(f"a {self._table} row needs {len(self._columns)} values, got {len(row)}")
+        if not self._buffer:
+            self._buffer_since = time.monotonic()
+            self._wake_batcher.set()
+        self._buffer.append(row)
+        self._rows_added += 1
+        if len(self._buffer) >= self._max_batch_rows:
+            self._cut()
+
+    async def flush(self) -> None:
+        """Return once every row added so far is acknowledged or on disk."""
+        if not self._tasks:
+            raise RuntimeError(f"the {self._table} writer is not started")
+        self._cut()
+        waiting = set(self._unsettled)
+        while not waiting.isdisjoint(self._unsettled):
+            await self._wait_for_progress()
+
+    async def close(self) -> None:
+        """Flush, try the spool once more, stop. What is still unwritten stays on disk for the next start."""
+        self._closed = True
+        await self.flush()
+        self._stopping = True
+        self._wake_sender.set()
+        self._wake_batcher.set()
+        await asyncio.gather(*self._tasks)
+        for batch in [self._held.popleft() for _ in range(len(self._held))]:
+            await self._spool_batch(batch)  # the disk may work again; failures go back to `_held`
+        if self._held:
+            log.error("%s: %d rows could neither be written nor spooled and are lost at exit: %s",
+                      self._caller, sum(len(b.rows) for b in self._held), self._last_error)
+
+    def _cut(self) -> None:
+        if not self._buffer:
+            return
+        batch = _Batch(uuid.uuid4().hex, self._buffer, time.monotonic())
+        self._buffer = []
+        self._ready.append(batch)
+        self._unsettled.add(batch.batch_id)
+        self._wake_sender.set()
+        self._wake_batcher.set()
+
+    async def _send_loop(self) -> None:
+        while True:
+            if self._stopping:
+                await self._retry_pending()
+                return
+            if self._healthy and self._ready:
+                batch = self._ready.popleft()
+                if await self._insert(batch.batch_id, self._columns, batch.rows):
+                    self._settle(batch)
+                else:
+                    await self._spool_batch(batch)
+            elif self._has_pending() and time.monotonic() >= self._retry_at:
+                await self._retry_pending()
+            else:
+                await _wait(self._wake_sender, self._retry_at - time.monotonic() if self._has_pending() else None)
+
+    async def _batch_loop(self) -> None:
+        while not self._stopping:
+            if self._buffer and time.monotonic() - self._buffer_since >= self._flush_interval_s:
+                self._cut()
+            while self._ready and (not self._healthy or self._ready[0].cut_at + _MAX_WAIT_IN_MEMORY_S
+                                   <= time.monotonic()):
+                await self._spool_batch(self._ready.popleft())
+            deadlines = [self._buffer_since + self._flush_interval_s] if self._buffer else []
+            if self._ready:
+                deadlines.append(self._ready[0].cut_at + _MAX_WAIT_IN_MEMORY_S)
+            await _wait(self._wake_batcher, min(deadlines) - time.monotonic() if deadlines else None)
+
+    async def _retry_pending(self) -> None:
+        """Retry held batches, then spooled ones oldest first, until one fails."""
+        while self._held:
+            batch = self._held[0]
+            if not await self._insert(batch.batch_id, self._columns, batch.rows):
+                return
+            self._held.popleft()
+        for spooled in await asyncio.to_thread(self._spool.pending):  # also finds other writers' leftovers
+            self._on_disk.setdefault(spooled.path, spooled)
+        for path in sorted(self._on_disk):
+            spooled = self._on_disk[path]
+            rows = await self._read_spooled(spooled)
+            if rows is None:
+                continue
+            if not await self._insert(spooled.batch_id, *rows):
+                return
+            await asyncio.to_thread(self._spool.remove, spooled)
+            del self._on_disk[path]
+
+    async def _read_spooled(self, spooled: SpooledBatch) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+        try:
+            return await asyncio.to_thread(self._spool.read, spooled)
+        except FileNotFoundError:  # replayed and removed by another writer sharing the folder
+            pass
+        except Exception as exc:
+            target = await asyncio.to_thread(self._spool.quarantine, spooled)
+            log.error("%s: spool file %s is unreadable (%s); set aside as %s, not retried", self._caller,
+                      spooled.path.name, _describe(exc), target.name)
+        del self._on_disk[spooled.path]
+        return None
+
+    async def _insert(self, batch_id: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bool:
+        """One attempt; True once ClickHouse acknowledged the batch. Tracks availability and backoff."""
+        try:
+            await self._store.insert(self._table, rows, columns, caller=self._caller,
+                                     settings={"insert_deduplication_token": batch_id})
+        except Exception as exc:
+            self._last_error = _describe(exc)
+            if self._healthy:
+                self._healthy = False
+                self._wake_batcher.set()
+                log.warning("%s: ClickHouse is unavailable (%s); batches wait in %s and are retried",
+                            self._caller, self._last_error, self._spool.directory)
+            self._retry_at = time.monotonic() + self._backoff_s
+            self._backoff_s = min(self._backoff_s * 2, self._max_backoff_s)
+            return False
+        self._rows_written += len(rows)
+        self._batches_written += 1
+        self._backoff_s = self._initial_backoff_s
+        self._retry_at = 0.0
+        if not self._healthy:
+            self._healthy = True
+            log.info("%s: ClickHouse is available again; writing %d spooled rows", self._caller,
+                     self._rows_on_disk())
+        return True
+
+    async def _spool_batch(self, batch: _Batch) -> None:
+        try:
+            spooled = await asyncio.to_thread(self._spool.write, batch.batch_id, self._columns, batch.rows)
+        except Exception as exc:
+            self._held.append(batch)
+            self._last_error = f"spool: {_describe(exc)}"
+            if not self._spool_failing:
+                self._spool_failing = True
+                log.error("%s: cannot spool to %s (%s); keeping batches in memory", self._caller,
+                          self._spool.directory, self._last_error)
+        else:
+            self._spool_failing = False
+            self._batches_spooled += 1
+            self._on_disk[spooled.path] = spooled
+        self._settle(batch)
+
+    def _has_pending(self) -> bool:
+        return bool(self._held or self._on_disk)
+
+    def _rows_on_disk(self) -> int:
+        return sum(spooled.rows for spooled in self._on_disk.values())
+
+    def _settle(self, batch: _Batch) -> None:
+        self._unsettled.discard(batch.batch_id)
+        if self._progress is not None and not self._progress.done():
+            self._progress.set_result(None)
+        self._progress = None
+
+    async def _wait_for_progress(self) -> None:
+        """Wait until a batch settles; raise if a background task died instead."""
+        if self._progress is None:
+            self._progress = asyncio.get_running_loop().create_future()
+        await asyncio.wait([self._progress, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise RuntimeError(f"{task.get_name()} stopped") from task.exception()
+
+
+async def _wait(event: asyncio.Event, within_s: float | None) -> None:
+    """Wait for `event` (cleared afterwards) at most `within_s` seconds; callers re-check their state."""
+    try:
+        async with asyncio.timeout(within_s):
+            await event.wait()
+    except TimeoutError:
+        pass
+    event.clear()
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for logs and stats. Store errors carry no row data; URLs are redacted by the store."""
+    if isinstance(exc, StoreUnavailableError):
+        return str(exc)
+    text = str(exc).strip()
+    first_line = text.splitlines()[0][:300] if text else ""
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__

@@ -1,0 +1,302 @@
+"""Execute a run: transports, load phases, timed requests, buffered event writes, progress, summary, status.
+
+`submit_run` records the spec's entities and a queued run; `RunExecutor.execute` runs it to a final state.
+A resumed run (`resume_run`) skips every planned request whose event is already in ClickHouse. Cancelling
+stops new sends; requests in flight finish or time out, and the run ends `cancelled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from benchlab.engine import load as load_profiles
+from benchlab.engine.cost import request_cost
+from benchlab.engine.event_row import REQUEST_EVENT_COLUMNS, request_event_row
+from benchlab.engine.event_writer import EventWriter
+from benchlab.engine.executor import RetryPolicy, Transport, execute
+from benchlab.engine.planner import PlannedRequest, cells, plan
+from benchlab.engine.progress import Progress
+from benchlab.engine.selfcheck import SelfMeasurement
+from benchlab.engine.spec import ExperimentSpec, ProviderSpec
+from benchlab.engine.summary import SLOs, compute_summary
+from benchlab.engine.transport_direct import DirectTransport
+from benchlab.engine.transport_litellm import LiteLLMTransport
+from benchlab.errors import BenchlabError
+from benchlab.realtime.hub import Hub
+from benchlab.secrets import SecretBox
+from benchlab.stores.catalog_repo import register_experiment
+from benchlab.stores.clickhouse import ClickHouseStore
+from benchlab.stores.runs_repo import RunRecord, create_run, get_run, record_progress, transition
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.5
+OPEN_LOOP_CONNECTIONS = 256
+ERROR_RATE_MIN_REQUESTS = 20
+
+
+def progress_channel(run_id: UUID) -> str:
+    return f"run:{run_id}"
+
+
+@dataclass(frozen=True)
+class EngineDeps:
+    pg: asyncpg.Pool
+    clickhouse: ClickHouseStore
+    hub: Hub
+    data_dir: Path
+    secrets: SecretBox
+
+
+def planned_total(spec: ExperimentSpec) -> int:
+    """Requests the run will send, when known in advance (0 for duration-bound runs)."""
+    per_pass = len(cells(spec))
+    if spec.load.max_requests:
+        return spec.load.max_requests
+    if spec.load.duration_s:
+        return 0
+    phases = (spec.load.sweep_rates or 0) + 2 if spec.load.profile == "sweep" else 1
+    return per_pass * phases
+
+
+async def submit_run(deps: EngineDeps, spec: ExperimentSpec) -> UUID:
+    async with deps.pg.acquire() as conn:
+        registered = await register_experiment(conn, spec, deps.secrets)
+        run_id = await create_run(conn, registered.project_id, registered.experiment_id, spec.to_dict(),
+                                  planned_total(spec))
+        await transition(conn, run_id, "queued")
+    return run_id
+
+
+async def resume_run(deps: EngineDeps, run_id: UUID) -> bool:
+    """Put an interrupted run back in the queue; `RunExecutor.execute` then skips what is recorded."""
+    async with deps.pg.acquire() as conn:
+        return await transition(conn, run_id, "queued")
+
+
+@dataclass
+class _Phase:
+    name: str
+    profile: str                  # synchronous | concurrent | constant | poisson
+    concurrency: int = 1
+    rate: float = 0.0
+
+
+@dataclass
+class RunExecutor:
+    deps: EngineDeps
+    run_id: UUID
+    on_progress: Callable[[dict[str, Any]], None] | None = None
+    _cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    _stop_reason: str = ""
+
+    def cancel(self) -> None:
+        """Stop sending; in-flight requests finish or time out."""
+        self._cancel.set()
+
+    async def execute(self) -> RunRecord:
+        async with self.deps.pg.acquire() as conn:
+            run = await get_run(conn, self.run_id)
+            if run is None:
+                raise BenchlabError(f"run {self.run_id} does not exist")
+            if not await transition(conn, self.run_id, "running"):
+                raise BenchlabError(f"run {self.run_id} is {run.status}; only queued runs can start")
+        spec = ExperimentSpec.from_dict(run.config_snapshot)
+        try:
+            summary, measured = await self._run(run, spec)
+        except BaseException as exc:
+            async with self.deps.pg.acquire() as conn:
+                if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+                    await transition(conn, self.run_id, "interrupted", error="stopped by the operator; resume it")
+                else:
+                    await transition(conn, self.run_id, "failed", error=str(exc) or type(exc).__name__)
+            raise
+        final = "cancelled" if self._cancel.is_set() else ("failed" if self._stop_reason else "completed")
+        async with self.deps.pg.acquire() as conn:
+            await transition(conn, self.run_id, final, summary=summary, self_measurement=measured,
+                             client_saturated=measured["client_saturated"], error=self._stop_reason or None)
+            return await get_run(conn, self.run_id)
+
+    async def _run(self, run: RunRecord, spec: ExperimentSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+        self.spec, self.run = spec, run
+        self.policy = RetryPolicy(spec.retries.max_attempts, spec.retries.backoff_s, spec.retries.max_backoff_s,
+                                  frozenset(spec.retries.retry_on))
+        self.rng = random.Random(run.id.int)
+        self.recorded = await self._recorded_event_ids()
+        self.progress = Progress(total=run.planned_requests or None, done=len(self.recorded))
+        self.transports = await self._open_transports(spec)
+        self.limits = {p.name: asyncio.Semaphore(p.max_concurrency) if p.max_concurrency else None
+                       for p in spec.providers}
+        self.writer = EventWriter(self.deps.clickhouse, "request_events", REQUEST_EVENT_COLUMNS,
+                                  self.deps.data_dir / "spool" / "request_events")
+        await self.writer.start()
+        self.self_measurement = SelfMeasurement()
+        self.wall_anchor_ns, self.perf_anchor_ns = time.time_ns(), time.perf_counter_ns()
+        self.sent = 0
+        self.last_done_ns = self.perf_anchor_ns
+        reporter = asyncio.create_task(self._report_progress())
+        self.self_measurement.start()
+        try:
+            await self._run_phases(spec)
+        finally:
+            await self.self_measurement.stop()
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
+            await self.writer.close()
+            for transport in self.transports.values():
+                await transport.close()
+        await self._publish("finishing")
+        load = spec.load
+        start = self._wall(self.perf_anchor_ns) + timedelta(seconds=load.warmup_s)
+        end = self._wall(self.last_done_ns) - timedelta(seconds=load.cooldown_s)
+        slos = SLOs(spec.slos.ttft_ms, spec.slos.tpot_ms, spec.slos.e2e_ms)
+        summary = await compute_summary(self.deps.clickhouse, run.project_id, run.id, start, max(start, end), slos)
+        summary["pending_on_disk"] = self.writer.stats.rows_pending_on_disk
+        return summary, self.self_measurement.report()
+
+    async def _run_phases(self, spec: ExperimentSpec) -> None:
+        load = spec.load
+        if load.profile != "sweep":
+            await self._run_phase(_Phase("main", load.profile, load.concurrency or 1, load.rate or 0.0))
+            return
+        sync_rate = await self._run_phase(_Phase("sync", "synchronous"))
+        max_rate = await self._run_phase(_Phase("max", "concurrent", load.max_concurrency or load.concurrency or 32))
+        for rate in load_profiles.sweep_rates(sync_rate, max_rate, load.sweep_rates or 1):
+            await self._run_phase(_Phase(f"rate-{rate:g}", "constant", rate=rate))
+
+    async def _run_phase(self, phase: _Phase) -> float:
+        """Run one load phase; returns its achieved request rate (successful requests per second)."""
+        load = self.spec.load
+        phases = (load.sweep_rates or 0) + 2 if load.profile == "sweep" else 1
+        budget = load.max_requests // phases if load.max_requests else None
+        duration = load.duration_s / phases if load.duration_s else None
+        items: Iterable[PlannedRequest] = (
+            p for p in plan(self.spec, self.run.id, phase=phase.name, cycles=None if duration else 1)
+            if p.event_id not in self.recorded)
+        if budget is not None:
+            items = itertools.islice(items, budget)
+        started = time.perf_counter()
+        done_before, failed_before = self.progress.done, self.progress.failed
+
+        def should_stop() -> bool:
+            if self._cancel.is_set() or self._stop_reason:
+                return True
+            if duration is not None and time.perf_counter() - started >= duration:
+                return True
+            if load.max_error_rate and self.progress.done >= ERROR_RATE_MIN_REQUESTS \
+                    and self.progress.error_rate > load.max_error_rate:
+                self._stop_reason = (f"stopped: error rate {self.progress.error_rate:.0%} exceeded "
+                                     f"max_error_rate {load.max_error_rate:.0%}")
+                return True
+            return False
+
+        async def run_one(planned: PlannedRequest, intended_ns: int) -> None:
+            await self._execute_one(planned, intended_ns, phase.name)
+
+        if phase.profile in ("synchronous", "concurrent"):
+            concurrency = 1 if phase.profile == "synchronous" else phase.concurrency
+            await load_profiles.run_closed_loop(items, concurrency, run_one, should_stop)
+        else:
+            offsets = (load_profiles.poisson_offsets(phase.rate, load.seed or 0) if phase.profile == "poisson"
+                       else load_profiles.constant_offsets(phase.rate))
+            await load_profiles.run_open_loop(items, offsets, run_one, should_stop,
+                                              max_concurrency=load.max_concurrency)
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        succeeded = (self.progress.done - done_before) - (self.progress.failed - failed_before)
+        return succeeded / elapsed
+
+    async def _execute_one(self, planned: PlannedRequest, intended_ns: int, phase: str) -> None:
+        self.sent += 1
+        outcome = await execute(planned.request, intended_ns, self.transports[planned.provider.name], self.policy,
+                                self.limits[planned.provider.name], self.rng)
+        record = outcome.record
+        if not record.first_on_connection:
+            self.self_measurement.record_send_lag(outcome.dispatch_ns, outcome.first_send_ns)
+        offset_s = (intended_ns - self.perf_anchor_ns) / 1e9
+        load = self.spec.load
+        in_window = offset_s >= load.warmup_s and (
+            not load.duration_s or offset_s <= load.duration_s - load.cooldown_s)
+        model = planned.model
+        cost = request_cost(outcome.prompt_tokens, outcome.completion_tokens, model.input_price_per_mtok,
+                            model.output_price_per_mtok,
+                            None if planned.provider.resolved_transport == "direct"
+                            else f"{planned.provider.type}/{model.model}")
+        self.writer.add(request_event_row(
+            self.run.project_id, self.run.id, self.run.experiment_id, planned, outcome,
+            ts=self._wall(outcome.first_send_ns), in_window=in_window, phase=phase, cost_usd=cost))
+        self.progress.record(record.ok, outcome.timings.ttft_ms, record.error_type)
+        self.last_done_ns = max(self.last_done_ns, time.perf_counter_ns())
+
+    def _wall(self, perf_ns: int) -> datetime:
+        return datetime.fromtimestamp((self.wall_anchor_ns + perf_ns - self.perf_anchor_ns) / 1e9, UTC)
+
+    async def _open_transports(self, spec: ExperimentSpec) -> dict[str, Transport]:
+        keys = await self._provider_keys(spec)
+        load = spec.load
+        wanted = {"synchronous": 1, "concurrent": load.concurrency or 1}.get(
+            load.profile, load.max_concurrency or OPEN_LOOP_CONNECTIONS)
+        if load.profile == "sweep":
+            wanted = max(wanted, load.max_concurrency or load.concurrency or 32)
+        transports: dict[str, Transport] = {}
+        for provider in spec.providers:
+            connections = min(wanted, provider.max_concurrency or wanted)
+            first_model = next(m.model for m in spec.models if m.provider == provider.name)
+            transports[provider.name] = _transport(provider, keys[provider.name], connections, spec.timeout_s,
+                                                   first_model)
+            await transports[provider.name].warm_up(min(connections, 64))
+        return transports
+
+    async def _provider_keys(self, spec: ExperimentSpec) -> dict[str, str | None]:
+        """Stored (encrypted) credentials win; else the environment variable the spec names."""
+        async with self.deps.pg.acquire() as conn:
+            rows = await conn.fetch("SELECT name, credentials_encrypted FROM providers WHERE project_id = $1",
+                                    self.run.project_id)
+        stored = {r["name"]: r["credentials_encrypted"] for r in rows}
+        keys = {}
+        for provider in spec.providers:
+            token = stored.get(provider.name)
+            keys[provider.name] = self.deps.secrets.decrypt(token) if token else provider.resolve_api_key()
+        return keys
+
+    async def _recorded_event_ids(self) -> set[UUID]:
+        result = await self.deps.clickhouse.query(
+            "SELECT event_id FROM request_events WHERE project_id = {project:UUID} AND run_id = {run:UUID}",
+            {"project": self.run.project_id, "run": self.run.id}, caller="run-resume")
+        return {row[0] for row in result.rows}
+
+    async def _report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            try:
+                async with self.deps.pg.acquire() as conn:
+                    if await record_progress(conn, self.run_id, self.progress.done, self.progress.failed):
+                        self._cancel.set()
+                await self._publish("running")
+            except Exception:  # progress is best effort; the run itself must go on
+                log.exception("could not report progress of run %s", self.run_id)
+
+    async def _publish(self, status: str) -> None:
+        message = self.progress.message(str(self.run_id), status)
+        if self.on_progress is not None:
+            self.on_progress(message)
+        await self.deps.hub.publish(progress_channel(self.run_id), message)
+
+
+def _transport(provider: ProviderSpec, api_key: str | None, connections: int, timeout_s: float,
+               warm_up_model: str) -> Transport:
+    if provider.resolved_transport == "direct":
+        return DirectTransport(provider.api_base or "", api_key, max_connections=connections, timeout_s=timeout_s)
+    return LiteLLMTransport(provider.type, provider.api_base, api_key, timeout_s=timeout_s,
+                            warm_up_model=warm_up_model)

@@ -1,0 +1,70 @@
+"""The client measures itself: event-loop lag and send lag, so a saturated client is flagged, not trusted.
+
+Event-loop lag: every 5 ms a callback is queued and the wait until it runs is recorded; a busy loop delays
+every timestamp taken on it by that much. Send lag: how long after the client decided to send, the request
+bytes were actually written (connection set-up excluded). A run whose p99 of either exceeds 1 ms is marked
+`client_saturated`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+SATURATION_P99_MS = 1.0
+_TICK_S = 0.005
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+@dataclass
+class SelfMeasurement:
+    loop_lag_ms: list[float] = field(default_factory=list)
+    send_lag_ms: list[float] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._tick(), name="loop-lag-monitor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def record_send_lag(self, decided_ns: int, sent_ns: int) -> None:
+        self.send_lag_ms.append(max(0.0, (sent_ns - decided_ns) / 1e6))
+
+    async def _tick(self) -> None:
+        """Every 5 ms, time how long a callback waits in the loop's ready queue.
+
+        Measuring a sleep's lateness instead would mostly measure the poller's 1 ms timeout granularity.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(_TICK_S)
+            queued = loop.create_future()
+            scheduled_ns = time.perf_counter_ns()
+            loop.call_soon(queued.set_result, None)
+            await queued
+            self.loop_lag_ms.append((time.perf_counter_ns() - scheduled_ns) / 1e6)
+
+    def report(self) -> dict[str, Any]:
+        loop_p99 = percentile(self.loop_lag_ms, 0.99)
+        send_p99 = percentile(self.send_lag_ms, 0.99)
+        return {
+            "loop_lag_ms": {"p50": round(percentile(self.loop_lag_ms, 0.5), 3), "p99": round(loop_p99, 3),
+                            "max": round(max(self.loop_lag_ms, default=0.0), 3), "samples": len(self.loop_lag_ms)},
+            "send_lag_ms": {"p50": round(percentile(self.send_lag_ms, 0.5), 3), "p99": round(send_p99, 3),
+                            "max": round(max(self.send_lag_ms, default=0.0), 3), "samples": len(self.send_lag_ms)},
+            "threshold_p99_ms": SATURATION_P99_MS,
+            "client_saturated": loop_p99 > SATURATION_P99_MS or send_p99 > SATURATION_P99_MS,
+        }

@@ -1,0 +1,269 @@
+"""The parsed experiment spec: frozen dataclasses whose field names are the document's keys.
+
+Field names match the YAML keys on purpose: `ExperimentSpec.to_dict()` is then a plain walk, and
+`ExperimentSpec.from_dict()` feeds that dict back through the same parser, so a stored snapshot is validated
+by exactly the rules that admitted it. The document format is described in `benchlab.engine.spec`.
+
+JSON payloads (params, vars, metadata, item messages) are plain dicts and lists copied by the parser; the
+dataclasses are frozen, the payloads are to be treated as read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+from benchlab.errors import BenchlabError
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+"""A template placeholder: `{{name}}` or `{{ name }}`; no filters, no logic."""
+
+# Provider types whose chat endpoint is OpenAI's wire format once `api_base` points at it, so that
+# `transport: auto` can use the direct HTTP client (precise timing, no litellm per-chunk overhead).
+OPENAI_COMPATIBLE_TYPES = frozenset({
+    "openai", "hosted_vllm", "lm_studio", "litellm_proxy", "llamafile", "xinference", "docker_model_runner",
+    "deepinfra", "deepseek", "fireworks_ai", "groq", "together_ai", "cerebras", "sambanova", "xai",
+    "nvidia_nim", "perplexity",
+})
+
+
+class SpecError(BenchlabError):
+    """The spec is invalid; `problems` lists every problem found, each prefixed by its path in the document."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+    def __str__(self) -> str:
+        count = len(self.problems)
+        heading = "invalid experiment spec: 1 problem" if count == 1 else f"invalid experiment spec: {count} problems"
+        return "\n".join([heading, *(f"  {problem}" for problem in self.problems)])
+
+
+class Secret:
+    """A credential that must never be echoed: repr, str and format all show `***`; `reveal()` gives the value.
+
+    Not a dataclass on purpose: `dataclasses.asdict` would recurse into a dataclass and copy the value out.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: str
+    type: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    api_key: Secret | None = None
+    max_concurrency: int | None = None
+    transport: str = "auto"
+
+    @property
+    def resolved_transport(self) -> str:
+        """`direct` or `litellm`: what `auto` means for this provider (see the module doc of `spec`)."""
+        if self.transport != "auto":
+            return self.transport
+        return "direct" if self.type in OPENAI_COMPATIBLE_TYPES and self.api_base else "litellm"
+
+    def resolve_api_key(self, env: Mapping[str, str] | None = None) -> str | None:
+        """The key to send: the literal one, else the named environment variable; None when neither is set.
+
+        Raises SpecError when `api_key_env` names a variable that is not set, so a run fails before sending.
+        """
+        if self.api_key is not None:
+            return self.api_key.reveal()
+        if self.api_key_env is None:
+            return None
+        value = (os.environ if env is None else env).get(self.api_key_env)
+        if not value:
+            raise SpecError([f"provider '{self.name}': environment variable {self.api_key_env} is not set"])
+        return value
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    provider: str
+    model: str
+    input_price_per_mtok: float | None = None
+    output_price_per_mtok: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PromptMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """A chat template (`messages`) or a completion template (`text`); exactly one is set."""
+
+    name: str
+    version: str = "v1"
+    messages: tuple[PromptMessage, ...] | None = None
+    text: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "completion" if self.text is not None else "chat"
+
+    @property
+    def variables(self) -> frozenset[str]:
+        """The placeholder names every dataset item must provide in its `vars`."""
+        templates = [self.text] if self.text is not None else [m.content for m in self.messages or ()]
+        return frozenset(name for template in templates for name in PLACEHOLDER.findall(template))
+
+
+@dataclass(frozen=True)
+class DatasetItem:
+    id: str
+    vars: dict[str, Any] = field(default_factory=dict)
+    messages: tuple[dict[str, Any], ...] = ()
+    expected_output: Any = None
+    # None: no expectation; (): the model is expected to call no tool.
+    expected_tool_calls: tuple[dict[str, Any], ...] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    items: tuple[DatasetItem, ...]
+
+    @property
+    def content_hash(self) -> str:
+        """The dataset's version: a short hash of its items, so an edited dataset is a different dataset."""
+        return canonical_hash(to_plain(self.items))
+
+
+MIN_REQUESTS_FOR_ERROR_RATE = 20
+"""`load.max_error_rate` is judged only after this many requests, so one early failure cannot stop a run."""
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    profile: str = "synchronous"
+    concurrency: int | None = None
+    rate: float | None = None
+    seed: int | None = None
+    max_concurrency: int | None = None
+    sweep_rates: int | None = None
+    duration_s: float | None = None
+    max_requests: int | None = None
+    max_error_rate: float | None = None
+    warmup_s: float = 0
+    cooldown_s: float = 0
+
+
+@dataclass(frozen=True)
+class SLOSpec:
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    e2e_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class RetrySpec:
+    max_attempts: int = 1
+    backoff_s: float = 0.5
+    max_backoff_s: float = 20
+    retry_on: tuple[str, ...] = ("rate_limited", "server_error", "timeout", "disconnected")
+
+
+@dataclass(frozen=True, kw_only=True)  # keyword-only, so fields can follow the document's order
+class ExperimentSpec:
+    name: str
+    project: str = "default"
+    description: str | None = None
+    providers: tuple[ProviderSpec, ...]
+    models: tuple[ModelSpec, ...]
+    prompts: tuple[PromptSpec, ...]
+    dataset: DatasetSpec
+    params: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # grid axis -> its values
+    repetitions: int = 1
+    load: LoadSpec = field(default_factory=LoadSpec)
+    slos: SLOSpec = field(default_factory=SLOSpec)
+    timeout_s: float = 120
+    retries: RetrySpec = field(default_factory=RetrySpec)
+    stream: bool = True
+
+    def provider(self, name: str) -> ProviderSpec:
+        """The provider a model names (validation guarantees it exists)."""
+        return next(p for p in self.providers if p.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready snapshot: dataset items inline, literal API keys omitted, unset optional fields omitted."""
+        return to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExperimentSpec:
+        """Parse a snapshot (or any spec dict) with the full validation; raises SpecError."""
+        from benchlab.engine.spec_load import load_spec  # the parser builds these classes: import it late
+
+        return load_spec(dict(data))
+
+
+def to_plain(value: Any) -> Any:
+    """Dataclasses to dicts (None fields and secrets dropped), tuples to lists; JSON payloads copied as is."""
+    if is_dataclass(value) and not isinstance(value, type):
+        plain = {}
+        for spec_field in fields(value):
+            item = getattr(value, spec_field.name)
+            if item is not None and not isinstance(item, Secret):
+                plain[spec_field.name] = to_plain(item)
+        return plain
+    if isinstance(value, list | tuple):
+        return [to_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_plain(item) for key, item in value.items()}
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no spaces, and 1.0 written as 1, so equal values have equal text.
+
+    Integral floats are folded into ints so `temperature: 0` and `temperature: 0.0` name the same cell.
+    """
+    return json.dumps(_fold_integral_floats(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def canonical_hash(value: Any) -> str:
+    """12 hex chars of SHA-256 over `canonical_json(value)`: a short, stable id of a JSON value."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:12]
+
+
+def _fold_integral_floats(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list | tuple):
+        return [_fold_integral_floats(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _fold_integral_floats(item) for key, item in value.items()}
+    return value

@@ -1,0 +1,113 @@
+"""The run summary, computed in ClickHouse over the run's rows and stored on the run (DESIGN.md §5).
+
+Per load phase (only sweeps have several) × model × prompt version × parameter set: request and error counts
+by class; p50/p90/p95/p99/p99.9, mean, std, min and max of TTFT, TTFOT, TPOT, E2E and queue delay over
+successful requests only; the distribution of inter-event gaps; tokens and cost; request, output-token and
+good-request throughput over the measurement window (warm-up and cool-down excluded). TPOT counts only
+requests with two or more completion tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from benchlab.stores.clickhouse import ClickHouseStore
+
+QUANTILES = (0.5, 0.9, 0.95, 0.99, 0.999)
+QUANTILE_NAMES = ("p50", "p90", "p95", "p99", "p999")
+LATENCY_METRICS = {
+    "ttft_ms": "status = 'ok' AND ttft_ms > 0",
+    "ttfot_ms": "status = 'ok' AND ttfot_ms > 0",
+    "tpot_ms": "status = 'ok' AND completion_tokens >= 2",
+    "e2e_ms": "status = 'ok' AND e2e_ms > 0",
+    "queue_delay_ms": "status = 'ok'",
+}
+_STATS = ("mean", "std", "min", "max")
+_GROUP = ("load_phase", "model", "prompt_version", "params_hash")
+
+
+@dataclass(frozen=True)
+class SLOs:
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    e2e_ms: float | None = None
+
+
+def _metric_columns(metric: str, condition: str) -> str:
+    levels = ", ".join(str(q) for q in QUANTILES)
+    return (f"quantilesExactIf({levels})({metric}, {condition}) AS {metric}__q, "
+            f"avgIf({metric}, {condition}) AS {metric}__mean, stddevPopIf({metric}, {condition}) AS {metric}__std, "
+            f"minIf({metric}, {condition}) AS {metric}__min, maxIf({metric}, {condition}) AS {metric}__max, "
+            f"countIf({condition}) AS {metric}__n")
+
+
+def _good_condition(slos: SLOs) -> str:
+    parts = ["status = 'ok'"]
+    for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        if getattr(slos, name) is not None:
+            parts.append(f"{name} <= {{slo_{name}:Float64}}")
+    return " AND ".join(parts)
+
+
+_WINDOW = ("project_id = {project:UUID} AND run_id = {run:UUID} AND in_window "
+           "AND ts >= {start:DateTime64(6, 'UTC')} AND ts <= {end:DateTime64(6, 'UTC')}")
+
+
+async def compute_summary(store: ClickHouseStore, project_id: UUID, run_id: UUID, window_start: datetime,
+                          window_end: datetime, slos: SLOs) -> dict[str, Any]:
+    """Aggregate the run's rows sent inside [window_start, window_end] (aware UTC datetimes)."""
+    params: dict[str, Any] = {"project": project_id, "run": run_id, "start": window_start, "end": window_end}
+    for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        if getattr(slos, name) is not None:
+            params[f"slo_{name}"] = float(getattr(slos, name))
+    metrics_sql = ", ".join(_metric_columns(m, c) for m, c in LATENCY_METRICS.items())
+    result = await store.query(
+        f"SELECT {', '.join(_GROUP)}, count() AS requests, countIf(status = 'ok') AS succeeded, "
+        "sumMapIf([error_type], [toUInt64(1)], status != 'ok') AS errors, "
+        f"{metrics_sql}, sum(prompt_tokens) AS sum_prompt_tokens, sum(completion_tokens) AS sum_completion_tokens, "
+        "sumIf(completion_tokens, status = 'ok') AS sum_ok_completion_tokens, "
+        "countIf(tokens_estimated) AS estimated_token_requests, sum(cost_usd) AS sum_cost_usd, "
+        f"countIf({_good_condition(slos)}) AS good, sum(attempt - 1) AS retries "
+        f"FROM request_events WHERE {_WINDOW} GROUP BY {', '.join(_GROUP)} ORDER BY {', '.join(_GROUP)}",
+        params, caller="run-summary")
+    gaps = await store.query(
+        f"SELECT {', '.join(_GROUP)}, quantilesExact({', '.join(str(q) for q in QUANTILES)})(gap) AS q, "
+        "count() AS n, countIf(gap < 0.5) AS collapsed "
+        f"FROM request_events ARRAY JOIN inter_event_ms AS gap WHERE {_WINDOW} AND status = 'ok' "
+        f"GROUP BY {', '.join(_GROUP)}", params, caller="run-summary")
+    gap_rows = {tuple(row[:len(_GROUP)]): row[len(_GROUP):] for row in gaps.rows}
+    window_s = max((window_end - window_start).total_seconds(), 1e-9)
+    groups = [_group(row, gap_rows, window_s) for row in result.dicts()]
+    return {"window": {"start": window_start.isoformat(), "end": window_end.isoformat(), "seconds": window_s},
+            "slos": {k: v for k, v in vars(slos).items() if v is not None}, "groups": groups}
+
+
+def _group(row: dict[str, Any], gap_rows: dict[tuple, tuple], window_s: float) -> dict[str, Any]:
+    keys, counts = row["errors"]
+    group: dict[str, Any] = {name: row[name] for name in _GROUP}
+    group.update(requests=row["requests"], succeeded=row["succeeded"],
+                 errors={k: int(v) for k, v in zip(keys, counts, strict=True)}, retries=int(row["retries"]))
+    for metric in LATENCY_METRICS:
+        count = int(row[f"{metric}__n"])
+        stats: dict[str, Any] = {"count": count}
+        stats.update(zip(QUANTILE_NAMES, (_num(v) if count else None for v in row[f"{metric}__q"]), strict=True))
+        stats.update({s: _num(row[f"{metric}__{s}"]) if count else None for s in _STATS})
+        group[metric] = stats
+    gap_q, gap_n, collapsed = gap_rows.get(tuple(row[name] for name in _GROUP), ((), 0, 0))
+    group["inter_event_ms"] = {**dict(zip(QUANTILE_NAMES, (_num(v) for v in gap_q), strict=False)),
+                               "count": int(gap_n), "collapsed_below_0_5ms": int(collapsed)}
+    group.update(prompt_tokens=int(row["sum_prompt_tokens"]), completion_tokens=int(row["sum_completion_tokens"]),
+                 estimated_token_requests=int(row["estimated_token_requests"]), cost_usd=float(row["sum_cost_usd"]),
+                 request_throughput=row["succeeded"] / window_s,
+                 output_token_throughput=int(row["sum_ok_completion_tokens"]) / window_s,
+                 goodput=row["good"] / window_s, good_requests=int(row["good"]))
+    return group
+
+
+def _num(value: Any) -> float | None:
+    """ClickHouse returns NaN for aggregates over no rows; JSON has no NaN, so those become null."""
+    number = float(value)
+    return None if number != number else round(number, 4)

@@ -1,0 +1,130 @@
+"""Requests through litellm, so every provider it supports works (Anthropic, Bedrock, Vertex, Azure, …).
+
+Timestamps are taken as litellm yields each chunk, i.e. after its per-chunk processing (~0.4 ms CPU each);
+at high concurrency that overhead queues up and inflates gaps, so OpenAI-compatible endpoints default to the
+direct transport. `benchmarks/timing_accuracy.py` measures the difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from benchlab.engine.response import ChunkAccumulator, ResponseRecord, error_type_for_status
+from benchlab.engine.transport_direct import LLMRequest
+
+
+def _litellm() -> Any:
+    import litellm  # imported lazily: ~2 s, and only runs that use this path need it
+
+    litellm.disable_streaming_logging = True
+    litellm.telemetry = False
+    return litellm
+
+
+class LiteLLMTransport:
+    def __init__(self, provider_type: str, api_base: str | None, api_key: str | None, *, timeout_s: float,
+                 warm_up_model: str | None = None) -> None:
+        self.provider_type = provider_type
+        self.warm_up_model = warm_up_model
+        self.api_base = api_base
+        # The OpenAI SDK underneath refuses to send without a key; self-hosted endpoints ignore it.
+        self._api_key = api_key or ("not-needed" if api_base else None)
+        self.timeout_s = timeout_s
+        self._litellm = _litellm()
+
+    async def warm_up(self, connections: int) -> None:
+        """Pay litellm's one-time set-up (lazy imports, client construction: 0.5-1.5 s) before measuring.
+
+        Like vLLM's benchmark, this sends one real 1-token request to the provider (not recorded); without it the
+        first measured request reads hundreds of milliseconds slow. Failures surface on the real requests.
+        """
+        if self.warm_up_model is None:
+            return
+        with contextlib.suppress(Exception):
+            await self.send(LLMRequest(self.warm_up_model, messages=[{"role": "user", "content": "Hi"}],
+                                       params={"max_tokens": 1}))
+
+    async def close(self) -> None:
+        """Connections belong to litellm's shared clients."""
+
+    async def send(self, request: LLMRequest) -> ResponseRecord:
+        litellm = self._litellm
+        kwargs: dict[str, Any] = {
+            "model": f"{self.provider_type}/{request.model}", "api_base": self.api_base, "api_key": self._api_key,
+            "stream": request.stream, "timeout": self.timeout_s, "num_retries": 0, "extra_headers": request.headers,
+            **request.params,
+        }
+        if request.stream:
+            kwargs["stream_options"] = {"include_usage": True}
+        record = ResponseRecord(send_ns=time.perf_counter_ns())
+        accumulator = ChunkAccumulator(record)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                if request.messages is not None:
+                    response = await litellm.acompletion(messages=request.messages, **kwargs)
+                else:
+                    response = await litellm.atext_completion(prompt=request.prompt, **kwargs)
+                record.http_status = 200
+                if request.stream:
+                    async for chunk in response:
+                        _add_chunk(accumulator, time.perf_counter_ns(), chunk)
+                else:
+                    _add_chunk(accumulator, time.perf_counter_ns(), response, whole=True)
+        except TimeoutError:
+            record.error_type, record.error_message = "timeout", f"no complete answer within {self.timeout_s:g} s"
+        except Exception as exc:  # litellm maps every provider failure onto its exception classes
+            _classify(record, exc, litellm, self._api_key)
+        return accumulator.finish(time.perf_counter_ns())
+
+
+def _add_chunk(accumulator: ChunkAccumulator, t_ns: int, chunk: Any, whole: bool = False) -> None:
+    choices = getattr(chunk, "choices", None) or []
+    choice = choices[0] if choices else None
+    delta = (getattr(choice, "message", None) if whole else getattr(choice, "delta", None)) if choice else None
+    calls = []
+    for index, call in enumerate(getattr(delta, "tool_calls", None) or []):
+        function = getattr(call, "function", None)
+        calls.append({"index": getattr(call, "index", index), "id": getattr(call, "id", None),
+                      "function": {"name": getattr(function, "name", None),
+                                   "arguments": getattr(function, "arguments", None)}})
+    usage = getattr(chunk, "usage", None)
+    accumulator.add(
+        t_ns,
+        content=getattr(delta, "content", None) or (getattr(choice, "text", None) if choice else None),
+        reasoning=getattr(delta, "reasoning_content", None),
+        tool_calls=calls,
+        finish_reason=getattr(choice, "finish_reason", None) if choice else None,
+        usage=usage.model_dump() if usage is not None and hasattr(usage, "model_dump") else None,
+    )
+
+
+def _classify(record: ResponseRecord, exc: Exception, litellm: Any, api_key: str | None) -> None:
+    status = getattr(exc, "status_code", 0) or 0
+    record.http_status = int(status) if isinstance(status, int) else 0
+    if isinstance(exc, litellm.Timeout):
+        record.error_type = "timeout"
+    elif isinstance(exc, litellm.RateLimitError):
+        record.error_type = "rate_limited"
+    elif isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+        record.error_type = "auth"
+    elif isinstance(exc, (litellm.BadRequestError, litellm.NotFoundError)):
+        record.error_type = "bad_request"
+    elif isinstance(exc, litellm.APIConnectionError) and not record.http_status:
+        record.error_type = "disconnected"
+    elif record.http_status:
+        record.error_type = error_type_for_status(record.http_status)
+    else:
+        record.error_type = "other"
+    response = getattr(exc, "response", None)
+    retry_after = getattr(response, "headers", {}).get("retry-after") if response is not None else None
+    if retry_after:
+        with contextlib.suppress(ValueError):
+            record.retry_after_s = float(retry_after)
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    if api_key:
+        detail = detail.replace(api_key, "***")
+    status = f" (HTTP {record.http_status})" if record.http_status else ""
+    record.error_message = f"{type(exc).__name__}{status}: {detail[:300]}"

@@ -1,0 +1,132 @@
+"""`benchlab run spec.yaml`: run an experiment in this process, with a live progress line and a summary.
+
+Runs on the embedded stores (or the configured ones). Ctrl-C once cancels gracefully (in-flight requests
+finish, the run ends `cancelled`); twice stops at once (the run is left `interrupted`, resumable with
+`--resume RUN_ID`). Exit status: 0 when the run completed, 1 when it failed or was cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+from uuid import UUID
+
+from benchlab.config import Settings
+from benchlab.errors import BenchlabError
+from benchlab.runtime import Runtime
+from benchlab.stores.local import local_stores
+
+_BAR_WIDTH = 24
+
+
+class ProgressLine:
+    """A one-line progress bar on a terminal; a plain line every few seconds otherwise (CI logs)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last_plain = 0.0
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        done, total = message["done"], message["total"]
+        if total:
+            filled = min(_BAR_WIDTH, int(_BAR_WIDTH * done / total))
+            bar = f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {done}/{total}"
+        else:
+            bar = f"{done} done"
+        line = (f"{bar}  {message['requestsPerSecond']:.1f} req/s  TTFT p50 {message['ttftP50Ms']:.1f} ms "
+                f"p99 {message['ttftP99Ms']:.1f} ms  errors {message['failed']}")
+        if self.tty:
+            self.stream.write("\r" + line.ljust(100))
+            self.stream.flush()
+        elif time.monotonic() - self._last_plain >= 2 or message["status"] != "running":
+            self._last_plain = time.monotonic()
+            self.stream.write(line + "\n")
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def run_command(settings: Settings, spec_path: Path | None, resume: UUID | None, as_json: bool) -> int:
+    from benchlab.engine.spec import load_spec
+
+    spec = load_spec(spec_path) if spec_path is not None else None  # invalid specs fail before anything starts
+    with local_stores(settings) as resolved:
+        return asyncio.run(_run(resolved, settings.embedded_postgres, spec, resume, as_json))
+
+
+async def _run(settings: Settings, embedded: bool, spec: Any, resume: UUID | None, as_json: bool) -> int:
+    from benchlab.engine.runner import RunExecutor, resume_run, submit_run
+
+    runtime = await Runtime.open(settings, embedded_postgres=embedded)
+    try:
+        await runtime.migrate()
+        await runtime.recover_interrupted_runs()
+        deps = runtime.engine_deps()
+        if resume is not None:
+            if not await resume_run(deps, resume):
+                raise BenchlabError(f"run {resume} cannot be resumed: only interrupted runs can")
+            run_id = resume
+        else:
+            run_id = await submit_run(deps, spec)
+        progress = ProgressLine(sys.stderr)
+        executor = RunExecutor(deps, run_id, on_progress=progress)
+        _install_cancel_on_sigint(executor)
+        print(f"run {run_id} started", file=sys.stderr)
+        run = await executor.execute()
+        progress.close()
+    finally:
+        await runtime.close()
+    if as_json:
+        print(json.dumps({"runId": str(run.id), "status": run.status, "error": run.error,
+                          "clientSaturated": run.client_saturated, "selfMeasurement": run.self_measurement,
+                          "summary": run.summary}, indent=2, default=str))
+    else:
+        print(format_summary(run.id, run.status, run.summary or {}, run.self_measurement or {}, run.error))
+    return 0 if run.status == "completed" else 1
+
+
+def _install_cancel_on_sigint(executor: Any) -> None:
+    loop = asyncio.get_running_loop()
+
+    def first_interrupt() -> None:
+        print("\ncancelling: waiting for requests in flight (Ctrl-C again to stop at once)", file=sys.stderr)
+        executor.cancel()
+        loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    loop.add_signal_handler(signal.SIGINT, first_interrupt)
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_summary(run_id: UUID, status: str, summary: dict[str, Any], measured: dict[str, Any],
+                   error: str | None) -> str:
+    header = ("phase", "model", "prompt", "params", "n", "err", "TTFT p50", "TTFT p99", "TPOT p50", "E2E p50",
+              "E2E p99", "tok/s", "cost $")
+    rows = [header]
+    for g in summary.get("groups", []):
+        rows.append((g["load_phase"], g["model"], g["prompt_version"], g["params_hash"][:8], str(g["requests"]),
+                     str(g["requests"] - g["succeeded"]), _fmt(g["ttft_ms"]["p50"]), _fmt(g["ttft_ms"]["p99"]),
+                     _fmt(g["tpot_ms"]["p50"], 2), _fmt(g["e2e_ms"]["p50"]), _fmt(g["e2e_ms"]["p99"]),
+                     _fmt(g["output_token_throughput"]), _fmt(g["cost_usd"], 4)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [f"run {run_id}: {status}" + (f" ({error})" if error else "")]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.append("latencies in ms over successful requests; tok/s = output tokens per second in the window")
+    if measured.get("client_saturated"):
+        lines.append(f"WARNING: client saturated (event-loop lag p99 {measured['loop_lag_ms']['p99']} ms, send lag "
+                     f"p99 {measured['send_lag_ms']['p99']} ms > {measured['threshold_p99_ms']} ms): latencies "
+                     "include client delay; lower the concurrency or rate")
+    if summary.get("pending_on_disk"):
+        lines.append(f"{summary['pending_on_disk']} events are waiting on disk for ClickHouse; they are written "
+                     "automatically when it is reachable")
+    return "\n".join(lines)

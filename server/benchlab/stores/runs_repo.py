@@ -1,0 +1,143 @@
+"""Runs in PostgreSQL: creation, the guarded state machine, progress, heartbeats and crash detection.
+
+States (DESIGN.md §5): pending → queued → running → completed | failed | cancelled | interrupted, and
+interrupted → queued on resume. Every transition is one `UPDATE … WHERE status = ANY(allowed)`, so two
+processes can never both move a run, and a caller learns whether its transition happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import psutil
+
+TERMINAL_STATES = frozenset({"completed", "failed", "cancelled"})
+ALLOWED_FROM = {
+    "queued": ("pending", "interrupted"),
+    "running": ("queued",),
+    "completed": ("running",),
+    "failed": ("pending", "queued", "running"),
+    "cancelled": ("pending", "queued", "running", "interrupted"),
+    "interrupted": ("queued", "running"),
+}
+HEARTBEAT_STALE_S = 60
+
+
+def process_owner() -> str:
+    """Identity of this process as a run owner: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: UUID
+    project_id: UUID
+    experiment_id: UUID
+    status: str
+    config_snapshot: dict[str, Any]
+    planned_requests: int
+    completed_requests: int
+    failed_requests: int
+    summary: dict[str, Any] | None
+    client_saturated: bool
+    self_measurement: dict[str, Any] | None
+    error: str | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> RunRecord:
+        def as_json(value: Any) -> Any:
+            return json.loads(value) if isinstance(value, str) else value
+
+        return cls(row["id"], row["project_id"], row["experiment_id"], row["status"],
+                   as_json(row["config_snapshot"]), row["planned_requests"], row["completed_requests"],
+                   row["failed_requests"], as_json(row["summary"]), row["client_saturated"],
+                   as_json(row["self_measurement"]), row["error"], row["cancel_requested"], row["created_at"],
+                   row["started_at"], row["finished_at"])
+
+
+async def create_run(conn: asyncpg.Connection, project_id: UUID, experiment_id: UUID,
+                     config_snapshot: dict[str, Any], planned_requests: int) -> UUID:
+    return await conn.fetchval(
+        "INSERT INTO runs (project_id, experiment_id, config_snapshot, planned_requests) "
+        "VALUES ($1, $2, $3::jsonb, $4) RETURNING id",
+        project_id, experiment_id, json.dumps(config_snapshot), planned_requests)
+
+
+async def get_run(conn: asyncpg.Connection, run_id: UUID) -> RunRecord | None:
+    row = await conn.fetchrow("SELECT * FROM runs WHERE id = $1", run_id)
+    return RunRecord.from_row(row) if row else None
+
+
+async def transition(conn: asyncpg.Connection, run_id: UUID, to_status: str, **fields: Any) -> bool:
+    """Move the run to `to_status` if its current state allows it; returns whether it moved."""
+    allowed = list(ALLOWED_FROM[to_status])
+    assignments = ["status = $2"]
+    values: list[Any] = [run_id, to_status, allowed]
+    if to_status == "running":
+        assignments += ["started_at = coalesce(started_at, now())", "heartbeat_at = now()",
+                        f"owner = ${len(values) + 1}"]
+        values.append(process_owner())
+    if to_status in TERMINAL_STATES or to_status == "interrupted":
+        assignments.append("finished_at = now()")
+    if to_status == "queued":
+        assignments += ["finished_at = NULL", "error = NULL", "cancel_requested = false"]
+    for name, value in fields.items():
+        if name not in {"summary", "self_measurement", "error", "client_saturated"}:
+            raise ValueError(f"cannot set runs.{name} in a transition")
+        cast = "::jsonb" if name in {"summary", "self_measurement"} else ""
+        values.append(json.dumps(value) if cast else value)
+        assignments.append(f"{name} = ${len(values)}{cast}")
+    result = await conn.execute(
+        f"UPDATE runs SET {', '.join(assignments)} WHERE id = $1 AND status = ANY($3::text[])", *values)
+    return result.endswith(" 1")
+
+
+async def record_progress(conn: asyncpg.Connection, run_id: UUID, completed: int, failed: int) -> bool:
+    """Store counters and beat the heart; returns True when someone asked to cancel the run."""
+    return await conn.fetchval(
+        "UPDATE runs SET completed_requests = $2, failed_requests = $3, heartbeat_at = now() "
+        "WHERE id = $1 RETURNING cancel_requested", run_id, completed, failed) or False
+
+
+async def request_cancel(conn: asyncpg.Connection, run_id: UUID) -> str | None:
+    """Ask a run to stop. Not-yet-started runs are cancelled at once; returns the status afterwards."""
+    if await transition(conn, run_id, "cancelled") and not await _was_running(conn, run_id):
+        return "cancelled"
+    await conn.execute("UPDATE runs SET cancel_requested = true WHERE id = $1 AND status = 'running'", run_id)
+    return await conn.fetchval("SELECT status FROM runs WHERE id = $1", run_id)
+
+
+async def _was_running(conn: asyncpg.Connection, run_id: UUID) -> bool:
+    return await conn.fetchval("SELECT started_at IS NOT NULL FROM runs WHERE id = $1", run_id)
+
+
+async def mark_orphans_interrupted(conn: asyncpg.Connection) -> list[UUID]:
+    """Runs left `running` by a process that is gone become `interrupted` (resumable).
+
+    A run's owner is gone when it ran on this host and its pid no longer exists, or when its heartbeat is
+    older than HEARTBEAT_STALE_S (another host that stopped beating).
+    """
+    rows = await conn.fetch(
+        "SELECT id, owner, heartbeat_at < now() - make_interval(secs => $1) AS stale FROM runs "
+        "WHERE status IN ('running', 'queued')", HEARTBEAT_STALE_S)
+    host = socket.gethostname()
+    orphans = []
+    for row in rows:
+        owner_host, _, pid = (row["owner"] or ":").rpartition(":")
+        dead_here = owner_host == host and pid.isdigit() and not psutil.pid_exists(int(pid))
+        orphaned = dead_here or row["stale"] or row["owner"] is None
+        if orphaned and await transition(conn, row["id"], "interrupted",
+                                         error="the process running it stopped before it finished; resume it"):
+            orphans.append(row["id"])
+    return orphans

@@ -1,0 +1,143 @@
+"""Runs end to end on the real stores against the mock: streams, faults, summary, cancel, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from uuid import UUID
+
+import pytest
+
+from benchlab.engine.runner import EngineDeps, RunExecutor, resume_run, submit_run
+from benchlab.engine.spec import SpecError, load_spec
+from benchlab.stores.runs_repo import get_run, mark_orphans_interrupted
+from tests.helpers.engine import event_rows, mock_spec, run_spec
+from tests.helpers.mock_llm import run_mock_llm
+
+
+def behaviour(**fields: object) -> str:
+    """A mock model name carrying behaviour overrides in its query string."""
+    return "mock-llm?" + "&".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in fields.items())
+
+
+async def test_reasoning_tool_calls_and_multi_token_events(engine_deps: EngineDeps) -> None:
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
+    with run_mock_llm(ttft_ms=10, gap_ms=2) as mock:
+        spec = mock_spec(mock.base_url, items=1, models={
+            "reasoner": behaviour(reasoning_tokens=6, output_tokens=4),
+            "chunky": behaviour(output_tokens=12, tokens_per_event=4),
+            "caller": behaviour(tool_call={"name": "add", "arguments": {"a": 2, "b": 2}}),
+        })
+        spec["models"][2]["params"] = {"tools": tools}
+        run = await run_spec(engine_deps, spec)
+    assert run.status == "completed", run.error
+    rows = {r["model"]: r for r in await event_rows(engine_deps, run.id)}
+    reasoner, chunky, caller = rows["reasoner"], rows["chunky"], rows["caller"]
+    assert reasoner["reasoning_tokens"] == 6 and reasoner["completion_tokens"] == 10
+    assert reasoner["ttfot_ms"] > reasoner["ttft_ms"]  # first visible output comes after the reasoning
+    assert chunky["tokens_per_event"] == [4, 4, 4] and len(chunky["inter_event_ms"]) == 2
+    assert caller["finish_reason"] == "tool_calls" and caller["ttft_ms"] > 0 and caller["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize(("fault", "error_type", "status"), [
+    ("429", "rate_limited", 429), ("500", "server_error", 500), ("disconnect", "disconnected", 200),
+])
+async def test_faults_are_classified(engine_deps: EngineDeps, fault: str, error_type: str, status: int) -> None:
+    with run_mock_llm(ttft_ms=5, gap_ms=1, output_tokens=8) as mock:
+        run = await run_spec(engine_deps, mock_spec(mock.base_url, items=2, models={"m": behaviour(fault=fault)}))
+    assert run.status == "completed"
+    rows = await event_rows(engine_deps, run.id)
+    assert [(r["status"], r["error_type"], r["http_status"]) for r in rows] == [("error", error_type, status)] * 2
+    group = run.summary["groups"][0]
+    assert group["errors"] == {error_type: 2} and group["succeeded"] == 0
+    assert group["ttft_ms"]["p50"] is None  # failures never enter latency percentiles
+
+
+async def test_a_stalled_stream_times_out(engine_deps: EngineDeps) -> None:
+    with run_mock_llm(ttft_ms=5, gap_ms=1, output_tokens=8) as mock:
+        spec = mock_spec(mock.base_url, items=1, models={"m": behaviour(fault="stall", fault_after_events=2)})
+        spec["timeout_s"] = 0.5
+        run = await run_spec(engine_deps, spec)
+    [row] = await event_rows(engine_deps, run.id)
+    assert (row["status"], row["error_type"]) == ("error", "timeout")
+
+
+async def test_summary_equals_a_direct_aggregate(engine_deps: EngineDeps) -> None:
+    with run_mock_llm(ttft_ms={"dist": "uniform", "low": 5, "high": 25}, gap_ms=1, output_tokens=6) as mock:
+        run = await run_spec(engine_deps, mock_spec(mock.base_url, items=5, repetitions=2,
+                                                    models={"a": "mock-llm", "b": "mock-llm"},
+                                                    load={"profile": "concurrent", "concurrency": 4}))
+    assert run.status == "completed"
+    direct = await engine_deps.clickhouse.query(
+        "SELECT model, count(), quantileExact(0.5)(ttft_ms), quantileExact(0.99)(ttft_ms), avg(e2e_ms), "
+        "max(tpot_ms), sum(completion_tokens) FROM request_events WHERE run_id = {run:UUID} GROUP BY model "
+        "ORDER BY model", {"run": run.id}, caller="tests")
+    groups = {g["model"]: g for g in run.summary["groups"]}
+    assert len(groups) == 2
+    for model, count, p50, p99, mean_e2e, max_tpot, tokens in direct.rows:
+        group = groups[model]
+        assert group["requests"] == group["succeeded"] == count == 10
+        assert group["ttft_ms"]["p50"] == pytest.approx(p50, abs=1e-3)
+        assert group["ttft_ms"]["p99"] == pytest.approx(p99, abs=1e-3)
+        assert group["e2e_ms"]["mean"] == pytest.approx(mean_e2e, abs=1e-3)
+        assert group["tpot_ms"]["max"] == pytest.approx(max_tpot, abs=1e-3)
+        assert group["completion_tokens"] == tokens == 60
+        assert group["request_throughput"] > 0 and group["goodput"] == group["request_throughput"]  # no SLOs set
+
+
+async def test_invalid_spec_fails_before_any_request(engine_deps: EngineDeps) -> None:
+    with run_mock_llm() as mock:
+        spec = mock_spec(mock.base_url)
+        spec["params"]["temperature"] = [0.5, 3]
+        with pytest.raises(SpecError, match=r"params\.temperature"):
+            load_spec(spec)
+        assert mock.ground_truth() == []
+
+
+async def test_cancel_stops_new_sends_and_lets_in_flight_finish(engine_deps: EngineDeps) -> None:
+    with run_mock_llm(ttft_ms=20, gap_ms=5, output_tokens=10) as mock:
+        spec = mock_spec(mock.base_url, items=50, load={"profile": "concurrent", "concurrency": 2})
+        run_id = await submit_run(engine_deps, load_spec(spec))
+        executor = RunExecutor(engine_deps, run_id)
+        task = asyncio.create_task(executor.execute())
+        await asyncio.sleep(0.6)
+        executor.cancel()
+        run = await task
+    assert run.status == "cancelled"
+    rows = await event_rows(engine_deps, run_id)
+    assert 2 <= len(rows) < 50
+    assert all(r["status"] == "ok" for r in rows)  # the requests in flight finished normally
+
+
+async def test_resume_after_a_crash_skips_recorded_cells(engine_deps: EngineDeps) -> None:
+    with run_mock_llm(ttft_ms=40, gap_ms=2, output_tokens=5) as mock:
+        spec = load_spec(mock_spec(mock.base_url, items=30, load={"profile": "concurrent", "concurrency": 2}))
+        run_id = await submit_run(engine_deps, spec)
+        task = asyncio.create_task(RunExecutor(engine_deps, run_id).execute())
+        await asyncio.sleep(0.4)  # about a third of the run
+        task.cancel()  # the process stops mid-run
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with engine_deps.pg.acquire() as conn:
+            assert (await get_run(conn, run_id)).status == "interrupted"
+        before = await event_rows(engine_deps, run_id, "event_id")
+        assert 0 < len(before) < 30
+        assert await resume_run(engine_deps, run_id)
+        run = await RunExecutor(engine_deps, run_id).execute()
+        requests_seen = len(mock.ground_truth())
+    assert run.status == "completed"
+    after = await event_rows(engine_deps, run_id, "event_id")
+    assert len(after) == 30 and len({r["event_id"] for r in after}) == 30
+    assert requests_seen <= 30 + 2  # resumed cells were not sent again (2 may have been in flight at the crash)
+
+
+async def test_runs_of_a_dead_process_are_marked_interrupted(engine_deps: EngineDeps) -> None:
+    with run_mock_llm() as mock:
+        run_id = await submit_run(engine_deps, load_spec(mock_spec(mock.base_url, items=1)))
+    async with engine_deps.pg.acquire() as conn:
+        await conn.execute("UPDATE runs SET status = 'running', owner = $2, heartbeat_at = now() WHERE id = $1",
+                           run_id, f"{__import__('socket').gethostname()}:999999999")
+        assert await mark_orphans_interrupted(conn) == [run_id]
+        run = await get_run(conn, run_id)
+    assert run.status == "interrupted" and "resume" in run.error
+    assert isinstance(run.id, UUID)
