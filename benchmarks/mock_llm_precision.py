@@ -31,16 +31,20 @@ LEVELS = ((1, 10), (16, 10), (64, 10), (256, 10), (256, 40))
 async def drive(base_url: str, concurrency: int, requests: int, gap_ms: int) -> int:
     """`concurrency` workers send `requests` streaming requests in total; returns how many completed.
 
+    Workers start spread over one request's duration (ramp-up), so streams do not all begin and end in the
+    same millisecond wave after wave: that would measure a thundering herd, not the steady state.
     One client (one keep-alive connection) per worker: httpcore's pool scans every connection on each
     request start and end, which costs more client CPU than the streams themselves at 64+ connections.
     """
     todo = iter(range(requests))
     completed = 0
     body = {"model": f"mock-llm?gap_ms={gap_ms}", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    duration_s = (TTFT_MS + (TOKENS - 1) * gap_ms) / 1000
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
         nonlocal completed
         async with httpx.AsyncClient(timeout=60, verify=False) as client:  # plain HTTP: skip loading CA certs
+            await asyncio.sleep(duration_s * index / concurrency)
             for i in todo:
                 headers = {"X-Request-ID": f"c{concurrency}g{gap_ms}-{i}"}
                 async with client.stream("POST", f"{base_url}/chat/completions", json=body, headers=headers) as r:
@@ -48,7 +52,7 @@ async def drive(base_url: str, concurrency: int, requests: int, gap_ms: int) -> 
                         pass
                     completed += r.status_code == 200
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(index) for index in range(concurrency)))
     return completed
 
 
@@ -58,15 +62,21 @@ def percentiles(values_ns: list[int]) -> str:
     return f"{statistics.median(ms):7.3f} {p99:7.3f} {ms[-1]:7.3f}"
 
 
-def schedule_errors(records: list[dict[str, Any]]) -> tuple[list[int], list[int], int]:
-    """write_ns - due_ns of every write and of each first content write, and the writes the kernel queued."""
-    every, first_token = [], []
+def schedule_errors(records: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """Lateness in ns: every write, token writes (content), their send_ns alone, and first tokens.
+
+    Role, finish and [DONE] events are late by construction (due at arrival, or right behind the last token),
+    so token writes are the ones that show the pacer.
+    """
+    errors: dict[str, list[int]] = {"all": [], "token": [], "send": [], "first": []}
     for record in records:
         events = record["events"]
-        every += [w - d for w, d in zip(events["write_ns"], events["due_ns"], strict=True)]
-        first = events["kind"].index("content")
-        first_token.append(events["write_ns"][first] - events["due_ns"][first])
-    return every, first_token, sum(r["buffered_writes"] for r in records)
+        rows = list(zip(events["kind"], events["due_ns"], events["send_ns"], events["write_ns"], strict=True))
+        errors["all"] += [w - d for _, d, _, w in rows]
+        errors["token"] += [w - d for kind, d, _, w in rows if kind == "content"]
+        errors["send"] += [s - d for kind, d, s, _ in rows if kind == "content"]
+        errors["first"].append(next(w - d for kind, d, _, w in rows if kind == "content"))
+    return errors
 
 
 def run_level(mock: Any, server: psutil.Process, concurrency: int, gap_ms: int) -> str:
@@ -77,15 +87,17 @@ def run_level(mock: Any, server: psutil.Process, concurrency: int, gap_ms: int) 
     elapsed = time.perf_counter() - started
     cpu_after, server_after, client_after = psutil.cpu_times(), server.cpu_times(), psutil.Process().cpu_times()
     records = [r for r in mock.ground_truth() if r["request_id"].startswith(f"c{concurrency}g{gap_ms}-")]
-    every, first_token, queued = schedule_errors(records)
+    errors = schedule_errors(records)
+    queued = sum(r["buffered_writes"] for r in records)
 
     def share(before: Any, after: Any) -> float:
         return 100 * (after.user + after.system - before.user - before.system) / elapsed
 
     idle = 100 * (cpu_after.idle - cpu_before.idle) / elapsed / psutil.cpu_count()
-    return (f"{concurrency:>5} {gap_ms:>4} {completed:>5}/{len(records):<5} {len(every) / elapsed:>8.0f} "
-            f"{share(server_before, server_after):>5.0f}% {share(client_before, client_after):>5.0f}% {idle:>5.0f}%"
-            f" {percentiles(every)}   {percentiles(first_token)} {queued:>6}")
+    return (f"{concurrency:>4} {gap_ms:>3} {completed:>4}/{len(records):<4} {len(errors['all']) / elapsed:>6.0f} "
+            f"{share(server_before, server_after):>4.0f}% {share(client_before, client_after):>4.0f}% {idle:>3.0f}%"
+            f" {percentiles(errors['all'])}  {percentiles(errors['token'])}  {percentiles(errors['send'])[:15]}  "
+            f"{percentiles(errors['first'])} {queued:>3}")
 
 
 def main() -> None:
@@ -96,10 +108,12 @@ def main() -> None:
     from tests.helpers.mock_llm import run_mock_llm
 
     print(f"mock-llm: ttft {TTFT_MS} ms, {TOKENS} tokens/request, {psutil.cpu_count()} CPUs, flags {args.server_arg}")
-    print("schedule error = write_ns - due_ns from the server's ground truth, in ms; cpu = % of one core;")
-    print("idle = whole machine. Server and client share the machine: when idle is ~0 the numbers show contention.")
-    print(f"{'conc':>5} {'gap':>4} {'done/logged':<11} {'events/s':>8} {'server':>6} {'client':>6} {'idle':>6} "
-          f"{'all writes p50/p99/max':>23}   {'first token p50/p99/max':>23} {'queued':>6}")
+    print("schedule error = write_ns (after the write call) - due_ns from the server's ground truth, in ms, for")
+    print("all writes, token (content) writes, and their send_ns (before the write call: the pacer alone, without")
+    print("the loopback send syscall); cpu = % of one core; idle = whole machine (~0: server and client contend).")
+    print(f"{'conc':>4} {'gap':>3} {'done/log':<9} {'ev/s':>6} {'srv':>5} {'cli':>5} {'idle':>4} "
+          f"{'all writes p50/p99/max':>23}  {'token writes p50/p99/max':>23}  {'token send p50/p99':>15}  "
+          f"{'first token p50/p99/max':>23} {'que':>3}")
     with run_mock_llm(ttft_ms=TTFT_MS, output_tokens=TOKENS, server_args=args.server_arg) as mock:
         server = psutil.Process().children()[0]
         for concurrency, gap_ms in LEVELS:

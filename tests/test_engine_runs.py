@@ -141,3 +141,33 @@ async def test_runs_of_a_dead_process_are_marked_interrupted(engine_deps: Engine
         run = await get_run(conn, run_id)
     assert run.status == "interrupted" and "resume" in run.error
     assert isinstance(run.id, UUID)
+
+
+async def test_retries_honour_retry_after_and_are_recorded(engine_deps: EngineDeps) -> None:
+    with run_mock_llm(ttft_ms=5, gap_ms=1, output_tokens=4) as mock:
+        spec = mock_spec(mock.base_url, items=2, models={"m": behaviour(fault="429", fault_times=2,
+                                                                         retry_after_s=0.2)})
+        spec["retries"] = {"max_attempts": 3, "backoff_s": 5}  # Retry-After (0.2 s) must win over 5 s backoff
+        run = await run_spec(engine_deps, spec)
+        records = mock.ground_truth()
+    rows = await event_rows(engine_deps, run.id)
+    assert [(r["status"], r["attempt"]) for r in rows] == [("ok", 3), ("ok", 3)]
+    assert run.summary["groups"][0]["retries"] == 4
+    by_request: dict[str, list[dict]] = {}
+    for record in records:
+        by_request.setdefault(record["request_id"], []).append(record)
+    for attempts in by_request.values():
+        assert [a["status"] for a in attempts] == [429, 429, 200]
+        waits = [(b["arrival_ns"] - a["end_ns"]) / 1e9 for a, b in zip(attempts, attempts[1:], strict=False)]
+        assert all(0.15 < w < 2 for w in waits), waits
+
+
+async def test_missing_usage_falls_back_to_an_estimate(engine_deps: EngineDeps) -> None:
+    with run_mock_llm(ttft_ms=5, gap_ms=1, output_tokens=12) as mock:
+        run = await run_spec(engine_deps, mock_spec(mock.base_url, items=1, models={
+            "with": "mock-llm", "without": behaviour(send_usage=False)}))
+    rows = {r["model"]: r for r in await event_rows(engine_deps, run.id)}
+    assert (rows["with"]["completion_tokens"], rows["with"]["tokens_estimated"]) == (12, False)
+    estimated = rows["without"]
+    assert estimated["tokens_estimated"] and 8 <= estimated["completion_tokens"] <= 20  # ~4 chars per token
+    assert run.summary["groups"][1]["estimated_token_requests"] == 1

@@ -32,6 +32,12 @@ def mock() -> Iterator[MockLLM]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10) as client:  # one client: building one per call costs ~50 ms (TLS context)
+        yield client
+
+
 def words(prefix: str, count: int) -> str:
     return "".join(f"{prefix}{i} " for i in range(count))
 
@@ -42,12 +48,13 @@ def record_of(mock: MockLLM, request_id: str) -> dict[str, Any]:
     return matches[0]
 
 
-def sse_events(mock: MockLLM, body: dict[str, Any], behaviour: dict[str, Any] | None = None,
-               path: str = "/chat/completions") -> tuple[str, list[Any]]:
-    """POST a streaming request with raw httpx; returns its request id and the decoded SSE data items."""
+def sse_events(http: httpx.Client, mock: MockLLM, body: dict[str, Any],
+               behaviour: dict[str, Any] | None = None) -> tuple[str, list[Any]]:
+    """POST a streaming chat request with raw httpx; returns its request id and the decoded SSE data items."""
     request_id = uuid.uuid4().hex
     headers = {"X-Request-ID": request_id, "X-Mock-Behaviour": json.dumps(behaviour or {})}
-    with httpx.stream("POST", mock.base_url + path, json={"stream": True, **body}, headers=headers) as response:
+    with http.stream("POST", mock.base_url + "/chat/completions", json={"stream": True, **body},
+                     headers=headers) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["x-request-id"] == request_id
         data = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
@@ -112,20 +119,21 @@ def test_text_completions_stream_and_not(mock: MockLLM) -> None:
     assert chunks[-1].usage.completion_tokens == TOKENS
 
 
-def test_models_lists_the_configured_names(mock: MockLLM) -> None:
+def test_models_lists_the_configured_names(mock: MockLLM, http: httpx.Client) -> None:
     listed = openai.OpenAI(base_url=mock.base_url, api_key="x").models.list()
     assert [m.id for m in listed.data] == ["mock-llm", "other"]
-    response = httpx.post(mock.base_url + "/chat/completions", json={"model": "nope", "messages": CHAT})
+    response = http.post(mock.base_url + "/chat/completions", json={"model": "nope", "messages": CHAT})
     assert response.status_code == 404 and response.json()["error"]["code"] == "model_not_found"
 
 
-def test_overrides_by_model_name_then_header(mock: MockLLM) -> None:
-    request_id, events = sse_events(mock, {"model": "other?output_tokens=3&ttft_ms=30&gap_ms=2", "messages": CHAT})
+def test_overrides_by_model_name_then_header(mock: MockLLM, http: httpx.Client) -> None:
+    body = {"model": "other?output_tokens=3&ttft_ms=30&gap_ms=2", "messages": CHAT}
+    request_id, events = sse_events(http, mock, body)
     assert "".join(d.get("content", "") for d in chat_deltas(events)) == words("tok", 3)
     record = record_of(mock, request_id)
     assert (record["ttft_ms"], record["gaps_ms"], record["completion_tokens"]) == (30, [2, 2], 3)
 
-    request_id, events = sse_events(mock, {"model": "mock-llm?output_tokens=3&ttft_ms=30", "messages": CHAT},
+    request_id, events = sse_events(http, mock, {"model": "mock-llm?output_tokens=3&ttft_ms=30", "messages": CHAT},
                                     behaviour={"ttft_ms": 5, "gap_ms": "uniform(1,2)"})
     record = record_of(mock, request_id)
     assert record["ttft_ms"] == 5 and record["completion_tokens"] == 3  # the header wins, the name still counts
@@ -138,15 +146,15 @@ def test_overrides_by_model_name_then_header(mock: MockLLM) -> None:
     ({"X-Mock-Behaviour": '{"gap_ms": "normal(1)"}'}, "'gap_ms'"),
     ({"X-Mock-Behaviour": '{"fault": "418"}'}, "'fault'"),
 ])
-def test_bad_overrides_are_refused(mock: MockLLM, override: dict[str, str], problem: str) -> None:
-    response = httpx.post(mock.base_url + "/chat/completions", json={"model": "mock-llm", "messages": CHAT},
+def test_bad_overrides_are_refused(mock: MockLLM, http: httpx.Client, override: dict[str, str], problem: str) -> None:
+    response = http.post(mock.base_url + "/chat/completions", json={"model": "mock-llm", "messages": CHAT},
                           headers=override)
     assert response.status_code == 400
     assert problem in response.json()["error"]["message"]
 
 
-def test_tokens_per_event_groups_tokens(mock: MockLLM) -> None:
-    request_id, events = sse_events(mock, {"model": "mock-llm?output_tokens=10&tokens_per_event=4",
+def test_tokens_per_event_groups_tokens(mock: MockLLM, http: httpx.Client) -> None:
+    request_id, events = sse_events(http, mock, {"model": "mock-llm?output_tokens=10&tokens_per_event=4",
                                            "messages": CHAT, "stream_options": {"include_usage": True}})
     contents = [d["content"] for d in chat_deltas(events) if d.get("content")]
     assert contents == ["tok0 tok1 tok2 tok3 ", "tok4 tok5 tok6 tok7 ", "tok8 tok9 "]  # ceil(10 / 4) events
@@ -156,16 +164,16 @@ def test_tokens_per_event_groups_tokens(mock: MockLLM) -> None:
     assert record["events"]["tokens"] == [0, 4, 4, 2, 0, 0, 0]
 
 
-def test_role_only_first_event_can_be_turned_off(mock: MockLLM) -> None:
-    _, with_role = sse_events(mock, {"model": "mock-llm", "messages": CHAT})
+def test_role_only_first_event_can_be_turned_off(mock: MockLLM, http: httpx.Client) -> None:
+    _, with_role = sse_events(http, mock, {"model": "mock-llm", "messages": CHAT})
     assert chat_deltas(with_role)[0] == {"role": "assistant"}
-    _, without = sse_events(mock, {"model": "mock-llm?role_first_event=false", "messages": CHAT})
+    _, without = sse_events(http, mock, {"model": "mock-llm?role_first_event=false", "messages": CHAT})
     assert chat_deltas(without)[0] == {"role": "assistant", "content": "tok0 "}
     assert len(without) == len(with_role) - 1
 
 
-def test_reasoning_phase_precedes_content(mock: MockLLM) -> None:
-    request_id, events = sse_events(mock, {"model": "mock-llm?reasoning_tokens=3&output_tokens=2",
+def test_reasoning_phase_precedes_content(mock: MockLLM, http: httpx.Client) -> None:
+    request_id, events = sse_events(http, mock, {"model": "mock-llm?reasoning_tokens=3&output_tokens=2",
                                            "messages": CHAT, "stream_options": {"include_usage": True}})
     deltas = chat_deltas(events)[1:-1]
     assert deltas == [{"reasoning_content": f"think{i} "} for i in range(3)] + [{"content": f"tok{i} "} for i in
@@ -176,9 +184,9 @@ def test_reasoning_phase_precedes_content(mock: MockLLM) -> None:
     assert record["events"]["kind"][1:6] == ["reasoning"] * 3 + ["content"] * 2
 
 
-def test_tool_call_deltas_reassemble_into_the_configured_call(mock: MockLLM) -> None:
+def test_tool_call_deltas_reassemble_into_the_configured_call(mock: MockLLM, http: httpx.Client) -> None:
     call = {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
-    _, events = sse_events(mock, {"model": "mock-llm", "messages": CHAT, "tools": TOOLS},
+    _, events = sse_events(http, mock, {"model": "mock-llm", "messages": CHAT, "tools": TOOLS},
                            behaviour={"tool_call": call})
     calls = [d["tool_calls"][0] for d in chat_deltas(events) if "tool_calls" in d]
     assert calls[0]["id"] and calls[0]["function"] == {"name": "get_weather", "arguments": ""}
@@ -195,30 +203,43 @@ def test_tool_call_deltas_reassemble_into_the_configured_call(mock: MockLLM) -> 
     assert plain.choices[0].message.content == words("tok", TOKENS)
 
 
-def test_usage_only_when_asked(mock: MockLLM) -> None:
-    _, without = sse_events(mock, {"model": "mock-llm", "messages": CHAT})
+def test_usage_only_when_asked(mock: MockLLM, http: httpx.Client) -> None:
+    _, without = sse_events(http, mock, {"model": "mock-llm", "messages": CHAT})
     assert all("usage" not in e for e in without)
-    _, asked = sse_events(mock, {"model": "mock-llm", "messages": CHAT, "stream_options": {"include_usage": True}})
+    body = {"model": "mock-llm", "messages": CHAT, "stream_options": {"include_usage": True}}
+    _, asked = sse_events(http, mock, body)
     assert [e["usage"] is not None for e in asked] == [False] * (len(asked) - 1) + [True]
 
 
-def test_rate_limit_and_server_error_faults(mock: MockLLM) -> None:
+def test_rate_limit_and_server_error_faults(mock: MockLLM, http: httpx.Client) -> None:
     body = {"model": "mock-llm", "messages": CHAT}
-    limited = httpx.post(mock.base_url + "/chat/completions", json=body,
+    limited = http.post(mock.base_url + "/chat/completions", json=body,
                          headers={"X-Mock-Behaviour": '{"fault": "429", "retry_after_s": 2}'})
     assert limited.status_code == 429
     assert (limited.headers["retry-after"], limited.headers["retry-after-ms"]) == ("2", "2000")
     assert limited.json()["error"]["code"] == "rate_limit_exceeded"
-    failed = httpx.post(mock.base_url + "/chat/completions", json={**body, "stream": True},
+    failed = http.post(mock.base_url + "/chat/completions", json={**body, "stream": True},
                         headers={"X-Mock-Behaviour": '{"fault": "500"}'})
     assert failed.status_code == 500 and failed.json()["error"]["type"] == "server_error"
 
 
-def test_disconnect_fault_cuts_the_stream_without_done(mock: MockLLM) -> None:
+def test_fault_rates_draw_faults_reproducibly(mock: MockLLM, http: httpx.Client) -> None:
+    headers = {"X-Mock-Behaviour": json.dumps({"fault_rates": {"500": 0.3, "429": 0.3}})}
+
+    def statuses() -> list[int]:
+        bodies = [{"model": "mock-llm?output_tokens=1", "messages": CHAT, "seed": seed} for seed in range(20)]
+        return [http.post(mock.base_url + "/chat/completions", json=b, headers=headers).status_code for b in bodies]
+
+    first = statuses()
+    assert first == statuses()  # a request's seed decides its fault too
+    assert {200, 429, 500} <= set(first)
+
+
+def test_disconnect_fault_cuts_the_stream_without_done(mock: MockLLM, http: httpx.Client) -> None:
     request_id, received = uuid.uuid4().hex, []
     headers = {"X-Request-ID": request_id, "X-Mock-Behaviour": '{"fault": "disconnect", "fault_after_events": 3}'}
     body = {"model": "mock-llm", "messages": CHAT, "stream": True}
-    with pytest.raises(httpx.RemoteProtocolError), httpx.stream(
+    with pytest.raises(httpx.RemoteProtocolError), http.stream(
             "POST", mock.base_url + "/chat/completions", json=body, headers=headers) as response:
         received.extend(line for line in response.iter_lines() if line.startswith("data: "))
     assert len(received) == 3 and "[DONE]" not in received[-1]
@@ -227,8 +248,8 @@ def test_disconnect_fault_cuts_the_stream_without_done(mock: MockLLM) -> None:
         "disconnect", "disconnected", ["role", "content", "content", "disconnect"])
 
 
-def test_stall_fault_pauses_or_hangs(mock: MockLLM) -> None:
-    request_id, events = sse_events(mock, {"model": "mock-llm", "messages": CHAT},
+def test_stall_fault_pauses_or_hangs(mock: MockLLM, http: httpx.Client) -> None:
+    request_id, events = sse_events(http, mock, {"model": "mock-llm", "messages": CHAT},
                                     behaviour={"fault": "stall", "fault_after_events": 2, "stall_ms": 50})
     assert len(events) == TOKENS + 2
     due = record_of(mock, request_id)["events"]["due_ns"]
@@ -236,7 +257,7 @@ def test_stall_fault_pauses_or_hangs(mock: MockLLM) -> None:
 
     request_id, received = uuid.uuid4().hex, []
     headers = {"X-Request-ID": request_id, "X-Mock-Behaviour": '{"fault": "stall", "fault_after_events": 2}'}
-    with pytest.raises(httpx.ReadTimeout), httpx.stream(
+    with pytest.raises(httpx.ReadTimeout), http.stream(
             "POST", mock.base_url + "/chat/completions", json={"model": "mock-llm", "messages": CHAT, "stream": True},
             headers=headers, timeout=httpx.Timeout(5, read=0.3)) as response:
         received.extend(line for line in response.iter_lines() if line.startswith("data: "))
@@ -267,25 +288,27 @@ def test_ground_truth_follows_the_absolute_schedule(mock: MockLLM) -> None:
     first, second = (record_of(mock, request_id) for request_id in ids)
     assert first["connection_id"] == second["connection_id"]
     assert (first["connection_request"], second["connection_request"]) == (1, 2)
+    assert first["first_on_connection"] and not second["first_on_connection"]
     for record in (first, second):
         events, t0 = record["events"], record["arrival_ns"]
         assert record["first_byte_ns"] <= t0 and record["outcome"] == "completed" and record["status"] == 200
         assert events["kind"] == ["role", *["content"] * (TOKENS // 2), "finish", "done"]
         expected_due = [t0] + [t0 + (TTFT_MS + 2 * i * GAP_MS) * 1_000_000 for i in range(TOKENS // 2)]
         assert events["due_ns"][:-2] == expected_due
-        assert all(w >= d for w, d in zip(events["write_ns"], events["due_ns"], strict=True))  # never early
+        assert all(d <= s <= w for d, s, w in zip(events["due_ns"], events["send_ns"], events["write_ns"],
+                                                  strict=True))  # never early
         assert events["write_ns"] == sorted(events["write_ns"]) and record["end_ns"] == events["write_ns"][-1]
         assert sum(events["tokens"]) == record["completion_tokens"] == TOKENS
 
 
-def test_seeded_draws_are_reproducible() -> None:
+def test_seeded_draws_are_reproducible(http: httpx.Client) -> None:
     behaviour = {"ttft_ms": "lognormal(20,0.5)", "gap_ms": {"dist": "exponential", "mean": 1}, "output_tokens": 4}
     runs = []
     for _ in range(2):
         with run_mock_llm(seed=7, **behaviour) as server:
             for seed in (None, None, 123, 123):
                 body = {"model": "mock-llm", "messages": CHAT} | ({"seed": seed} if seed else {})
-                httpx.post(server.base_url + "/chat/completions", json=body).raise_for_status()
+                http.post(server.base_url + "/chat/completions", json=body).raise_for_status()
             runs.append([(r["ttft_ms"], r["gaps_ms"]) for r in server.ground_truth()])
     assert runs[0] == runs[1]  # same server seed, same request order: same draws
     first, second, seeded, seeded_again = runs[0]

@@ -18,7 +18,8 @@ The fields, their syntax and the schedule are documented in behaviour.py.
 
 Faults (`fault`, or `fault_rates` for random ones): "429" (Retry-After and retry-after-ms headers, OpenAI
 error JSON), "500", "disconnect" (connection aborted after `fault_after_events` events, no [DONE]) and
-"stall" (nothing after `fault_after_events` events for `stall_ms`, or until the client leaves when null).
+"stall" (nothing after `fault_after_events` events for `stall_ms`, or until the client leaves when null);
+a non-streaming response is cut or delayed instead of its body.
 `fault_times: N` limits a forced fault to the first N attempts per X-Mock-Request-Key, so retries succeed.
 """
 

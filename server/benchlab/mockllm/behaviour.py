@@ -33,6 +33,7 @@ one token for its opening delta (id and name) and one per 4-character fragment o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import random
@@ -147,9 +148,10 @@ def _flag(value: object) -> bool:
 
 
 def _non_negative(value: object) -> float:
-    if _number(value) < 0:
+    number = _number(value)
+    if number < 0:
         raise ValueError("expected a number >= 0")
-    return float(value)  # type: ignore[arg-type]
+    return number
 
 
 def _fault(value: object) -> str:
@@ -199,30 +201,37 @@ class Behaviour:
                                              'tool_choice\'s or the first tool with {}, "none" answers with text, '
                                              '{"name": ..., "arguments": {...}} makes this call')
     fault: str | None = _field(None, _optional(_fault), f"force a fault: one of {list(FAULTS)}")
-    fault_rates: dict[str, float] = _field({}, _fault_rates,
-                                           'probability per fault kind, e.g. {"429": 0.05}')
+    fault_rates: dict[str, float] = _field({}, _fault_rates, 'probability per fault kind, e.g. {"429": 0.05}')
     fault_times: int | None = _field(None, _optional(_count(0)), "the forced fault hits only the first N "
                                      "attempts per X-Mock-Request-Key (retry tests)")
     fault_after_events: int = _field(1, _count(0), "disconnect/stall after this many SSE events")
     stall_ms: float | None = _field(None, _optional(_non_negative), "stall in ms (null: until the client goes)")
     retry_after_s: float = _field(1.0, _non_negative, "Retry-After of a 429, in seconds")
+    send_usage: bool = _field(True, _flag, "answer stream_options.include_usage with the usage chunk (false: "
+                              "never, like servers that ignore it; clients must estimate tokens)")
 
     def with_overrides(self, overrides: Mapping[str, object]) -> Behaviour:
         """This behaviour with some fields replaced; raises InvalidRequest naming the first bad field."""
-        known = {f.name: f for f in dataclasses.fields(self)}
+        if not overrides:
+            return self
         changes = {}
         for name, value in overrides.items():
-            if name not in known:
-                raise InvalidRequest(f"unknown behaviour field {name!r}; known: {sorted(known)}")
+            if name not in _FIELDS:
+                raise InvalidRequest(f"unknown behaviour field {name!r}; known: {sorted(_FIELDS)}")
             try:
-                changes[name] = known[name].metadata["parse"](value)
+                changes[name] = _FIELDS[name].metadata["parse"](value)
             except (ValueError, TypeError) as exc:
                 raise InvalidRequest(f"behaviour field {name!r}: {exc}") from None
         return dataclasses.replace(self, **changes)
 
-    def to_json(self) -> dict[str, object]:
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    @functools.cached_property
+    def as_json(self) -> dict[str, object]:
+        """The fields as JSON values (durations as given). Cached: requests mostly share the server's default."""
+        values = {name: getattr(self, name) for name in _FIELDS}
         return {k: v.to_json() if isinstance(v, Duration) else v for k, v in values.items()}
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Behaviour)}
 
 
 def parse_model_name(model: str) -> tuple[str, dict[str, object]]:
@@ -269,7 +278,8 @@ class RequestParams:
         prompt = body.get("messages") if chat else body.get("prompt")
         if chat and not isinstance(prompt, list):
             raise InvalidRequest("'messages' must be a list")
-        max_tokens = body.get("max_completion_tokens", body.get("max_tokens")) if chat else body.get("max_tokens")
+        max_tokens = body.get("max_completion_tokens") if chat else None
+        max_tokens = body.get("max_tokens") if max_tokens is None else max_tokens
         seed = body.get("seed")
         if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (max_tokens, seed)):
             raise InvalidRequest("'max_tokens' and 'seed' must be integers")
@@ -287,6 +297,8 @@ class RequestParams:
 
 @dataclass(frozen=True)
 class ToolCall:
+    """The function call a response makes instead of answering with text."""
+
     name: str
     arguments: str  # JSON text, streamed in TOOL_FRAGMENT_CHARS fragments
 
@@ -323,6 +335,11 @@ class Plan:
     events: tuple[Event, ...]
 
     @property
+    def sends_usage(self) -> bool:
+        """Whether the stream ends with a usage chunk: asked for, and not switched off by `send_usage`."""
+        return self.params.include_usage and self.behaviour.send_usage
+
+    @property
     def completion_tokens(self) -> int:
         return self.reasoning_tokens + (self.tool_call.tokens if self.tool_call else self.content_tokens)
 
@@ -337,25 +354,33 @@ def plan_response(behaviour: Behaviour, params: RequestParams, rng: random.Rando
     if wanted is None:
         wanted = DEFAULT_OUTPUT_TOKENS if params.max_tokens is None else params.max_tokens
     content = 0 if tool_call else wanted if params.max_tokens is None else min(wanted, params.max_tokens)
-    phases = [("reasoning", reasoning), ("tool_call", tool_call.tokens) if tool_call else ("content", content)]
-    total = reasoning + phases[1][1]
-    gaps_ms = behaviour.gap_ms.draws(rng, total - 1)
-    token_due = [round((ttft_ms + elapsed) * 1e6) for elapsed in accumulate(gaps_ms, initial=0.0)]
-    last_due = token_due[-1]  # == ttft when there are no tokens at all
+    phases = (("reasoning", reasoning), ("tool_call", tool_call.tokens) if tool_call else ("content", content))
+    gaps_ms = behaviour.gap_ms.draws(rng, max(0, reasoning + phases[1][1] - 1))
     if tool_call:
         finish = "tool_calls"
     else:
         finish = "length" if params.max_tokens is not None and content >= params.max_tokens else "stop"
-    if params.stream:
-        events = [Event("role", 0, 0, 0)] if params.chat and behaviour.role_first_event else []
-        events += _token_events(phases, behaviour.tokens_per_event, token_due)
-        tail = ["finish", "usage", "done"] if params.include_usage else ["finish", "done"]
-        events += [Event(kind, 0, 0, last_due) for kind in tail]
-    else:
-        events = [Event("response", 0, total, last_due)]
+    sends_usage = params.include_usage and behaviour.send_usage  # the same rule as Plan.sends_usage
+    tail = (("finish", "usage", "done") if sends_usage else ("finish", "done")) if params.stream else ()
+    events = _schedule(ttft_ms, gaps_ms, phases, behaviour.tokens_per_event, params.stream,
+                       params.stream and params.chat and behaviour.role_first_event, tail)
     return Plan(behaviour=behaviour, params=params, fault=fault, ttft_ms=ttft_ms, gaps_ms=gaps_ms,
                 reasoning_tokens=reasoning, content_tokens=content, tool_call=tool_call, finish_reason=finish,
-                events=tuple(events))
+                events=events)
+
+
+@functools.lru_cache(maxsize=256)
+def _schedule(ttft_ms: float, gaps_ms: tuple[float, ...], phases: tuple[tuple[str, int], ...], per_event: int,
+              stream: bool, role_event: bool, tail: tuple[str, ...]) -> tuple[Event, ...]:
+    """The events of one response, due in ns after arrival. Cached: with fixed latencies all requests of one
+    configuration share a schedule, and a lookup is much cheaper than building ~70 events per arrival."""
+    token_due = [round((ttft_ms + elapsed) * 1e6) for elapsed in accumulate(gaps_ms, initial=0.0)]
+    last_due = token_due[-1]  # == ttft when there are no tokens at all
+    if not stream:
+        return (Event("response", 0, sum(count for _, count in phases), last_due),)
+    events = [Event("role", 0, 0, 0)] if role_event else []
+    events += _token_events(phases, per_event, token_due)
+    return (*events, *(Event(kind, 0, 0, last_due) for kind in tail))
 
 
 def _drawn_fault(rates: Mapping[str, float], u: float) -> str | None:
@@ -377,7 +402,7 @@ def _resolve_tool_call(behaviour: Behaviour, params: RequestParams) -> ToolCall 
     return ToolCall(named or params.tool_names[0], "{}")
 
 
-def _token_events(phases: list[tuple[str, int]], per_event: int, token_due: list[int]) -> list[Event]:
+def _token_events(phases: tuple[tuple[str, int], ...], per_event: int, token_due: list[int]) -> list[Event]:
     """Group each phase's tokens into events; a tool call's opening delta (id + name) is an event of its own."""
     events, offset = [], 0
     for kind, count in phases:

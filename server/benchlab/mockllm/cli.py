@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="event loop (default: uvloop)")
     parser.add_argument("--behaviour", help="JSON object of behaviour fields (same as the X-Mock-Behaviour header)")
     fields = parser.add_argument_group("behaviour (defaults for every request; see benchlab.mockllm.behaviour)")
-    defaults = Behaviour().to_json()
+    defaults = Behaviour().as_json
     for f in dataclasses.fields(Behaviour):
         fields.add_argument("--" + f.name.replace("_", "-"), dest=f.name, metavar="VALUE",
                             help=f"{f.metadata['help']} (default: {json.dumps(defaults[f.name])})".replace("%", "%%"))

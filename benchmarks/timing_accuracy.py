@@ -1,0 +1,131 @@
+"""How accurately does benchlab time requests? Client measurements against the mock server's ground truth.
+
+For the direct transport and the litellm transport, at concurrency 1, 16, 64 and 256 against the mock
+(TTFT 50 ms, gap 10 ms, 128 tokens), prints:
+- TTFT error p50/p99: (our first-token stamp − our send stamp) − (server's first-token write − its arrival);
+- per-event lag p99: our arrival stamp of each token event − the server's write of it (one clock:
+  CLOCK_MONOTONIC in both processes);
+- the share of inter-event gaps read below 0.5 ms (true gaps are 10 ms; a collapsed gap means bunching);
+- client CPU (process time / wall time) and the run's self-measurement (event-loop lag, saturation flag).
+Then the Poisson profile at a target of 50 req/s: achieved rate from the actual send stamps.
+
+    python benchmarks/timing_accuracy.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import time
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from benchlab.engine.load import poisson_offsets, run_closed_loop, run_open_loop  # noqa: E402
+from benchlab.engine.response import ResponseRecord  # noqa: E402
+from benchlab.engine.selfcheck import SelfMeasurement, percentile  # noqa: E402
+from benchlab.engine.transport_direct import DirectTransport, LLMRequest  # noqa: E402
+from benchlab.engine.transport_litellm import LiteLLMTransport  # noqa: E402
+from benchlab.mockllm.process import run_mock_llm  # noqa: E402
+
+MODEL = "mock-llm"
+TOKEN_KINDS = {"reasoning", "content", "tool_call"}
+LEVELS = (1, 16, 64, 256)
+
+
+def transport_for(kind: str, base_url: str, concurrency: int) -> Any:
+    if kind == "direct":
+        return DirectTransport(base_url, None, max_connections=concurrency, timeout_s=120)
+    return LiteLLMTransport("openai", base_url, None, timeout_s=120, warm_up_model=MODEL)
+
+
+async def drive(kind: str, base_url: str, concurrency: int, requests: int, tag: str) -> dict[str, Any]:
+    transport = transport_for(kind, base_url, concurrency)
+    await transport.warm_up(concurrency)
+    records: dict[str, ResponseRecord] = {}
+    monitor = SelfMeasurement()
+    monitor.start()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+
+    async def one(index: int, intended_ns: int) -> None:
+        request_id = f"{tag}-{index}"
+        request = LLMRequest(MODEL, messages=[{"role": "user", "content": "Tell me a story"}],
+                             params={"max_tokens": 128}, headers={"X-Request-ID": request_id})
+        decided = time.perf_counter_ns()
+        record = await transport.send(request)
+        if not record.first_on_connection:
+            monitor.record_send_lag(decided, record.send_ns)
+        records[request_id] = record
+
+    await run_closed_loop(range(requests), concurrency, one, lambda: False)
+    cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+    await monitor.stop()
+    await transport.close()
+    return {"records": records, "cpu": cpu, "self": monitor.report()}
+
+
+def score(records: dict[str, ResponseRecord], truths: dict[str, dict]) -> dict[str, float]:
+    ttft_errors, event_lags, gaps = [], [], []
+    failed = 0
+    for request_id, record in records.items():
+        truth = truths.get(request_id)
+        mine = [e.t_ns for e in record.events if e.carries_tokens]
+        if not record.ok or truth is None or not mine:
+            failed += 1
+            continue
+        events = truth["events"]
+        writes = [w for k, w in zip(events["kind"], events["write_ns"], strict=True) if k in TOKEN_KINDS]
+        ttft_errors.append(((mine[0] - record.send_ns) - (writes[0] - truth["arrival_ns"])) / 1e6)
+        event_lags += [(m - w) / 1e6 for m, w in zip(mine, writes, strict=False)]
+        gaps += [(b - a) / 1e6 for a, b in itertools.pairwise(mine)]
+    collapsed = sum(g < 0.5 for g in gaps) / len(gaps) if gaps else 0.0
+    return {"ttft_p50": percentile(ttft_errors, 0.5), "ttft_p99": percentile(ttft_errors, 0.99),
+            "lag_p99": percentile(event_lags, 0.99), "collapsed": collapsed, "failed": failed, "n": len(ttft_errors)}
+
+
+async def poisson_rate(base_url: str, rate: float, requests: int) -> tuple[float, float]:
+    transport = DirectTransport(base_url, None, max_connections=64, timeout_s=60)
+    await transport.warm_up(32)
+    sends: list[int] = []
+
+    async def one(index: int, intended_ns: int) -> None:
+        record = await transport.send(LLMRequest(MODEL + "?output_tokens=16", messages=[{"role": "user",
+                                                 "content": "hi"}], params={"max_tokens": 16}))
+        sends.append(record.send_ns)
+
+    await run_open_loop(range(requests), poisson_offsets(rate, seed=1), one, lambda: False, max_concurrency=64)
+    await transport.close()
+    sends.sort()
+    achieved = (len(sends) - 1) / ((sends[-1] - sends[0]) / 1e9)
+    return achieved, achieved / rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests per level")
+    args = parser.parse_args()
+    rounds = 1 if args.quick else 2
+    print(f"mock: TTFT 50 ms, gap 10 ms, 128 tokens; closed loop, {rounds} round(s) of `concurrency` requests "
+          "(at least 8) per level")
+    print(f"{'path':<8} {'conc':>5} {'n':>5} {'TTFT err p50':>13} {'p99':>8} {'event lag p99':>14} "
+          f"{'gaps<0.5ms':>11} {'client CPU':>11} {'loop lag p99':>13} {'saturated':>10}")
+    with run_mock_llm(ttft_ms=50, gap_ms=10, output_tokens=128) as mock:
+        for kind in ("direct", "litellm"):
+            for concurrency in LEVELS:
+                tag = f"{kind}-{concurrency}"
+                result = asyncio.run(drive(kind, mock.base_url, concurrency, max(8, concurrency * rounds), tag))
+                truths = {r["request_id"]: r for r in mock.ground_truth() if r["request_id"].startswith(tag + "-")}
+                s = score(result["records"], truths)
+                measured = result["self"]
+                print(f"{kind:<8} {concurrency:>5} {s['n']:>5} {s['ttft_p50']:>10.3f} ms {s['ttft_p99']:>5.3f} ms "
+                      f"{s['lag_p99']:>11.3f} ms {s['collapsed']:>10.3%} {result['cpu']:>10.0%} "
+                      f"{measured['loop_lag_ms']['p99']:>10.3f} ms {measured['client_saturated']!s:>10}"
+                      + (f"  ({s['failed']} failed)" if s["failed"] else ""))
+        achieved, ratio = asyncio.run(poisson_rate(mock.base_url, 50.0, 250))
+    print(f"poisson target 50.0 req/s: achieved {achieved:.2f} req/s (ratio {ratio:.3f})")
+
+
+if __name__ == "__main__":
+    main()
