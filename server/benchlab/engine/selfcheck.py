@@ -18,6 +18,11 @@ SATURATION_P99_MS = 1.0
 _TICK_S = 0.005
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # the monitor may have been stopped (and the future cancelled) meanwhile
+        future.set_result(None)
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..1); 0 for no values."""
     if not values:
@@ -53,7 +58,7 @@ class SelfMeasurement:
             await asyncio.sleep(_TICK_S)
             queued = loop.create_future()
             scheduled_ns = time.perf_counter_ns()
-            loop.call_soon(queued.set_result, None)
+            loop.call_soon(_resolve, queued)
             await queued
             self.loop_lag_ms.append((time.perf_counter_ns() - scheduled_ns) / 1e6)
 

@@ -5,7 +5,7 @@ concurrency turns into queueing that reads as server latency (shared/reference/s
 (see http_client.py):
 - connections are opened before measuring (`warm_up`) and reused; a request that had to open one is flagged
   `first_on_connection`, so connection set-up never hides inside TTFT unnoticed;
-- the send is stamped right after the request bytes were handed to the socket;
+- the send is stamped as the request bytes are handed to the socket (one write call);
 - each SSE event is stamped with the arrival time of the bytes that complete it, before any JSON decoding.
 """
 

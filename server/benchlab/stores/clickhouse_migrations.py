@@ -17,7 +17,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 
 from benchlab.resources import clickhouse_migrations_dir
 from benchlab.stores.clickhouse import ClickHouseStore
-from benchlab.stores.postgres_migrations import CLICKHOUSE_MIGRATION_LOCK, AppliedRecord, check_history
+from benchlab.stores.postgres_migrations import CLICKHOUSE_MIGRATION_LOCK, AppliedRecord, apply_pending
 from benchlab.stores.sql_files import MigrationError, MigrationFile, load_migrations
 
 log = logging.getLogger(__name__)
@@ -37,21 +37,14 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 async def migrate_clickhouse(store: ClickHouseStore, lock_conn: asyncpg.Connection,
                              folder: Path | None = None) -> list[MigrationFile]:
     """Apply pending ClickHouse migrations; `lock_conn` is a PostgreSQL connection used only for the lock."""
-    files = load_migrations(folder or clickhouse_migrations_dir())
-    await lock_conn.execute("SELECT pg_advisory_lock($1)", CLICKHOUSE_MIGRATION_LOCK)
-    try:
+    async def read_applied() -> dict[int, AppliedRecord]:
         await store.command(_CREATE_HISTORY, caller=_CALLER)
         result = await store.query("SELECT version, name, checksum FROM schema_migrations FINAL", caller=_CALLER)
-        applied = {int(v): AppliedRecord(int(v), n, c) for v, n, c in result.rows}
-        check_history(files, applied, "ClickHouse")
-        done = []
-        for migration in files:
-            if migration.version not in applied:
-                await _apply(store, migration)
-                done.append(migration)
-        return done
-    finally:
-        await lock_conn.execute("SELECT pg_advisory_unlock($1)", CLICKHOUSE_MIGRATION_LOCK)
+        return {int(v): AppliedRecord(int(v), n, c) for v, n, c in result.rows}
+
+    files = load_migrations(folder or clickhouse_migrations_dir())
+    return await apply_pending(lock_conn, CLICKHOUSE_MIGRATION_LOCK, "ClickHouse", files, read_applied,
+                               lambda migration: _apply(store, migration))
 
 
 async def _apply(store: ClickHouseStore, migration: MigrationFile) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,21 +59,30 @@ def check_history(files: list[MigrationFile], applied: dict[int, AppliedRecord],
 
 async def migrate_postgres(conn: asyncpg.Connection, folder: Path | None = None) -> list[MigrationFile]:
     """Apply pending migrations from `folder` (default: the shipped ones); return the files applied."""
-    files = load_migrations(folder or postgres_migrations_dir())
-    await conn.execute("SELECT pg_advisory_lock($1)", POSTGRES_MIGRATION_LOCK)
-    try:
+    async def read_applied() -> dict[int, AppliedRecord]:
         await conn.execute(_CREATE_HISTORY)
         rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
-        applied = {r["version"]: AppliedRecord(r["version"], r["name"], r["checksum"]) for r in rows}
-        check_history(files, applied, "PostgreSQL")
-        done = []
-        for migration in files:
-            if migration.version not in applied:
-                await _apply(conn, migration)
-                done.append(migration)
-        return done
+        return {r["version"]: AppliedRecord(r["version"], r["name"], r["checksum"]) for r in rows}
+
+    files = load_migrations(folder or postgres_migrations_dir())
+    return await apply_pending(conn, POSTGRES_MIGRATION_LOCK, "PostgreSQL", files, read_applied,
+                               lambda migration: _apply(conn, migration))
+
+
+async def apply_pending(lock_conn: asyncpg.Connection, lock_key: int, store: str, files: list[MigrationFile],
+                        read_applied: Callable[[], Awaitable[dict[int, AppliedRecord]]],
+                        apply: Callable[[MigrationFile], Awaitable[None]]) -> list[MigrationFile]:
+    """Under the store's advisory lock: check the recorded history, apply what is pending, in order."""
+    await lock_conn.execute("SELECT pg_advisory_lock($1)", lock_key)
+    try:
+        applied = await read_applied()
+        check_history(files, applied, store)
+        pending = [migration for migration in files if migration.version not in applied]
+        for migration in pending:
+            await apply(migration)
+        return pending
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", POSTGRES_MIGRATION_LOCK)
+        await lock_conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
 
 
 async def _apply(conn: asyncpg.Connection, migration: MigrationFile) -> None:
