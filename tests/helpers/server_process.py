@@ -55,7 +55,12 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 90) -> float:
-        """Poll /readyz until 200; returns seconds waited. Fails with the server's output if it exits."""
+        """Poll /readyz until 200 and the start-up banner is printed; returns seconds waited.
+
+        The banner is printed by a task polling uvicorn's `started` flag, so /readyz can answer a few
+        milliseconds before it: waiting for both keeps assertions on the banner free of that race.
+        Fails with the server's output if the server exits.
+        """
         started = time.perf_counter()
         deadline = started + timeout
         while time.perf_counter() < deadline:
@@ -63,7 +68,8 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited with {self.process.returncode}:\n{self.output}")
             try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                ready = httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200
+                if ready and "listening on " in self.output:
                     return time.perf_counter() - started
             except httpx.HTTPError:
                 pass
