@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from benchlab.api.context import Context
+from benchlab.api.context import build_context
 from benchlab.api.schema import BenchlabSchema
 
 
@@ -30,5 +30,4 @@ class GraphQLEndpoint(GraphQL):
         )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Any:
-        return Context(request=request, response=response, request_id=request.scope["state"]["request_id"],
-                       runtime=request.app.state.runtime)
+        return build_context(request, response, request.scope["state"]["request_id"], request.app.state.runtime)

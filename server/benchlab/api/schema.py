@@ -21,12 +21,13 @@ from strawberry.extensions import (
 )
 
 from benchlab.api.errors import ErrorMasking
+from benchlab.api.queries.projects import ProjectQueries
 from benchlab.api.queries.server import ServerQueries
 from benchlab.api.subscriptions import Subscription
 
 
 @strawberry.type
-class Query(ServerQueries):
+class Query(ProjectQueries, ServerQueries):
     """Every query field, one mixin per domain."""
 
 

@@ -1,0 +1,37 @@
+"""Relay global ids: `Type:uuid`, base64url-encoded, so any object can be refetched with `node(id:)`.
+
+The type name travels inside the id so a client cannot pass a Run's id where a Project's is expected
+without a clear error, and so `node` knows which table to read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from uuid import UUID
+
+from benchlab.api.errors import BadUserInput
+
+
+def encode_global_id(type_name: str, db_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{db_id}".encode()).decode().rstrip("=")
+
+
+def decode_global_id(global_id: str) -> tuple[str, UUID]:
+    """The type name and database id inside a global id; BAD_USER_INPUT when it is not one of ours."""
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        type_name, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        return type_name, UUID(raw)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadUserInput(f"{global_id!r} is not a valid id; use the `id` field of an object this API returned",
+                           argument="id") from None
+
+
+def expect_id(global_id: str, type_name: str, argument: str = "id") -> UUID:
+    """The database id of a global id that must name a `type_name`."""
+    found, db_id = decode_global_id(global_id)
+    if found != type_name:
+        raise BadUserInput(f"{argument}: expected the id of a {type_name}, got the id of a {found}",
+                           argument=argument)
+    return db_id

@@ -1,0 +1,53 @@
+"""`node(id:)`: from a global id to the object, through the same by-id loaders as every relation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from strawberry.types import Info
+
+from benchlab.api import lists
+from benchlab.api.context import loaders_of
+from benchlab.api.errors import NotFound
+from benchlab.api.ids import decode_global_id, expect_id
+from benchlab.api.types import catalog, runs
+
+
+def _node_types() -> dict[str, tuple[str, Callable[[Any], Any]]]:
+    return {
+        "Project": ("projects", catalog.Project.from_row),
+        "Provider": ("providers", catalog.Provider.from_row),
+        "Model": ("models", catalog.Model.from_row),
+        "Dataset": ("datasets", catalog.Dataset.from_row),
+        "DatasetVersion": ("dataset_versions", catalog.DatasetVersion.from_row),
+        "DatasetItem": (lists.ITEM_REVISIONS, catalog.DatasetItem.from_row),
+        "Prompt": ("prompts", catalog.Prompt.from_row),
+        "PromptVersion": ("prompt_versions", catalog.PromptVersion.from_row),
+        "Experiment": ("experiments", runs.Experiment.from_row),
+        "Run": ("runs", runs.Run.from_row),
+    }
+
+
+NODE_TYPES = _node_types()
+
+
+async def load_node(info: Info, global_id: str) -> Any | None:
+    """The object a global id names, or None when it no longer exists."""
+    type_name, db_id = decode_global_id(global_id)
+    if type_name not in NODE_TYPES:
+        raise NotFound(f"no object has the id {global_id!r}")
+    table, convert = NODE_TYPES[type_name]
+    row = await loaders_of(info).row(table, db_id)
+    return convert(row) if row is not None else None
+
+
+async def load_required(info: Info, global_id: str, type_name: str, argument: str = "id") -> Any:
+    """The `type_name` a global id names; NOT_FOUND (naming the argument) when there is none."""
+    db_id = expect_id(global_id, type_name, argument)
+    table, convert = NODE_TYPES[type_name]
+    row = await loaders_of(info).row(table, db_id)
+    if row is None:
+        raise NotFound(f"{argument}: no {type_name} with id {global_id!r}; it may have been deleted",
+                       argument=argument)
+    return convert(row)

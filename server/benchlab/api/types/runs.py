@@ -1,0 +1,176 @@
+"""Experiments and runs as GraphQL types, with the run list's filters and orderings.
+
+Metric definitions (DESIGN.md §5) are written into the field descriptions so a client's tooling shows
+exactly what each number means.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from benchlab.api import lists
+from benchlab.api.context import loaders_of
+from benchlab.api.ids import encode_global_id, expect_id
+from benchlab.api.loaders import Filter, ListSpec
+from benchlab.api.pagination import Connection
+from benchlab.api.types.catalog import DatasetVersion, Project, as_json
+from benchlab.api.types.node import Node
+
+
+@strawberry.enum(description="Where a run is in its life (DESIGN.md §5).")
+class RunStatus(Enum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+@strawberry.input(description="Narrow a run list; all conditions must hold.")
+class RunFilter:
+    status: list[RunStatus] | None = strawberry.field(default=None, description="Any of these statuses.")
+    experiment_id: strawberry.ID | None = strawberry.field(default=None, description="Runs of this experiment.")
+    created_after: datetime | None = strawberry.field(default=None, description="Created at or after (UTC).")
+    created_before: datetime | None = strawberry.field(default=None, description="Created before (UTC).")
+
+
+@strawberry.enum
+class RunOrderField(Enum):
+    CREATED_AT = "created_at"
+    FINISHED_AT = "finished_at"
+
+
+@strawberry.enum
+class OrderDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.input(description="Sort a run list. Ordering by FINISHED_AT lists finished runs only.")
+class RunOrder:
+    field: RunOrderField = RunOrderField.CREATED_AT
+    direction: OrderDirection = OrderDirection.DESC
+
+
+def run_filters(run_filter: RunFilter | None, order: RunOrder | None) -> tuple[Filter, ...]:
+    filters: list[Filter] = []
+    if run_filter is not None:
+        if run_filter.status:
+            filters.append(("status = ANY($?::text[])", tuple(s.value for s in run_filter.status)))
+        if run_filter.experiment_id is not None:
+            filters.append(("experiment_id = $?", expect_id(run_filter.experiment_id, "Experiment",
+                                                             "filter.experimentId")))
+        if run_filter.created_after is not None:
+            filters.append(("created_at >= $?", run_filter.created_after))
+        if run_filter.created_before is not None:
+            filters.append(("created_at < $?", run_filter.created_before))
+    if order is not None and order.field is RunOrderField.FINISHED_AT:
+        filters.append(("finished_at IS NOT NULL", None))
+    return tuple(filters)
+
+
+async def run_connection(info: Info, spec: ListSpec, parent_id: UUID, first: int, after: str | None,
+                         run_filter: RunFilter | None, order: RunOrder | None) -> Connection[Run]:
+    order = order or RunOrder()
+    return await lists.connection(info, spec, parent_id, first, after, Run.from_row, run_filters(run_filter, order),
+                                  order.field.value, order.direction is OrderDirection.DESC)
+
+
+@strawberry.type(description="A stored experiment: the full spec (models × prompts × params × dataset items × "
+                             "repetitions, load profile, SLOs), secrets removed.")
+class Experiment(Node):
+    db_id: strawberry.Private[UUID]
+    project_id: strawberry.Private[UUID]
+    dataset_version_id: strawberry.Private[UUID | None]
+    name: str
+    description: str
+    spec: JSON = strawberry.field(description="The experiment spec as stored (same shape as the YAML spec).")
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Experiment:
+        return cls(id=strawberry.ID(encode_global_id("Experiment", row["id"])), db_id=row["id"],
+                   project_id=row["project_id"], dataset_version_id=row["dataset_version_id"], name=row["name"],
+                   description=row["description"], spec=as_json(row["spec"]), created_at=row["created_at"],
+                   updated_at=row["updated_at"], archived_at=row["archived_at"])
+
+    @strawberry.field
+    async def project(self, info: Info) -> Project:
+        return Project.from_row(await loaders_of(info).row("projects", self.project_id))
+
+    @strawberry.field(description="The dataset version the experiment runs on.")
+    async def dataset_version(self, info: Info) -> DatasetVersion | None:
+        if self.dataset_version_id is None:
+            return None
+        return DatasetVersion.from_row(await loaders_of(info).row("dataset_versions", self.dataset_version_id))
+
+    @strawberry.field(description="Runs of this experiment, newest first by default.")
+    async def runs(self, info: Info, first: int, after: str | None = None, filter: RunFilter | None = None,
+                   order_by: RunOrder | None = None) -> Connection[Run]:
+        return await run_connection(info, lists.EXPERIMENT_RUNS, self.db_id, first, after, filter, order_by)
+
+
+@strawberry.type(description="Counters of a run as last stored (updated about twice a second while running).")
+class RunProgress:
+    planned: int = strawberry.field(description="Requests the run will send; 0 when bound by duration only.")
+    completed: int = strawberry.field(description="Requests finished, successful or not.")
+    failed: int = strawberry.field(description="Requests finished with an error (after retries).")
+
+    @strawberry.field(description="completed / planned, or null when the total is not known in advance.")
+    def fraction(self) -> float | None:
+        return min(1.0, self.completed / self.planned) if self.planned else None
+
+
+@strawberry.type(description="One execution of an experiment.")
+class Run(Node):
+    db_id: strawberry.Private[UUID]
+    project_id: strawberry.Private[UUID]
+    experiment_id: strawberry.Private[UUID]
+    status: RunStatus
+    config_snapshot: JSON = strawberry.field(description="The spec this run executed, secrets removed.")
+    progress: RunProgress
+    summary: JSON | None = strawberry.field(description=(
+        "Computed in ClickHouse when the run ends, per load phase × model × prompt version × parameter set: "
+        "counts, errors by class, p50/p90/p95/p99/p99.9, mean, std, min and max of TTFT, TTFOT, TPOT, E2E and "
+        "queue delay (successful requests only), inter-event gaps, tokens, cost, throughput and goodput over "
+        "the measurement window (warm-up and cool-down excluded). Null until the run finishes."))
+    client_saturated: bool = strawberry.field(description=(
+        "The load generator itself lagged (send lag or event-loop lag p99 above 1 ms): its latency numbers "
+        "include client-side delay. See `selfMeasurement` for the figures."))
+    self_measurement: JSON | None = strawberry.field(description="Send lag and event-loop lag percentiles (ms).")
+    error: str | None = strawberry.field(description="Why the run failed, stopped or was interrupted.")
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Run:
+        return cls(id=strawberry.ID(encode_global_id("Run", row["id"])), db_id=row["id"],
+                   project_id=row["project_id"], experiment_id=row["experiment_id"],
+                   status=RunStatus(row["status"]), config_snapshot=as_json(row["config_snapshot"]),
+                   progress=RunProgress(planned=row["planned_requests"], completed=row["completed_requests"],
+                                        failed=row["failed_requests"]),
+                   summary=as_json(row["summary"]), client_saturated=row["client_saturated"],
+                   self_measurement=as_json(row["self_measurement"]), error=row["error"],
+                   cancel_requested=row["cancel_requested"], created_at=row["created_at"],
+                   started_at=row["started_at"], finished_at=row["finished_at"])
+
+    @strawberry.field
+    async def experiment(self, info: Info) -> Experiment:
+        return Experiment.from_row(await loaders_of(info).row("experiments", self.experiment_id))
+
+    @strawberry.field
+    async def project(self, info: Info) -> Project:
+        return Project.from_row(await loaders_of(info).row("projects", self.project_id))

@@ -1,0 +1,41 @@
+"""Call the GraphQL API in tests: over the ASGI client, or straight on the schema with statement counting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from starlette.testclient import TestClient
+
+from benchlab.api.db import RequestDb
+from benchlab.api.identity import Identity
+from benchlab.api.loaders import Loaders
+from benchlab.api.schema import build_schema
+
+
+def gql(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:
+    """The whole response body of one operation over HTTP POST."""
+    response = client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def data(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:
+    """`data` of an operation that must succeed."""
+    body = gql(client, query, **variables)
+    assert not body.get("errors"), body["errors"]
+    return body["data"]
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [error["extensions"]["code"] for error in body.get("errors") or []]
+
+
+async def execute_counting(pool: asyncpg.Pool, query: str, runtime: Any = None,
+                           **variables: Any) -> tuple[Any, int]:
+    """Run an operation on the schema directly; returns the result and the SQL statements it cost."""
+    db = RequestDb(pool)
+    context = {"request": None, "response": None, "request_id": "test", "runtime": runtime, "db": db,
+               "loaders": Loaders(db), "identity": Identity.local_admin()}
+    result = await build_schema().execute(query, variable_values=variables, context_value=context)
+    return result, db.statements
