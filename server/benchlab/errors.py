@@ -23,3 +23,24 @@ class StoreUnavailableError(BenchlabError):
 
 class DataDirBusyError(BenchlabError):
     """Another benchlab process owns the data directory (chDB allows one engine per directory)."""
+
+
+class NotFoundError(BenchlabError):
+    """The entity does not exist in the caller's project (other projects' entities are reported alike)."""
+
+
+class ConflictError(BenchlabError):
+    """The request clashes with stored state (a taken name, an archived entity, an immutable version);
+    the message says what exists and what to do instead."""
+
+
+class InvalidInputError(BenchlabError):
+    """A command's input is invalid; `problems` lists each one as `path: what is wrong and how to fix it`.
+
+    Kept apart from the spec's SpecError, whose text introduces itself as an experiment spec problem:
+    a provider or a dataset import is not a spec. The API maps both to BAD_USER_INPUT with the problems.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))

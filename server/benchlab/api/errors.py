@@ -16,7 +16,7 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from benchlab.errors import BenchlabError
+from benchlab.errors import BenchlabError, ConflictError, NotFoundError
 
 log = logging.getLogger("benchlab.api")
 
@@ -74,8 +74,13 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, dict[str, Any]] | None:
         return (ErrorCode(existing) if existing in ErrorCode.__members__ else ErrorCode.BAD_USER_INPUT), {}
     if isinstance(original, ApiError):
         return original.code, original.extensions
+    if isinstance(original, NotFoundError):
+        return ErrorCode.NOT_FOUND, {}
+    if isinstance(original, ConflictError):
+        return ErrorCode.CONFLICT, {}
     if isinstance(original, BenchlabError):
-        return ErrorCode.BAD_USER_INPUT, {}
+        problems = getattr(original, "problems", None)  # InvalidInputError, SpecError: every problem, with its path
+        return ErrorCode.BAD_USER_INPUT, ({"problems": list(problems)} if problems else {})
     if isinstance(original, GraphQLError):
         return classify(original)
     if existing in ErrorCode.__members__:

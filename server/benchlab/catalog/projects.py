@@ -1,0 +1,52 @@
+"""Project commands. A project's slug is its stable handle (specs name it), so only name and description change."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+from benchlab.catalog.common import ensure_active, fetch_owned, set_archived, write_unique
+from benchlab.catalog.records import PROJECT, ProjectRecord
+from benchlab.catalog.validation import checked, description_field, name_field, slug_field
+from benchlab.engine.spec_fields import Section
+
+
+async def create_project(conn: asyncpg.Connection, slug: str, name: str, description: str = "") -> ProjectRecord:
+    def read(section: Section) -> tuple[str, str, str]:
+        return slug_field(section), name_field(section), description_field(section)
+
+    slug, name, description = checked(read, {"slug": slug, "name": name, "description": description})
+    async with conn.transaction():
+        row = await write_unique(
+            conn, PROJECT, None, slug,
+            f"INSERT INTO projects (slug, name, description) VALUES ($1, $2, $3) RETURNING {PROJECT.columns}",
+            slug, name, description)
+    return ProjectRecord.from_row(row)
+
+
+async def update_project(conn: asyncpg.Connection, project_id: UUID, name: str | None = None,
+                         description: str | None = None) -> ProjectRecord:
+    """Change what is given (None leaves a field as it is); an archived project must be unarchived first."""
+    async with conn.transaction():
+        current = await fetch_owned(conn, PROJECT, project_id, project_id, for_update=True)
+        ensure_active(current, PROJECT)
+
+        def read(section: Section) -> tuple[str, str]:
+            return name_field(section), description_field(section)
+
+        name, description = checked(read, {
+            "name": current["name"] if name is None else name,
+            "description": current["description"] if description is None else description})
+        row = await conn.fetchrow(
+            f"UPDATE projects SET name = $2, description = $3 WHERE id = $1 RETURNING {PROJECT.columns}",
+            project_id, name, description)
+    return ProjectRecord.from_row(row)
+
+
+async def archive_project(conn: asyncpg.Connection, project_id: UUID) -> ProjectRecord:
+    return ProjectRecord.from_row(await set_archived(conn, PROJECT, project_id, project_id, True))
+
+
+async def unarchive_project(conn: asyncpg.Connection, project_id: UUID) -> ProjectRecord:
+    return ProjectRecord.from_row(await set_archived(conn, PROJECT, project_id, project_id, False))

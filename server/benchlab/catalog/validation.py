@@ -1,0 +1,79 @@
+"""Input checks for the catalog commands, by the experiment spec's own rules wherever the spec has one.
+
+A provider, model or prompt stored through the API must be usable in a spec later, so it is validated by
+the very parser that validates specs (`spec_load`): the fields are wrapped into a one-entry spec list, parsed,
+and the problems renamed from `providers[0].api_base` to the command's own field names (`api_base`).
+Every problem is collected before anything is raised, as the spec does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from benchlab.engine.spec_fields import Section
+from benchlab.engine.spec_load import PROJECT_SLUG
+from benchlab.errors import InvalidInputError
+
+T = TypeVar("T")
+
+NAME_MAX = 200
+DESCRIPTION_MAX = 10_000
+SLUG_RULE = "a slug: lowercase letters, digits and '-', starting with a letter or digit"
+
+
+def checked(read: Callable[[Section], T], values: Mapping[str, Any]) -> T:
+    """`read` applied to the command's fields as one section; InvalidInputError if it found problems."""
+    problems: list[str] = []
+    value = read(Section(problems, "", values, tuple(values)))
+    if problems:
+        raise InvalidInputError(problems)
+    return value
+
+
+def spec_entry(list_key: str, entry: Mapping[str, Any], parse: Callable[[Section], Sequence[T]], *,
+               renames: Mapping[str, str] | None = None, whole: str = "input") -> T:
+    """One entry validated by the spec parser of `list_key` entries; problems named by the command's fields.
+
+    `renames` maps spec keys to the command's parameter names (`model` -> `model_id`); a problem about the
+    entry as a whole (say "give messages or text, not both") is reported under `whole`.
+    """
+    problems: list[str] = []
+    parsed = parse(Section(problems, "", {list_key: [dict(entry)]}, (list_key,)))
+    if problems:
+        prefix = f"{list_key}[0]"
+        raise InvalidInputError([_field_path(problem, prefix, renames or {}, whole) for problem in problems])
+    return parsed[0]
+
+
+def _field_path(problem: str, prefix: str, renames: Mapping[str, str], whole: str) -> str:
+    if problem.startswith(prefix + "."):
+        rest = problem[len(prefix) + 1:]
+        key = re.match(r"[A-Za-z0-9_]*", rest).group(0)  # type: ignore[union-attr]
+        return renames.get(key, key) + rest[len(key):]
+    if problem.startswith(prefix + ":"):
+        return whole + problem[len(prefix):]
+    return problem
+
+
+def name_field(section: Section, key: str = "name") -> str:
+    return section.text(key, required=True, max_len=NAME_MAX) or ""
+
+
+def slug_field(section: Section) -> str:
+    return section.text("slug", required=True, max_len=63, pattern=PROJECT_SLUG, expected=SLUG_RULE) or ""
+
+
+def description_field(section: Section) -> str:
+    """Free text, possibly empty (unlike names, which must say something)."""
+    value = section.raw("description")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        section.report("description", "must be a string")
+    elif len(value) > DESCRIPTION_MAX:
+        section.report("description", f"must be at most {DESCRIPTION_MAX} characters")
+    else:
+        return value
+    return ""
