@@ -1,45 +1,97 @@
-"""Create the broadcaster for this deployment: memory:// in one process, our Redis backend across replicas.
+"""The realtime hub: publish JSON messages to named channels, subscribe with a bounded queue per subscriber.
 
-Messages are always JSON text, even on memory://, so serialization bugs show up in single-process tests
-rather than only in production on Redis.
+Backends are broadcaster `BroadcastBackend`s (DESIGN.md §8): a bounded memory:// in one process, our
+resilient Redis backend across replicas. The fan-out above them is ours (fanout.py), because broadcaster's
+blocks on slow subscribers and races on concurrent first subscribers. Messages are always JSON text on the
+backend, even on memory://, so serialization bugs show up in single-process tests rather than only in
+production on Redis; subscribers read decoded dicts.
+
+    async with hub.subscribe(channel) as subscription:
+        async for message in subscription:  # dicts; {"type": "gap", ...} when messages went missing
+            ...
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
-
-from broadcaster import Broadcast
 
 from benchlab.config import redact_url
 from benchlab.errors import StoreUnavailableError
+from benchlab.realtime.fanout import FanOut
+from benchlab.realtime.memory_backend import BoundedMemoryBackend
 from benchlab.realtime.redis_backend import ResilientRedisBackend
+from benchlab.realtime.subscription import Subscription
 
 URL_VARIABLE = "BENCHLAB_REDIS_URL"
+DEFAULT_MAX_QUEUED = 256
 
 
 class Hub:
-    """Publish JSON messages to named channels; subscribe through `broadcast.subscribe(channel)`."""
-
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, *, max_queued: int = DEFAULT_MAX_QUEUED,
+                 timeout_s: float = 2.0) -> None:
+        """`max_queued` bounds each subscriber's queue; `timeout_s` bounds every Redis publish and ping."""
         self.url = redis_url or "memory://"
         self.backend_name = "memory" if self.url.startswith("memory") else "redis"
-        self._redis = ResilientRedisBackend(self.url) if self.backend_name == "redis" else None
-        self.broadcast = Broadcast(backend=self._redis) if self._redis else Broadcast(self.url)
+        self.backend: BoundedMemoryBackend | ResilientRedisBackend = (
+            BoundedMemoryBackend() if self.backend_name == "memory"
+            else ResilientRedisBackend(self.url, timeout_s=timeout_s))
+        self.max_queued = max_queued
+        self._fanout = FanOut(self.backend)
 
     async def start(self) -> None:
         try:
-            await self.broadcast.connect()
+            await self.backend.connect()
         except Exception as exc:  # unreachable Redis, bad credentials: one clear line
             raise StoreUnavailableError(URL_VARIABLE, redact_url(self.url),
                                         str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        self._fanout.start()
 
     async def stop(self) -> None:
-        await self.broadcast.disconnect()
+        """End every open subscription (their iterators stop) and close the backend."""
+        await self._fanout.stop()
+        await self.backend.disconnect()
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        await self.broadcast.publish(channel, json.dumps(message, separators=(",", ":")))
+        """Send `message` as JSON text; a value JSON cannot carry fails here, in the publisher's traceback."""
+        if not isinstance(message, dict):
+            raise TypeError(f"realtime messages are JSON objects; got {type(message).__name__} for {channel!r}")
+        try:
+            text = json.dumps(message, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"realtime message for channel {channel!r} is not JSON-serialisable: {exc}") from exc
+        await self.backend.publish(channel, text)
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+        """Yield a `Subscription` that receives every message published after this context is entered.
+
+        Joining and leaving run shielded from cancellation (a GraphQL client that disconnects cancels its
+        task at any await): a half-done join or leave would leave the channel subscribed forever or
+        unsubscribed under a live subscriber. A leave waits for its join to finish first.
+        """
+        subscription = Subscription(channel, self.max_queued)
+        joining = asyncio.ensure_future(self._fanout.add(subscription))
+        try:
+            await asyncio.shield(joining)
+            yield subscription
+        finally:
+            await asyncio.shield(self._leave(joining, subscription))
 
     async def ping(self) -> None:
-        if self._redis is not None:
-            await self._redis.ping()
+        if isinstance(self.backend, ResilientRedisBackend):
+            await self.backend.ping()
+
+    def queued_messages(self) -> int:
+        """Messages (and gap markers) held for all local subscribers right now: at most subscribers × bound."""
+        return sum(s.qsize() for s in self._fanout.subscriptions())
+
+    def subscriptions(self) -> list[Subscription]:
+        return self._fanout.subscriptions()
+
+    async def _leave(self, joining: asyncio.Future[None], subscription: Subscription) -> None:
+        await asyncio.gather(joining, return_exceptions=True)
+        await self._fanout.remove(subscription)
