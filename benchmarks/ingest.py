@@ -70,7 +70,8 @@ def realistic_rows(columns: Sequence[str], count: int) -> list[tuple[Any, ...]]:
             "reasoning_tokens": 0, "cached_tokens": 0, "tokens_estimated": False,
             "cost_usd": rng.random() / 1000, "status": "ok" if ok else "error",
             "error_type": "" if ok else "timeout", "http_status": 200 if ok else 504,
-            "finish_reason": "stop" if ok else "",
+            "finish_reason": "stop" if ok else "", "output": "The answer is 42." if ok else "",
+            "tool_calls": "", "error_message": "" if ok else "request timed out after 120 s",
         }
         rows.append(tuple(values[name] for name in columns))
     return rows

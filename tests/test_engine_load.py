@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from benchlab.engine.runner import EngineDeps, RunExecutor, progress_channel, submit_run
 from benchlab.engine.spec import load_spec
@@ -70,13 +69,13 @@ async def test_progress_is_published_with_sequence_numbers(engine_deps: EngineDe
     with run_mock_llm(ttft_ms=30, gap_ms=5, output_tokens=10) as mock:
         run_id = await submit_run(engine_deps, load_spec(mock_spec(mock.base_url, items=25)))
         messages: list[dict] = []
-        async with engine_deps.hub.broadcast.subscribe(progress_channel(run_id)) as subscriber:
+        async with engine_deps.hub.subscribe(progress_channel(run_id)) as subscription:
             task = asyncio.create_task(RunExecutor(engine_deps, run_id).execute())
-            while not messages or messages[-1]["status"] != "finishing":
-                event = await asyncio.wait_for(subscriber.get(), 10)
-                messages.append(json.loads(event.message))
+            while not messages or messages[-1]["status"] != "completed":
+                messages.append(await asyncio.wait_for(subscription.get(), 10))
             await task
     sequences = [m["sequence"] for m in messages]
     assert len(sequences) >= 3 and sequences == list(range(1, len(sequences) + 1))
+    assert [m["status"] for m in messages[-2:]] == ["finishing", "completed"]
     assert messages[-1]["done"] == messages[-1]["total"] == 25
     assert messages[-1]["runId"] == str(run_id)

@@ -22,6 +22,7 @@ from benchlab.stores.postgres_migrations import migrate_postgres
 from benchlab.stores.sql_files import MigrationFile
 
 if TYPE_CHECKING:
+    from benchlab.engine.run_manager import RunManager
     from benchlab.engine.runner import EngineDeps
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Runtime:
     embedded_postgres: bool
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
+    _runs: RunManager | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, embedded_postgres: bool = False) -> Runtime:
@@ -81,6 +83,15 @@ class Runtime:
 
         return EngineDeps(self.pg, self.clickhouse, self.hub, self.settings.data_dir, self.secrets)
 
+    @property
+    def runs(self) -> RunManager:
+        """Runs executing in this process (created on first use: the engine pulls in heavy modules)."""
+        if self._runs is None:
+            from benchlab.engine.run_manager import RunManager
+
+            self._runs = RunManager(self.engine_deps())
+        return self._runs
+
     async def readiness(self) -> dict[str, str]:
         """Ask every store to answer; returns "ok" or a short failure reason per store."""
         async def check(probe) -> str:
@@ -98,6 +109,8 @@ class Runtime:
         return dict(zip(("postgres", "clickhouse", "realtime"), results, strict=True))
 
     async def close(self) -> None:
+        if self._runs is not None:
+            await self._runs.shutdown()  # runs in flight end `interrupted`, resumable after a restart
         await self.hub.stop()
         await self.clickhouse.close()
         await self.pg.close()

@@ -37,7 +37,7 @@ def event_row(columns: tuple[str, ...], n: int, **overrides: Any) -> tuple[Any, 
         "tpot_ms": sum(gaps) / len(gaps), "inter_event_ms": gaps, "tokens_per_event": [1] * len(gaps),
         "prompt_tokens": 42, "completion_tokens": len(gaps) + 1, "reasoning_tokens": 0, "cached_tokens": 0,
         "tokens_estimated": False, "cost_usd": 0.000125, "status": "ok", "error_type": "", "http_status": 200,
-        "finish_reason": "stop",
+        "finish_reason": "stop", "output": f"answer {n}", "tool_calls": "", "error_message": "",
     }
     values.update(overrides)
     return tuple(values[name] for name in columns)

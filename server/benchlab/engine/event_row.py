@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,7 +16,9 @@ REQUEST_EVENT_COLUMNS = (
     "queue_delay_ms", "ttft_ms", "ttfot_ms", "e2e_ms", "e2e_from_intended_ms", "stream_end_ms", "tpot_ms",
     "inter_event_ms", "tokens_per_event", "prompt_tokens", "completion_tokens", "reasoning_tokens",
     "cached_tokens", "tokens_estimated", "cost_usd", "status", "error_type", "http_status", "finish_reason",
+    "output", "tool_calls", "error_message",
 )
+OUTPUT_LIMIT_CHARS = 65_536
 
 
 def request_event_row(project_id: UUID, run_id: UUID, experiment_id: UUID, planned: PlannedRequest,
@@ -30,5 +33,6 @@ def request_event_row(project_id: UUID, run_id: UUID, experiment_id: UUID, plann
         timings.stream_end_ms, timings.tpot_ms, timings.inter_event_ms, timings.tokens_per_event,
         outcome.prompt_tokens, outcome.completion_tokens, outcome.reasoning_tokens, outcome.cached_tokens,
         outcome.tokens_estimated, cost_usd, "ok" if record.ok else "error", record.error_type, record.http_status,
-        record.finish_reason or "",
+        record.finish_reason or "", record.output_text[:OUTPUT_LIMIT_CHARS],
+        json.dumps(record.tool_calls)[:OUTPUT_LIMIT_CHARS] if record.tool_calls else "", record.error_message,
     )

@@ -28,6 +28,7 @@ from benchlab.engine.event_writer import EventWriter
 from benchlab.engine.executor import RetryPolicy, Transport, execute
 from benchlab.engine.planner import PlannedRequest, cells, plan
 from benchlab.engine.progress import Progress
+from benchlab.engine.request_feed import FLUSH_INTERVAL_S, RequestFeed, feed_channel, feed_entry
 from benchlab.engine.selfcheck import SelfMeasurement
 from benchlab.engine.spec import ExperimentSpec, ProviderSpec
 from benchlab.engine.summary import SLOs, compute_summary
@@ -38,7 +39,14 @@ from benchlab.realtime.hub import Hub
 from benchlab.secrets import SecretBox
 from benchlab.stores.catalog_repo import register_experiment
 from benchlab.stores.clickhouse import ClickHouseStore
-from benchlab.stores.runs_repo import RunRecord, create_run, get_run, record_progress, transition
+from benchlab.stores.runs_repo import (
+    RunRecord,
+    create_run,
+    get_run,
+    record_progress,
+    requeue_interrupted,
+    transition,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +91,7 @@ async def submit_run(deps: EngineDeps, spec: ExperimentSpec) -> UUID:
 async def resume_run(deps: EngineDeps, run_id: UUID) -> bool:
     """Put an interrupted run back in the queue; `RunExecutor.execute` then skips what is recorded."""
     async with deps.pg.acquire() as conn:
-        return await transition(conn, run_id, "queued")
+        return await requeue_interrupted(conn, run_id)
 
 
 @dataclass
@@ -114,20 +122,26 @@ class RunExecutor:
             if not await transition(conn, self.run_id, "running"):
                 raise BenchlabError(f"run {self.run_id} is {run.status}; only queued runs can start")
         spec = ExperimentSpec.from_dict(run.config_snapshot)
+        self.progress = Progress(total=run.planned_requests or None)
         try:
             summary, measured = await self._run(run, spec)
         except BaseException as exc:
+            interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
             async with self.deps.pg.acquire() as conn:
-                if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+                if interrupted:
                     await transition(conn, self.run_id, "interrupted", error="stopped by the operator; resume it")
                 else:
                     await transition(conn, self.run_id, "failed", error=str(exc) or type(exc).__name__)
+            await asyncio.shield(self._publish_quietly("interrupted" if interrupted else "failed"))
             raise
         final = "cancelled" if self._cancel.is_set() else ("failed" if self._stop_reason else "completed")
         async with self.deps.pg.acquire() as conn:
             await transition(conn, self.run_id, final, summary=summary, self_measurement=measured,
-                             client_saturated=measured["client_saturated"], error=self._stop_reason or None)
-            return await get_run(conn, self.run_id)
+                             client_saturated=measured["client_saturated"], error=self._stop_reason or None,
+                             completed_requests=self.progress.done, failed_requests=self.progress.failed)
+            record = await get_run(conn, self.run_id)
+        await self._publish_quietly(record.status if record else final)
+        return record
 
     async def _run(self, run: RunRecord, spec: ExperimentSpec) -> tuple[dict[str, Any], dict[str, Any]]:
         self.spec, self.run = spec, run
@@ -146,18 +160,22 @@ class RunExecutor:
         self.wall_anchor_ns, self.perf_anchor_ns = time.time_ns(), time.perf_counter_ns()
         self.sent = 0
         self.last_done_ns = self.perf_anchor_ns
+        self.feed = RequestFeed()
         reporter = asyncio.create_task(self._report_progress())
+        feeder = asyncio.create_task(self._publish_feed())
         self.self_measurement.start()
         try:
             await self._run_phases(spec)
         finally:
             await self.self_measurement.stop()
             reporter.cancel()
-            await asyncio.gather(reporter, return_exceptions=True)
+            feeder.cancel()
+            await asyncio.gather(reporter, feeder, return_exceptions=True)
+            await self._flush_feed()
             await self.writer.close()
             for transport in self.transports.values():
                 await transport.close()
-        await self._publish("finishing")
+        await self._publish_quietly("finishing")
         load = spec.load
         start = self._wall(self.perf_anchor_ns) + timedelta(seconds=load.warmup_s)
         end = self._wall(self.last_done_ns) - timedelta(seconds=load.cooldown_s)
@@ -233,9 +251,11 @@ class RunExecutor:
                             model.output_price_per_mtok,
                             None if planned.provider.resolved_transport == "direct"
                             else f"{planned.provider.type}/{model.model}")
-        self.writer.add(request_event_row(
-            self.run.project_id, self.run.id, self.run.experiment_id, planned, outcome,
-            ts=self._wall(outcome.first_send_ns), in_window=in_window, phase=phase, cost_usd=cost))
+        row = request_event_row(self.run.project_id, self.run.id, self.run.experiment_id, planned, outcome,
+                                ts=self._wall(outcome.first_send_ns), in_window=in_window, phase=phase,
+                                cost_usd=cost)
+        self.writer.add(row)
+        self.feed.add(feed_entry(dict(zip(REQUEST_EVENT_COLUMNS, row, strict=True))))
         self.progress.record(record.ok, outcome.timings.ttft_ms, record.error_type)
         self.last_done_ns = max(self.last_done_ns, time.perf_counter_ns())
 
@@ -286,6 +306,28 @@ class RunExecutor:
                 await self._publish("running")
             except Exception:  # progress is best effort; the run itself must go on
                 log.exception("could not report progress of run %s", self.run_id)
+
+    async def _publish_feed(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            await self._flush_feed()
+
+    async def _flush_feed(self) -> None:
+        message = self.feed.take()
+        if message is not None:
+            try:
+                await self.deps.hub.publish(feed_channel(self.run_id), message)
+            except Exception:  # the live feed is best effort; every row is in ClickHouse regardless
+                log.warning("could not publish finished requests of run %s", self.run_id, exc_info=True)
+
+    async def _publish_quietly(self, status: str) -> None:
+        """Tell subscribers a status; a fan-out failure (Redis down) must not change the run's outcome."""
+        try:
+            await self._publish(status)
+            if status not in ("running", "finishing"):
+                await self.deps.hub.publish(feed_channel(self.run_id), {"type": "end", "status": status})
+        except Exception:
+            log.warning("could not publish the final status of run %s", self.run_id, exc_info=True)
 
     async def _publish(self, status: str) -> None:
         message = self.progress.message(str(self.run_id), status)

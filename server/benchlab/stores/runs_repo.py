@@ -93,7 +93,8 @@ async def transition(conn: asyncpg.Connection, run_id: UUID, to_status: str, **f
     if to_status == "queued":
         assignments += ["finished_at = NULL", "error = NULL", "cancel_requested = false"]
     for name, value in fields.items():
-        if name not in {"summary", "self_measurement", "error", "client_saturated"}:
+        if name not in {"summary", "self_measurement", "error", "client_saturated", "completed_requests",
+                        "failed_requests"}:
             raise ValueError(f"cannot set runs.{name} in a transition")
         cast = "::jsonb" if name in {"summary", "self_measurement"} else ""
         values.append(json.dumps(value) if cast else value)
@@ -110,16 +111,30 @@ async def record_progress(conn: asyncpg.Connection, run_id: UUID, completed: int
         "WHERE id = $1 RETURNING cancel_requested", run_id, completed, failed) or False
 
 
+NOT_STARTED_CANCELLABLE = ("pending", "queued", "interrupted")
+
+
 async def request_cancel(conn: asyncpg.Connection, run_id: UUID) -> str | None:
-    """Ask a run to stop. Not-yet-started runs are cancelled at once; returns the status afterwards."""
-    if await transition(conn, run_id, "cancelled") and not await _was_running(conn, run_id):
-        return "cancelled"
-    await conn.execute("UPDATE runs SET cancel_requested = true WHERE id = $1 AND status = 'running'", run_id)
+    """Ask a run to stop; returns its status afterwards (None when there is no such run).
+
+    A run that is not executing (pending, queued, interrupted) is cancelled at once. A running run gets
+    `cancel_requested`: its executor sees the flag at its next progress beat, stops sending, lets requests in
+    flight finish, and ends `cancelled` itself. Finished runs are left as they are.
+    """
+    cancelled = await conn.execute(
+        "UPDATE runs SET status = 'cancelled', finished_at = now() WHERE id = $1 AND status = ANY($2::text[])",
+        run_id, list(NOT_STARTED_CANCELLABLE))
+    if not cancelled.endswith(" 1"):
+        await conn.execute("UPDATE runs SET cancel_requested = true WHERE id = $1 AND status = 'running'", run_id)
     return await conn.fetchval("SELECT status FROM runs WHERE id = $1", run_id)
 
 
-async def _was_running(conn: asyncpg.Connection, run_id: UUID) -> bool:
-    return await conn.fetchval("SELECT started_at IS NOT NULL FROM runs WHERE id = $1", run_id)
+async def requeue_interrupted(conn: asyncpg.Connection, run_id: UUID) -> bool:
+    """interrupted → queued (resume); returns whether it moved. Pending runs are not resumable."""
+    result = await conn.execute(
+        "UPDATE runs SET status = 'queued', finished_at = NULL, error = NULL, cancel_requested = false "
+        "WHERE id = $1 AND status = 'interrupted'", run_id)
+    return result.endswith(" 1")
 
 
 async def mark_orphans_interrupted(conn: asyncpg.Connection) -> list[UUID]:

@@ -1,0 +1,58 @@
+"""Runs executing inside the server process: started by the API, cancelled by it, stopped with the server.
+
+The database is the source of truth for a run's state; this only keeps the tasks. Cancelling through the
+API sets `cancel_requested` (seen by whichever process executes the run) and, when the run executes here,
+also tells its executor at once. Stopping the server cancels the tasks: their runs end `interrupted` and
+can be resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from uuid import UUID
+
+from benchlab.engine.runner import EngineDeps, RunExecutor
+
+log = logging.getLogger(__name__)
+
+
+class RunManager:
+    def __init__(self, deps: EngineDeps) -> None:
+        self._deps = deps
+        self._running: dict[UUID, tuple[RunExecutor, asyncio.Task[None]]] = {}
+
+    def start(self, run_id: UUID) -> None:
+        """Execute a queued run in the background."""
+        executor = RunExecutor(self._deps, run_id)
+        task = asyncio.create_task(self._execute(executor), name=f"run-{run_id}")
+        self._running[run_id] = (executor, task)
+
+    def cancel(self, run_id: UUID) -> None:
+        """Stop sending new requests of a run executing here (no-op for runs executing elsewhere)."""
+        if run_id in self._running:
+            self._running[run_id][0].cancel()
+
+    def is_running_here(self, run_id: UUID) -> bool:
+        return run_id in self._running
+
+    async def wait(self, run_id: UUID) -> None:
+        """Until the run's task ends (tests and shutdown)."""
+        if run_id in self._running:
+            await asyncio.gather(self._running[run_id][1], return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        tasks = [task for _, task in self._running.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _execute(self, executor: RunExecutor) -> None:
+        try:
+            await executor.execute()
+        except asyncio.CancelledError:
+            log.warning("run %s interrupted by server shutdown; resume it with resumeRun", executor.run_id)
+        except Exception:
+            log.exception("run %s failed", executor.run_id)
+        finally:
+            self._running.pop(executor.run_id, None)
