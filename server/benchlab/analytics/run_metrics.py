@@ -1,0 +1,95 @@
+"""Per-group statistics over one or a few runs: the table behind "compare models / prompts / params".
+
+Percentiles are exact (`quantilesExactInclusive`, linear interpolation between order statistics, the same
+definition as numpy's default), which stays cheap at the size of a few runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from benchlab.analytics.columns import KeyColumn, PercentileColumn, column, key_columns, percentile_columns
+from benchlab.analytics.grouping import group_expressions
+from benchlab.analytics.metrics import Metric, resolve_metrics
+from benchlab.analytics.scope import runs_scope
+from benchlab.analytics.validation import check_ids, quantile_levels
+from benchlab.stores.clickhouse import ClickHouseStore
+
+_STATS = ("count", "avg", "min", "max", "sum", "quantiles")
+
+
+@dataclass(frozen=True)
+class MetricColumns:
+    """One metric's statistics per group; `n` counts the values that qualified (e.g. successful requests)."""
+
+    metric: str
+    n: list[int]
+    mean: list[float | None]
+    min: list[float | None]
+    max: list[float | None]
+    sum: list[float]
+    percentiles: list[PercentileColumn]
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """Rows are groups: `keys` hold the group's values, `count`/`errors` all requests and the failed ones."""
+
+    group_by: list[str]
+    percentiles: list[float]
+    keys: list[KeyColumn]
+    count: list[int]
+    errors: list[int]
+    metrics: list[MetricColumns]
+
+
+async def run_metrics(store: ClickHouseStore, project_id: UUID, run_ids: Sequence[UUID], group_by: Sequence[str],
+                      metrics: Sequence[str], percentiles: Sequence[float],
+                      include_window_only: bool = True) -> RunMetrics:
+    """Count, errors and mean/min/max/sum/percentiles of each metric per group of the runs' requests.
+
+    `group_by` takes any of run, model, prompt_version, params, load_phase; runs are merged unless "run" is one
+    of the keys. `include_window_only` drops warm-up and cool-down requests, like the run summary.
+    """
+    check_ids(run_ids, "run_ids")
+    keys = group_expressions(group_by)
+    chosen = resolve_metrics(metrics)
+    levels, parameters = quantile_levels(percentiles)
+    selected = [*keys, "count()", "countIf(status != 'ok')"]
+    for metric in chosen:
+        selected += _metric_aggregates(metric, levels)
+    grouping = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
+    result = await store.query(
+        f"SELECT {', '.join(selected)} FROM request_events WHERE {runs_scope(include_window_only)}{grouping}",
+        {"project": project_id, "runs": list(run_ids), **parameters}, caller="analytics.run_metrics")
+    rows = result.rows
+    base = len(keys) + 2
+    return RunMetrics(
+        group_by=list(group_by), percentiles=[float(p) for p in percentiles], keys=key_columns(group_by, rows),
+        count=column(rows, len(keys)), errors=column(rows, len(keys) + 1),
+        metrics=[_metric_columns(metric, percentiles, rows, base + index * len(_STATS))
+                 for index, metric in enumerate(chosen)])
+
+
+def _metric_aggregates(metric: Metric, levels: str) -> list[str]:
+    # Without percentiles, a constant empty array keeps every metric the same width.
+    quantiles = metric.aggregate("quantilesExactInclusive", levels) if levels else "[]"
+    return [metric.count(), metric.aggregate("avg"), metric.aggregate("min"), metric.aggregate("max"),
+            metric.aggregate("sum"), quantiles]
+
+
+def _metric_columns(metric: Metric, percentiles: Sequence[float], rows: Sequence[Sequence[Any]],
+                    start: int) -> MetricColumns:
+    counts = [int(n) for n in column(rows, start)]
+
+    def stat(offset: int) -> list[float | None]:
+        # min/max over no values come back as 0, not NaN: blank them by count.
+        return [metric.clean(value) if n else None for value, n in zip(column(rows, start + offset), counts,
+                                                                        strict=True)]
+
+    return MetricColumns(metric=metric.name, n=counts, mean=stat(1), min=stat(2), max=stat(3),
+                         sum=[metric.clean(value) or 0.0 for value in column(rows, start + 4)],
+                         percentiles=percentile_columns(percentiles, column(rows, start + 5), metric, counts))

@@ -1,0 +1,74 @@
+"""Latency percentiles over time across every run of a project: the dashboard time series.
+
+This scans a project's time range rather than a few runs, so it uses `quantilesTDigest`: approximate (a
+t-digest, returned as Float32; rough on buckets with few values, close on large ones) but with bounded memory
+per bucket and model whatever the row count. Use `run_metrics` for exact numbers on specific runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from benchlab.analytics.columns import PercentileColumn, column, epoch_micros, percentile_columns, utc
+from benchlab.analytics.errors import AnalyticsInputError
+from benchlab.analytics.metrics import resolve_metric
+from benchlab.analytics.scope import time_scope
+from benchlab.analytics.validation import check_bucket_count, check_time_range, interval_step_us, quantile_levels
+from benchlab.stores.clickhouse import ClickHouseStore
+
+_US_PER_S = 1_000_000
+
+
+@dataclass(frozen=True)
+class LatencySeries:
+    """Rows are (bucket, model) pairs that had values, ordered by bucket then model; `count` is the number of
+    values behind each row's percentiles."""
+
+    metric: str
+    interval_s: float
+    percentiles: list[float]
+    bucket_start: list[datetime]
+    model: list[str]
+    count: list[int]
+    values: list[PercentileColumn]
+
+
+async def latency_series(store: ClickHouseStore, project_id: UUID, start: datetime, end: datetime,
+                         interval_s: float, models: Sequence[str] | None, metric: str,
+                         percentiles: Sequence[float], include_window_only: bool = True) -> LatencySeries:
+    """Approximate percentiles of `metric` per time bucket and model over [start, end); `models=None` means all.
+
+    Buckets are aligned to the epoch (toStartOfInterval); at most 10,000 of them. Only qualifying values
+    count (successful requests for latencies), and warm-up/cool-down requests are left out unless
+    `include_window_only` is False.
+    """
+    check_time_range(start, end)
+    step_us = interval_step_us(interval_s)
+    check_bucket_count(epoch_micros(start), epoch_micros(end) - 1, step_us)
+    chosen = resolve_metric(metric)
+    levels, parameters = quantile_levels(percentiles)
+    if models is not None and (isinstance(models, str) or not models):
+        raise AnalyticsInputError("models", "give a non-empty list of model names, or null for every model")
+    where = f"{time_scope(include_window_only)} AND {chosen.condition}"
+    query_parameters: dict[str, Any] = {"project": project_id, "start": start, "end": end, "step": step_us,
+                                        **parameters}
+    if models is not None:
+        where += " AND model IN {models:Array(String)}"
+        query_parameters["models"] = list(models)
+    quantiles = chosen.aggregate("quantilesTDigest", levels, conditional=False) if levels else "[]"
+    result = await store.query(
+        "SELECT toStartOfInterval(ts, toIntervalMicrosecond({step:UInt64})) AS bucket, model, "
+        f"{chosen.count(conditional=False)} AS n, {quantiles} FROM request_events WHERE {where} "
+        "GROUP BY bucket, model HAVING n > 0 ORDER BY bucket, model", query_parameters,
+        caller="analytics.latency_series")
+    rows = result.rows
+    counts = [int(n) for n in column(rows, 2)]
+    return LatencySeries(metric=chosen.name, interval_s=step_us / _US_PER_S,
+                         percentiles=[float(p) for p in percentiles],
+                         bucket_start=[utc(bucket) for bucket in column(rows, 0)], model=column(rows, 1),
+                         count=counts, values=percentile_columns(percentiles, column(rows, 3), chosen, counts))
+
