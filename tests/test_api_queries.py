@@ -159,11 +159,11 @@ async def test_nested_query_statement_count_does_not_grow_with_rows(database_url
     try:
         async with pool.acquire() as conn:
             await seed(conn, projects=1, experiments=1, runs=1)
-        result, small = await execute_counting(pool, NESTED, projects=50, experiments=50, runs=50)
+        result, small = await execute_counting(pool, NESTED, projects=10, experiments=10, runs=10)
         assert result.errors is None, result.errors
         async with pool.acquire() as conn:
             await seed(conn, projects=4, experiments=3, runs=4)  # 4 projects, 12 experiments, 49 runs in all
-        result, large = await execute_counting(pool, NESTED, projects=50, experiments=50, runs=50)
+        result, large = await execute_counting(pool, NESTED, projects=10, experiments=10, runs=10)
         assert result.errors is None, result.errors
         assert len(result.data["projects"]["nodes"]) == 4
         assert sum(len(e["runs"]["nodes"]) for p in result.data["projects"]["nodes"]
@@ -172,3 +172,16 @@ async def test_nested_query_statement_count_does_not_grow_with_rows(database_url
         assert large <= 6, json.dumps({"statements": large})
     finally:
         await pool.close()
+
+
+def test_query_cost_budget_refuses_oversized_nested_lists(seeded: dict[str, Any], client: TestClient) -> None:
+    body = gql(client, NESTED, projects=500, experiments=500, runs=500)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    message = body["errors"][0]["message"]
+    assert "may return up to 125250500 objects" in message
+    assert "projects.nodes.experiments.nodes.runs(first: 500)" in message
+    assert "after: pageInfo.endCursor" in message and body["data"] is None
+    fragment = """query { ...P }
+      fragment P on Query { projects(first: 300) { nodes { runs(first: 300) { nodes { id } } } } }"""
+    assert error_codes(gql(client, fragment)) == ["BAD_USER_INPUT"]
+    assert not gql(client, NESTED, projects=20, experiments=20, runs=20).get("errors")

@@ -37,7 +37,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     schema = build_schema(QueryLimits(settings.graphql_max_depth, settings.graphql_max_tokens,
-                                      settings.graphql_max_aliases))
+                                      settings.graphql_max_aliases, settings.graphql_max_nodes))
     graphql = GraphQLEndpoint(schema)
 
     @contextlib.asynccontextmanager

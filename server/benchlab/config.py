@@ -35,6 +35,7 @@ class Settings:
     graphql_max_depth: int = 12
     graphql_max_tokens: int = 4000
     graphql_max_aliases: int = 30
+    graphql_max_nodes: int = 50_000
     secret_key: str | None = field(default=None, repr=False)
 
     @property
@@ -85,6 +86,8 @@ class Settings:
                                     4000, 50, 1_000_000),
             graphql_max_aliases=_int("BENCHLAB_GRAPHQL_MAX_ALIASES", get("BENCHLAB_GRAPHQL_MAX_ALIASES"),
                                      30, 1, 10_000),
+            graphql_max_nodes=_int("BENCHLAB_GRAPHQL_MAX_NODES", get("BENCHLAB_GRAPHQL_MAX_NODES"),
+                                   50_000, 1, 100_000_000),
             secret_key=get("BENCHLAB_SECRET_KEY"),
         )
 

@@ -39,3 +39,21 @@ async def execute_counting(pool: asyncpg.Pool, query: str, runtime: Any = None,
                "loaders": Loaders(db), "identity": Identity.local_admin()}
     result = await build_schema().execute(query, variable_values=variables, context_value=context)
     return result, db.statements
+
+
+def subscribe(client: TestClient, query: str, limit: int = 10_000, **variables: Any) -> list[dict[str, Any]]:
+    """Every `next` payload of a subscription over graphql-transport-ws, until `complete` (or `limit`)."""
+    payloads: list[dict[str, Any]] = []
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {}})
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}})
+        while len(payloads) < limit:
+            message = ws.receive_json()
+            if message["type"] == "complete":
+                break
+            if message["type"] == "error":
+                return [{"errors": message["payload"]}]
+            if message["type"] == "next":
+                payloads.append(message["payload"])
+    return payloads

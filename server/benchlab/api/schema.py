@@ -21,14 +21,24 @@ from strawberry.extensions import (
 )
 
 from benchlab.api.errors import ErrorMasking
+from benchlab.api.mutations.content import ContentMutations
+from benchlab.api.mutations.projects import ProjectMutations
+from benchlab.api.mutations.runs import RunMutations
+from benchlab.api.queries.analytics import AnalyticsQueries
 from benchlab.api.queries.projects import ProjectQueries
 from benchlab.api.queries.server import ServerQueries
+from benchlab.api.query_cost import QueryCostLimiter
 from benchlab.api.subscriptions import Subscription
 
 
 @strawberry.type
-class Query(ProjectQueries, ServerQueries):
+class Query(ProjectQueries, AnalyticsQueries, ServerQueries):
     """Every query field, one mixin per domain."""
+
+
+@strawberry.type
+class Mutation(ProjectMutations, ContentMutations, RunMutations):
+    """Every mutation, one mixin per domain. Each runs in one transaction: a failed one changes nothing."""
 
 
 class ParserCacheKeepingErrors(ParserCache):
@@ -51,6 +61,7 @@ class QueryLimits:
     max_depth: int = 12
     max_tokens: int = 4000
     max_aliases: int = 30
+    max_nodes: int = 50_000
 
 
 class BenchlabSchema(strawberry.Schema):
@@ -62,6 +73,7 @@ def build_schema(limits: QueryLimits | None = None) -> BenchlabSchema:
     limits = limits or QueryLimits()
     return BenchlabSchema(
         query=Query,
+        mutation=Mutation,
         subscription=Subscription,
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
@@ -69,6 +81,7 @@ def build_schema(limits: QueryLimits | None = None) -> BenchlabSchema:
             lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
             lambda: ParserCacheKeepingErrors(maxsize=256),
             lambda: ValidationCache(maxsize=256),
+            lambda: QueryCostLimiter(max_nodes=limits.max_nodes),
             ErrorMasking,
         ],
     )

@@ -7,8 +7,11 @@ from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 
 import strawberry
+from strawberry.types import Info
 
+from benchlab.api import run_feeds
 from benchlab.api.errors import BadUserInput
+from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
 from benchlab.api.types.server_info import Heartbeat
 
 
@@ -26,3 +29,18 @@ class Subscription:
             if sequence > 1:
                 await asyncio.sleep(interval_ms / 1000)
             yield Heartbeat(sequence=sequence, at=datetime.now(UTC))
+
+    @strawberry.subscription(description=(
+        "Progress of a run: first its current state, then live updates (at most about two per second), ending "
+        "with its final status. Subscribing to a finished run yields its final state and ends."))
+    async def run_progress(self, info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunProgressEvent, None]:
+        async for event in run_feeds.run_progress(info, run_id):
+            yield event
+
+    @strawberry.subscription(description=(
+        "Every request of a run as it finishes, in batches (about ten per second). `replay: N` first sends the "
+        "N most recent requests already stored. Ends when the run ends."))
+    async def run_requests(self, info: Info, run_id: strawberry.ID,
+                           replay: int = 0) -> AsyncGenerator[RunRequestsBatch, None]:
+        async for batch in run_feeds.run_requests(info, run_id, replay):
+            yield batch

@@ -16,12 +16,16 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from benchlab.api import lists
-from benchlab.api.context import loaders_of
+from benchlab.api.context import loaders_of, runtime_of
 from benchlab.api.ids import encode_global_id, expect_id
 from benchlab.api.loaders import Filter, ListSpec
 from benchlab.api.pagination import Connection
+from benchlab.api.types.analytics import GroupBy, Metric, RunMetricsResult, RunTimelineResult
 from benchlab.api.types.catalog import DatasetVersion, Project, as_json
 from benchlab.api.types.node import Node
+from benchlab.api.types.requests import RequestConnection, RequestFilterInput
+
+DEFAULT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 
 @strawberry.enum(description="Where a run is in its life (DESIGN.md §5).")
@@ -174,3 +178,33 @@ class Run(Node):
     @strawberry.field
     async def project(self, info: Info) -> Project:
         return Project.from_row(await loaders_of(info).row("projects", self.project_id))
+
+    @strawberry.field(description=(
+        "Aggregates of this run's requests in the measurement window (warm-up and cool-down excluded), per "
+        "group, as columns. Percentiles are exact."))
+    async def metrics(self, info: Info, metrics: list[Metric], group_by: list[GroupBy] | None = None,
+                      percentiles: list[float] | None = None) -> RunMetricsResult:
+        from benchlab.analytics.run_metrics import run_metrics
+
+        result = await run_metrics(runtime_of(info).clickhouse, self.project_id, [self.db_id],
+                                   [g.value for g in group_by or [GroupBy.MODEL, GroupBy.PROMPT_VERSION,
+                                                                  GroupBy.PARAMS]],
+                                   [m.value for m in metrics], percentiles or list(DEFAULT_PERCENTILES))
+        return RunMetricsResult.of(result)
+
+    @strawberry.field(description="This run's requests in send order (keyset pagination, up to 1000 per page).")
+    async def requests(self, info: Info, first: int, after: str | None = None,
+                       filter: RequestFilterInput | None = None) -> RequestConnection:
+        from benchlab.analytics.requests import RequestFilter, list_requests
+
+        conditions = RequestFilter(**{k: v for k, v in vars(filter).items() if v is not None}) if filter else None
+        page = await list_requests(runtime_of(info).clickhouse, self.project_id, self.db_id, first, after,
+                                   conditions)
+        return RequestConnection.of(page)
+
+    @strawberry.field(description="This run over time, one row per `intervalSeconds` bucket.")
+    async def timeline(self, info: Info, interval_seconds: float = 1.0) -> RunTimelineResult:
+        from benchlab.analytics.timeline import run_timeline
+
+        return RunTimelineResult.of(await run_timeline(runtime_of(info).clickhouse, self.project_id, self.db_id,
+                                                       interval_seconds))

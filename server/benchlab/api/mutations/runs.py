@@ -1,0 +1,93 @@
+"""Run mutations: start, cancel, resume, with guarded state transitions.
+
+The database decides every transition (`UPDATE … WHERE status = ANY(allowed)`), so two clients racing to
+cancel or resume cannot both win; a request that makes no sense for the run's state is a CONFLICT that
+names the state, except cancelling a cancelled run, which succeeds without doing anything.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from benchlab.api.context import runtime_of
+from benchlab.api.errors import Conflict
+from benchlab.api.node_lookup import load_required
+from benchlab.api.types.runs import Experiment, Run
+from benchlab.engine.runner import planned_total
+from benchlab.engine.spec import ExperimentSpec
+from benchlab.stores.runs_repo import create_run, request_cancel, requeue_interrupted, transition
+
+
+@strawberry.input
+class StartRunInput:
+    experiment_id: strawberry.ID = strawberry.field(description="The experiment to run (its stored spec).")
+
+
+@strawberry.type
+class StartRunPayload:
+    run: Run = strawberry.field(description="The new run, `QUEUED` or already `RUNNING`.")
+
+
+@strawberry.type
+class CancelRunPayload:
+    run: Run
+
+
+@strawberry.type
+class ResumeRunPayload:
+    run: Run
+
+
+async def _reload(info: Info, run_id: UUID) -> Run:
+    async with runtime_of(info).pg.acquire() as conn:
+        return Run.from_row(await conn.fetchrow("SELECT * FROM runs WHERE id = $1", run_id))
+
+
+@strawberry.type
+class RunMutations:
+    @strawberry.mutation(description="Run an experiment now, in this server process. Progress arrives on the "
+                                     "`runProgress` subscription; results on `run(id)`.")
+    async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
+        experiment: Experiment = await load_required(info, input.experiment_id, "Experiment", "experimentId")
+        if experiment.archived_at is not None:
+            raise Conflict("experimentId: the experiment is archived; unarchive it or start another one")
+        spec = ExperimentSpec.from_dict(experiment.spec)
+        runtime = runtime_of(info)
+        async with runtime.pg.acquire() as conn, conn.transaction():
+            run_id = await create_run(conn, experiment.project_id, experiment.db_id, spec.to_dict(),
+                                      planned_total(spec))
+            await transition(conn, run_id, "queued")
+        runtime.runs.start(run_id)
+        return StartRunPayload(run=await _reload(info, run_id))
+
+    @strawberry.mutation(description="Stop a run: no new requests are sent, requests in flight finish or time "
+                                     "out, and the run ends `CANCELLED`. Cancelling a cancelled run does nothing; "
+                                     "cancelling a completed or failed run is a CONFLICT.")
+    async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunPayload:
+        run: Run = await load_required(info, id, "Run")
+        runtime = runtime_of(info)
+        if run.status.value in ("completed", "failed"):
+            raise Conflict(f"the run is {run.status.value}; only pending, queued, running or interrupted runs "
+                           "can be cancelled", status=run.status.name)
+        async with runtime.pg.acquire() as conn:
+            status = await request_cancel(conn, run.db_id)
+        if status in ("completed", "failed"):  # it finished between our read and our update
+            raise Conflict(f"the run is {status}; it finished before it could be cancelled", status=status.upper())
+        runtime.runs.cancel(run.db_id)
+        return CancelRunPayload(run=await _reload(info, run.db_id))
+
+    @strawberry.mutation(description="Continue an `INTERRUPTED` run (its process stopped): requests already "
+                                     "recorded are skipped, the rest are sent.")
+    async def resume_run(self, info: Info, id: strawberry.ID) -> ResumeRunPayload:
+        run: Run = await load_required(info, id, "Run")
+        runtime = runtime_of(info)
+        async with runtime.pg.acquire() as conn:
+            moved = await requeue_interrupted(conn, run.db_id)
+            status = await conn.fetchval("SELECT status FROM runs WHERE id = $1", run.db_id)
+        if not moved:
+            raise Conflict(f"the run is {status}; only interrupted runs can be resumed", status=status.upper())
+        runtime.runs.start(run.db_id)
+        return ResumeRunPayload(run=await _reload(info, run.db_id))

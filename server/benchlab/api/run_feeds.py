@@ -1,0 +1,100 @@
+"""The live run subscriptions: progress and finished requests, each starting from the current state.
+
+Both subscribe to the realtime hub before reading the stored state, so nothing published in between is
+missed; a progress message older than the snapshot is skipped by its counters. Both end after the run's
+final status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from benchlab.api.context import runtime_of
+from benchlab.api.errors import BadUserInput
+from benchlab.api.node_lookup import load_required
+from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
+from benchlab.api.types.requests import RequestEvent
+from benchlab.api.types.runs import Run, RunStatus
+from benchlab.engine.request_feed import feed_channel
+from benchlab.engine.runner import progress_channel
+from benchlab.realtime.subscription import is_gap
+from benchlab.stores.runs_repo import TERMINAL_STATES
+
+ENDED = TERMINAL_STATES | {"interrupted"}
+MAX_REPLAY = 500
+
+
+def _snapshot(run: Run) -> RunProgressEvent:
+    return RunProgressEvent(run_id=run.id, sequence=0, status=run.status, done=run.progress.completed,
+                            total=run.progress.planned or None, failed=run.progress.failed,
+                            requests_per_second=0.0, ttft_p50_ms=0.0, ttft_p99_ms=0.0, errors={},
+                            elapsed_seconds=0.0, snapshot=True, gap=False, missed=0)
+
+
+async def _stored_run(info: Info, run_id: UUID) -> Run:
+    async with runtime_of(info).pg.acquire() as conn:
+        return Run.from_row(await conn.fetchrow("SELECT * FROM runs WHERE id = $1", run_id))
+
+
+async def run_progress(info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunProgressEvent, None]:
+    run: Run = await load_required(info, run_id, "Run", "runId")
+    hub = runtime_of(info).hub
+    async with hub.subscribe(progress_channel(run.db_id)) as subscription:
+        current = await _stored_run(info, run.db_id)
+        yield _snapshot(current)
+        if current.status.value in ENDED:
+            return
+        last = RunStatus.RUNNING
+        async for message in subscription:
+            if is_gap(message):
+                yield RunProgressEvent(run_id=run.id, sequence=0, status=last, done=0, total=None, failed=0,
+                                       requests_per_second=0.0, ttft_p50_ms=0.0, ttft_p99_ms=0.0, errors={},
+                                       elapsed_seconds=0.0, snapshot=False, gap=True,
+                                       missed=int(message.get("dropped") or 0))
+                continue
+            event = RunProgressEvent.from_message(message, last)
+            last = event.status
+            yield event
+            if message["status"] in ENDED:
+                return
+
+
+async def _replay(info: Info, run: Run, count: int) -> list[RequestEvent]:
+    from benchlab.analytics.requests import list_recent_requests
+
+    rows = await list_recent_requests(runtime_of(info).clickhouse, run.project_id, run.db_id, count)
+    return [RequestEvent.from_dict(row) for row in rows]
+
+
+async def run_requests(info: Info, run_id: strawberry.ID, replay: int) -> AsyncGenerator[RunRequestsBatch, None]:
+    if not 0 <= replay <= MAX_REPLAY:
+        raise BadUserInput(f"replay must be between 0 and {MAX_REPLAY}", argument="replay")
+    run: Run = await load_required(info, run_id, "Run", "runId")
+    hub = runtime_of(info).hub
+    async with hub.subscribe(feed_channel(run.db_id)) as subscription:
+        current = await _stored_run(info, run.db_id)
+        if replay:
+            yield RunRequestsBatch(requests=await _replay(info, current, replay), gap=False, missed=0, replay=True)
+        if current.status.value in ENDED:
+            return
+        async for message in subscription:
+            batch = _batch(message)
+            if batch is not None:
+                yield batch
+            if message.get("type") == "end":
+                return
+
+
+def _batch(message: dict[str, Any]) -> RunRequestsBatch | None:
+    if is_gap(message):
+        return RunRequestsBatch(requests=[], gap=True, missed=int(message.get("dropped") or 0), replay=False)
+    if message.get("type") != "requests":
+        return None
+    missed = int(message.get("missed") or 0)
+    return RunRequestsBatch(requests=[RequestEvent.from_dict(item) for item in message["items"]],
+                            gap=missed > 0, missed=missed, replay=False)

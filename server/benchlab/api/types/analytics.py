@@ -1,0 +1,161 @@
+"""Analytics results as GraphQL types: columnar (one list per column), never thousands of objects.
+
+Row i of a result is the i-th element of every column. Metric names are the `Metric` enum; each one's
+definition is in its description (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from benchlab.analytics.columns import KeyColumn, PercentileColumn
+
+
+@strawberry.enum(description="What can be aggregated. Latency metrics count successful requests only.")
+class Metric(Enum):
+    TTFT = strawberry.enum_value("ttft_ms", description=(
+        "Time to first token (ms): request written → first content-bearing event (content, reasoning or tool "
+        "call delta)."))
+    TTFOT = strawberry.enum_value("ttfot_ms", description="Time to first output (visible content) token (ms).")
+    TPOT = strawberry.enum_value("tpot_ms", description=(
+        "Time per output token after the first (ms): (last token − first token) / (completion tokens − 1); "
+        "requests with two or more completion tokens."))
+    E2E = strawberry.enum_value("e2e_ms", description="End to end (ms): request written → last byte.")
+    E2E_FROM_INTENDED = strawberry.enum_value("e2e_from_intended_ms", description=(
+        "End to end from the intended send time of an open-loop schedule (ms): includes queue delay, what a "
+        "user would have waited."))
+    QUEUE_DELAY = strawberry.enum_value("queue_delay_ms", description=(
+        "Intended send time → actual send (ms), open-loop loads with a concurrency cap."))
+    INTER_EVENT = strawberry.enum_value("inter_event_ms", description=(
+        "Gaps between consecutive content events of a stream (ms), every gap of every request."))
+    COMPLETION_TOKENS = strawberry.enum_value("completion_tokens", description="Completion tokens per request.")
+    COST = strawberry.enum_value("cost_usd", description="Cost per request in USD (failed requests included).")
+
+
+@strawberry.enum(description="How to group requests.")
+class GroupBy(Enum):
+    MODEL = "model"
+    PROMPT_VERSION = "prompt_version"
+    PARAMS = strawberry.enum_value("params", description="The parameter set (grid cell), by its hash.")
+    LOAD_PHASE = strawberry.enum_value("load_phase", description="Sweep phase: sync, max, rate-N; else main.")
+
+
+@strawberry.type(description="Values of one grouping key, one per row.")
+class KeyValues:
+    name: str
+    values: list[str]
+
+    @classmethod
+    def of(cls, column: KeyColumn) -> KeyValues:
+        return cls(name=column.name, values=column.values)
+
+
+@strawberry.type(description="Values of one percentile, one per row (null where a row has no values).")
+class PercentileValues:
+    percentile: float
+    values: list[float | None]
+
+    @classmethod
+    def of(cls, column: PercentileColumn) -> PercentileValues:
+        return cls(percentile=column.percentile, values=column.values)
+
+
+@strawberry.type(description="Aggregates of one metric, one value per row.")
+class MetricValues:
+    metric: Metric
+    n: list[int] = strawberry.field(description="Values aggregated (gaps for INTER_EVENT, else requests).")
+    mean: list[float | None]
+    min: list[float | None]
+    max: list[float | None]
+    sum: list[float]
+    percentiles: list[PercentileValues]
+
+
+@strawberry.type(description="Per-group aggregates of a run's requests (measurement window only).")
+class RunMetricsResult:
+    group_by: list[GroupBy]
+    keys: list[KeyValues]
+    count: list[int] = strawberry.field(description="Requests per row, successful or not.")
+    errors: list[int] = strawberry.field(description="Failed requests per row.")
+    metrics: list[MetricValues]
+
+    @classmethod
+    def of(cls, result: Any) -> RunMetricsResult:
+        return cls(group_by=[GroupBy(g) for g in result.group_by], keys=[KeyValues.of(k) for k in result.keys],
+                   count=result.count, errors=result.errors,
+                   metrics=[MetricValues(metric=Metric(m.metric), n=m.n, mean=m.mean, min=m.min, max=m.max, sum=m.sum,
+                                         percentiles=[PercentileValues.of(p) for p in m.percentiles])
+                            for m in result.metrics])
+
+
+@strawberry.type(description="A run over time: one row per bucket.")
+class RunTimelineResult:
+    interval_seconds: float
+    bucket_start: list[datetime]
+    requests: list[int]
+    errors: list[int]
+    requests_per_second: list[float] = strawberry.field(description="Successful requests per second.")
+    output_tokens_per_second: list[float]
+    ttft_p50_ms: list[float | None]
+    ttft_p99_ms: list[float | None]
+    e2e_p50_ms: list[float | None]
+    e2e_p99_ms: list[float | None]
+
+    @classmethod
+    def of(cls, t: Any) -> RunTimelineResult:
+        return cls(interval_seconds=t.interval_s, bucket_start=t.bucket_start, requests=t.requests, errors=t.errors,
+                   requests_per_second=t.requests_per_s, output_tokens_per_second=t.output_tokens_per_s,
+                   ttft_p50_ms=t.ttft_p50_ms, ttft_p99_ms=t.ttft_p99_ms, e2e_p50_ms=t.e2e_p50_ms,
+                   e2e_p99_ms=t.e2e_p99_ms)
+
+
+@strawberry.type(description="A metric's percentiles per time bucket and model, over all runs of a project. "
+                             "Percentiles are approximate (t-digest) so a chart over millions of rows stays fast.")
+class LatencySeriesResult:
+    metric: Metric
+    interval_seconds: float
+    bucket_start: list[datetime]
+    model: list[str]
+    count: list[int]
+    values: list[PercentileValues]
+
+    @classmethod
+    def of(cls, s: Any) -> LatencySeriesResult:
+        return cls(metric=Metric(s.metric), interval_seconds=s.interval_s, bucket_start=s.bucket_start,
+                   model=s.model, count=s.count, values=[PercentileValues.of(p) for p in s.values])
+
+
+@strawberry.type(description=(
+    "Candidate vs baseline per group and metric: the difference in medians with a bootstrap confidence "
+    "interval (percentile method, fixed seed: the same data always gives the same answer) and a two-sided "
+    "Mann-Whitney U p-value. `verdict` says faster/slower (latency) or lower/higher only when the interval "
+    "excludes 0 and p < 1 − confidence; else no_difference, or insufficient_data under 5 samples a side."))
+class RunComparisonResult:
+    group_by: list[GroupBy]
+    confidence: float
+    resamples: int
+    keys: list[KeyValues]
+    metric: list[Metric]
+    baseline_n: list[int]
+    candidate_n: list[int]
+    baseline_median: list[float | None]
+    candidate_median: list[float | None]
+    delta_median: list[float | None] = strawberry.field(description="candidate − baseline.")
+    relative_delta: list[float | None] = strawberry.field(description="delta / baseline median.")
+    ci_low: list[float | None]
+    ci_high: list[float | None]
+    p_value: list[float | None]
+    verdict: list[str]
+
+    @classmethod
+    def of(cls, c: Any) -> RunComparisonResult:
+        return cls(group_by=[GroupBy(g) for g in c.group_by], confidence=c.confidence, resamples=c.resamples,
+                   keys=[KeyValues.of(k) for k in c.keys], metric=[Metric(m) for m in c.metric],
+                   baseline_n=c.baseline_n, candidate_n=c.candidate_n, baseline_median=c.baseline_median,
+                   candidate_median=c.candidate_median, delta_median=c.delta_median,
+                   relative_delta=c.relative_delta, ci_low=c.ci_low, ci_high=c.ci_high, p_value=c.p_value,
+                   verdict=c.verdict)

@@ -1,0 +1,90 @@
+"""One LLM request as recorded (`request_events`), for `run.requests` and the `runRequests` feed."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+
+def _as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+@strawberry.type(description=(
+    "One request: identity in the experiment matrix, timing, tokens, cost, status and output. Timings are "
+    "milliseconds measured where bytes arrive (DESIGN.md §5); 0 where a metric does not apply."))
+class RequestEvent:
+    event_id: str = strawberry.field(description="Deterministic per planned request (run, item, cell, repetition).")
+    item_id: str
+    repetition: int
+    attempt: int = strawberry.field(description="1 + retries made before the recorded outcome.")
+    model: str
+    prompt_version: str
+    params_hash: str = strawberry.field(description="Identifies the parameter set (grid cell).")
+    load_phase: str = strawberry.field(description="`main`, or the sweep phase (`sync`, `max`, `rate-N`).")
+    ts: datetime = strawberry.field(description="When the first byte of the request was written (UTC).")
+    status: str = strawberry.field(description="`ok` or `error`.")
+    error_type: str = strawberry.field(description="rate_limited, server_error, timeout, disconnected, "
+                                                   "bad_request, auth; empty when ok.")
+    error_message: str
+    http_status: int
+    queue_delay_ms: float = strawberry.field(description="Intended send time to actual send (open-loop loads "
+                                                         "with a concurrency cap); 0 otherwise.")
+    ttft_ms: float = strawberry.field(description="Time to first token: request written → first content-bearing "
+                                                  "event (content, reasoning or tool-call delta).")
+    ttfot_ms: float = strawberry.field(description="Time to first output token: → first visible content token.")
+    tpot_ms: float = strawberry.field(description="Time per output token after the first: (last token − first "
+                                                  "token) / (completion tokens − 1); 0 with fewer than 2 tokens.")
+    e2e_ms: float = strawberry.field(description="End to end: request written → last byte of the response.")
+    inter_event_ms: list[float] = strawberry.field(description="Gaps between consecutive content events.")
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    tokens_estimated: bool = strawberry.field(description="Token counts estimated (the provider sent no usage).")
+    cost_usd: float
+    finish_reason: str
+    output: str = strawberry.field(description="The response text (first 64 KiB).")
+    tool_calls: JSON | None = strawberry.field(description="Tool calls the model made, as JSON.")
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> RequestEvent:
+        tool_calls = row.get("tool_calls") or ""
+        return cls(
+            event_id=str(row["event_id"]), item_id=row["item_id"], repetition=int(row["repetition"]),
+            attempt=int(row["attempt"]), model=row["model"], prompt_version=row["prompt_version"],
+            params_hash=row["params_hash"], load_phase=row.get("load_phase", "main"), ts=_as_datetime(row["ts"]),
+            status=row["status"], error_type=row["error_type"], error_message=row.get("error_message", ""),
+            http_status=int(row["http_status"]), queue_delay_ms=float(row["queue_delay_ms"]),
+            ttft_ms=float(row["ttft_ms"]), ttfot_ms=float(row["ttfot_ms"]), tpot_ms=float(row["tpot_ms"]),
+            e2e_ms=float(row["e2e_ms"]), inter_event_ms=[float(g) for g in row.get("inter_event_ms") or []],
+            prompt_tokens=int(row["prompt_tokens"]), completion_tokens=int(row["completion_tokens"]),
+            reasoning_tokens=int(row.get("reasoning_tokens", 0)), tokens_estimated=bool(row["tokens_estimated"]),
+            cost_usd=float(row["cost_usd"]), finish_reason=row.get("finish_reason", ""),
+            output=row.get("output", ""), tool_calls=json.loads(tool_calls) if tool_calls else None)
+
+
+@strawberry.input(description="Narrow a run's requests; all given conditions must hold.")
+class RequestFilterInput:
+    status: str | None = strawberry.field(default=None, description="`ok` or `error`.")
+    model: str | None = None
+    load_phase: str | None = None
+    error_type: str | None = None
+    min_e2e_ms: float | None = strawberry.field(default=None, description="Only requests at least this slow.")
+
+
+@strawberry.type(description="A page of requests, oldest first.")
+class RequestConnection:
+    nodes: list[RequestEvent]
+    cursors: list[str] = strawberry.field(description="The cursor of each node, same order.")
+    has_next_page: bool
+    end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
+
+    @classmethod
+    def of(cls, page: Any) -> RequestConnection:
+        return cls(nodes=[RequestEvent.from_dict(vars(row)) for row in page.items],
+                   cursors=[row.cursor for row in page.items], has_next_page=page.has_next_page,
+                   end_cursor=page.end_cursor)
