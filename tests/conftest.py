@@ -24,6 +24,7 @@ from benchlab.config import Settings
 from benchlab.stores.clickhouse import ClickHouseStore
 from benchlab.stores.embedded_postgres import EmbeddedPostgres
 from benchlab.stores.postgres_migrations import migrate_postgres
+from tests.helpers.access import sign_in
 from tests.helpers.server_process import ServerProcess, free_port
 
 TEMPLATE_DATABASE = "benchlab_template"
@@ -133,12 +134,23 @@ async def clickhouse(chdb_url: str, clickhouse_database: str) -> AsyncIterator[C
 def settings(tmp_path: Path, database_url: str, chdb_url: str, clickhouse_database: str) -> Settings:
     """Settings for an app on this test's own PostgreSQL and ClickHouse databases."""
     return Settings(data_dir=tmp_path / "data", database_url=database_url, clickhouse_url=chdb_url,
-                    clickhouse_database=clickhouse_database)
+                    clickhouse_database=clickhouse_database, public_url_override="http://testserver")
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    """The ASGI app over HTTP and WebSocket; its lifespan opens and migrates the stores."""
+    """The ASGI app over HTTP and WebSocket, signed in as an instance administrator (a real session cookie).
+
+    Its lifespan opens and migrates the stores. Tests of other identities send their own credentials
+    (`Authorization: Bearer`), which take precedence over the cookie, or use `anonymous_client`.
+    """
+    with TestClient(create_app(settings)) as test_client:
+        sign_in(test_client, "admin@example.com", admin=True)
+        yield test_client
+
+
+@pytest.fixture
+def anonymous_client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 

@@ -1,4 +1,4 @@
-"""The Starlette application: `/graphql`, `/healthz`, `/readyz`, with request ids and access logs.
+"""The Starlette application: `/graphql`, `/auth/*`, `/healthz`, `/readyz`, with request ids and access logs.
 
 `create_app(settings, runtime=None)`: the CLI opens the stores itself (so a bad URL is one clear line, not
 a startup traceback) and passes the runtime in; tests and other embedders may let the lifespan open them.
@@ -17,6 +17,8 @@ from starlette.routing import Route, WebSocketRoute
 
 from benchlab.api.endpoint import GraphQLEndpoint
 from benchlab.api.schema import QueryLimits, build_schema
+from benchlab.auth.origin import OriginCheckMiddleware
+from benchlab.auth.routes import auth_routes
 from benchlab.config import Settings
 from benchlab.request_log import RequestLogMiddleware
 from benchlab.runtime import Runtime
@@ -60,7 +62,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *auth_routes(),
         ],
-        middleware=[Middleware(RequestLogMiddleware)],
+        middleware=[Middleware(RequestLogMiddleware), Middleware(OriginCheckMiddleware, settings=settings)],
         lifespan=lifespan,
     )

@@ -6,8 +6,10 @@ data dir, and the in-process `memory://` broadcaster.
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,6 +20,22 @@ from benchlab.errors import ConfigError
 
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SAMESITE_VALUES = ("lax", "strict", "none")
+DEFAULT_OIDC_SCOPES = "openid email profile"
+_PROVIDER_NAME = re.compile(r"^[a-z0-9-]+$")
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+@dataclass(frozen=True)
+class OidcProvider:
+    """One OpenID Connect identity provider, from `BENCHLAB_OIDC_<NAME>_*` (see README "Signing in")."""
+
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scopes: str = DEFAULT_OIDC_SCOPES
+    display_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,6 +55,32 @@ class Settings:
     graphql_max_aliases: int = 30
     graphql_max_nodes: int = 50_000
     secret_key: str | None = field(default=None, repr=False)
+    public_url_override: str | None = None
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 14 * 24 * 3600
+    cookie_secure_setting: str = "auto"
+    cookie_samesite: str = "lax"
+    allowed_email_domains: tuple[str, ...] = ()
+    oidc_providers: tuple[OidcProvider, ...] = ()
+    graphql_rate_limit: int = 1200
+    auth_rate_limit: int = 30
+
+    @property
+    def public_url(self) -> str:
+        """The server's external base URL (redirect URIs, token issuer, the origin of cookie requests)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address needs brackets
+        return (self.public_url_override or f"http://{host}:{self.port}").rstrip("/")
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.cookie_secure_setting == "auto":
+            return self.public_url.startswith("https://")
+        return self.cookie_secure_setting == "true"
+
+    @property
+    def local_mode(self) -> bool:
+        """No identity provider: sign-in is the one-time link `serve` prints (loopback only)."""
+        return not self.oidc_providers
 
     @property
     def embedded_postgres(self) -> bool:
@@ -65,6 +109,17 @@ class Settings:
             return value or None
 
         data_dir = Path(get("BENCHLAB_DATA_DIR") or platformdirs.user_data_dir("benchlab")).expanduser()
+        public_url = _public_url(get("BENCHLAB_PUBLIC_URL"))
+        secure_value = get("BENCHLAB_COOKIE_SECURE")
+        secure_flag = None if (secure_value or "auto").lower() == "auto" else _bool("BENCHLAB_COOKIE_SECURE",
+                                                                                    secure_value)
+        cookie_secure = "auto" if secure_flag is None else ("true" if secure_flag else "false")
+        samesite = _choice("BENCHLAB_COOKIE_SAMESITE", (get("BENCHLAB_COOKIE_SAMESITE") or "lax").lower(),
+                           SAMESITE_VALUES, "lax")
+        secure = secure_flag if secure_flag is not None else bool(public_url and public_url.startswith("https:"))
+        if samesite == "none" and not secure:
+            raise ConfigError("BENCHLAB_COOKIE_SAMESITE", "'none' requires secure cookies: serve over https "
+                              "(BENCHLAB_PUBLIC_URL=https://...) or set BENCHLAB_COOKIE_SECURE=true")
         return cls(
             data_dir=data_dir.resolve(),
             database_url=_check_url("BENCHLAB_DATABASE_URL", get("BENCHLAB_DATABASE_URL"),
@@ -89,6 +144,18 @@ class Settings:
             graphql_max_nodes=_int("BENCHLAB_GRAPHQL_MAX_NODES", get("BENCHLAB_GRAPHQL_MAX_NODES"),
                                    50_000, 1, 100_000_000),
             secret_key=get("BENCHLAB_SECRET_KEY"),
+            public_url_override=public_url,
+            access_token_ttl_s=_int("BENCHLAB_ACCESS_TOKEN_TTL_S", get("BENCHLAB_ACCESS_TOKEN_TTL_S"), 900, 30,
+                                    86_400),
+            refresh_token_ttl_s=_int("BENCHLAB_REFRESH_TOKEN_TTL_S", get("BENCHLAB_REFRESH_TOKEN_TTL_S"),
+                                     14 * 24 * 3600, 300, 90 * 24 * 3600),
+            cookie_secure_setting=cookie_secure,
+            cookie_samesite=samesite,
+            allowed_email_domains=_domains(get("BENCHLAB_ALLOWED_EMAIL_DOMAINS")),
+            oidc_providers=_oidc_providers(get),
+            graphql_rate_limit=_int("BENCHLAB_GRAPHQL_RATE_LIMIT", get("BENCHLAB_GRAPHQL_RATE_LIMIT"), 1200, 1,
+                                    1_000_000),
+            auth_rate_limit=_int("BENCHLAB_AUTH_RATE_LIMIT", get("BENCHLAB_AUTH_RATE_LIMIT"), 30, 1, 100_000),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -133,6 +200,80 @@ def _choice(variable: str, value: str | None, choices: tuple[str, ...], default:
     if value not in choices:
         raise ConfigError(variable, f"'{value}' is not one of: {', '.join(choices)}")
     return value
+
+
+def _bool(variable: str, value: str | None) -> bool | None:
+    if value is None:
+        return None
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(variable, f"'{value}' is not a boolean; use true, false (or auto where allowed)")
+
+
+def _public_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("BENCHLAB_PUBLIC_URL", f"'{value}' is not an http(s)://host[:port] URL")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ConfigError("BENCHLAB_PUBLIC_URL", f"'{value}' must be scheme://host[:port] only (no path, query "
+                          "or credentials); serve benchlab at the root of its own host name")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _domains(value: str | None) -> tuple[str, ...]:
+    domains = tuple(d.strip().lower().lstrip("@") for d in (value or "").split(",") if d.strip())
+    for domain in domains:
+        if not _DOMAIN.match(domain):
+            raise ConfigError("BENCHLAB_ALLOWED_EMAIL_DOMAINS", f"'{domain}' is not a domain name (e.g. example.com)")
+    return domains
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for names and addresses that only this machine can reach (localhost, 127.0.0.0/8, ::1)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _oidc_providers(get: Callable[[str], str | None]) -> tuple[OidcProvider, ...]:
+    """`BENCHLAB_OIDC_PROVIDERS=acme,okta` plus `BENCHLAB_OIDC_<NAME>_{ISSUER,CLIENT_ID,...}` per name."""
+    names = [n.strip() for n in (get("BENCHLAB_OIDC_PROVIDERS") or "").split(",") if n.strip()]
+    providers = []
+    for name in names:
+        if not _PROVIDER_NAME.match(name):
+            raise ConfigError("BENCHLAB_OIDC_PROVIDERS", f"'{name}' is not a provider name; use a-z, 0-9 and -")
+        if names.count(name) > 1:
+            raise ConfigError("BENCHLAB_OIDC_PROVIDERS", f"'{name}' is listed twice")
+        prefix = f"BENCHLAB_OIDC_{name.upper().replace('-', '_')}_"
+
+        def required(suffix: str, name: str = name, prefix: str = prefix) -> str:
+            value = get(prefix + suffix)
+            if value is None:
+                raise ConfigError(prefix + suffix, f"required for identity provider '{name}' "
+                                  "(listed in BENCHLAB_OIDC_PROVIDERS)")
+            return value
+
+        issuer = required("ISSUER")
+        parts = urlsplit(issuer)
+        if not parts.hostname or parts.query or parts.fragment or not (
+                parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))):
+            raise ConfigError(prefix + "ISSUER", f"'{issuer}' must be the provider's https:// issuer URL "
+                              "(http:// only for localhost); discovery reads <issuer>/.well-known/openid-configuration")
+        scopes = " ".join((get(prefix + "SCOPES") or DEFAULT_OIDC_SCOPES).replace(",", " ").split())
+        if "openid" not in scopes.split():
+            raise ConfigError(prefix + "SCOPES", f"'{scopes}' must include openid")
+        providers.append(OidcProvider(name=name, issuer=issuer, client_id=required("CLIENT_ID"),
+                                      client_secret=required("CLIENT_SECRET"), scopes=scopes,
+                                      display_name=get(prefix + "DISPLAY_NAME") or name))
+    return tuple(providers)
 
 
 def redact_url(url: str) -> str:

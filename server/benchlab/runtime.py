@@ -22,6 +22,8 @@ from benchlab.stores.postgres_migrations import migrate_postgres
 from benchlab.stores.sql_files import MigrationFile
 
 if TYPE_CHECKING:
+    from benchlab.api.authn import Authenticator
+    from benchlab.auth.state import AuthState
     from benchlab.engine.run_manager import RunManager
     from benchlab.engine.runner import EngineDeps
 
@@ -45,6 +47,8 @@ class Runtime:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
     _runs: RunManager | None = None
+    _authenticator: Authenticator | None = None
+    _auth: AuthState | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, embedded_postgres: bool = False) -> Runtime:
@@ -92,6 +96,24 @@ class Runtime:
             self._runs = RunManager(self.engine_deps())
         return self._runs
 
+    @property
+    def authenticator(self) -> Authenticator:
+        """Identifies callers (API keys, sessions) with this process's short caches."""
+        if self._authenticator is None:
+            from benchlab.api.authn import Authenticator
+
+            self._authenticator = Authenticator(self)
+        return self._authenticator
+
+    @property
+    def auth(self) -> AuthState:
+        """Sign-in state of this process (identity-provider clients, rate limiter), created on first use."""
+        if self._auth is None:
+            from benchlab.auth.state import AuthState
+
+            self._auth = AuthState(self)
+        return self._auth
+
     async def readiness(self) -> dict[str, str]:
         """Ask every store to answer; returns "ok" or a short failure reason per store."""
         async def check(probe) -> str:
@@ -111,6 +133,8 @@ class Runtime:
     async def close(self) -> None:
         if self._runs is not None:
             await self._runs.shutdown()  # runs in flight end `interrupted`, resumable after a restart
+        if self._auth is not None:
+            await self._auth.close()
         await self.hub.stop()
         await self.clickhouse.close()
         await self.pg.close()

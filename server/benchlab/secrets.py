@@ -7,6 +7,8 @@ credentials. Plaintext secrets are only ever held in memory for the request that
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -20,6 +22,11 @@ KEY_FILE_NAME = "secret.key"
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = bytes(key)
+
+    def derive(self, label: str) -> bytes:
+        """A 32-byte key for one purpose (e.g. signing session tokens), independent of the others."""
+        return hmac.new(self._key, label.encode(), hashlib.sha256).digest()
 
     def encrypt(self, plaintext: str) -> bytes:
         return self._fernet.encrypt(plaintext.encode())

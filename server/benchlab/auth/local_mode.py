@@ -1,0 +1,83 @@
+"""Local mode: no identity provider, loopback only, signed in through a one-time link (like Jupyter's token).
+
+Without an IdP there is nobody to vouch for a caller, so the only safe audience is the person at this
+machine: `benchlab serve` refuses any other listening address, and prints a link carrying a fresh random
+token (stored hashed, valid 24 hours, usable once; every start retires the previous links) that signs in
+the local admin user `local-admin@localhost`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+
+from benchlab.auth.accounts import LOCAL_ADMIN_EMAIL
+from benchlab.auth.refresh_tokens import hash_token
+from benchlab.config import Settings, is_loopback_host
+from benchlab.errors import BenchlabError, ConfigError
+
+LINK_TTL_S = 24 * 3600
+LOCAL_PATH = "/auth/local"
+
+
+def check_listen_address(settings: Settings) -> None:
+    """Refuse to serve without an identity provider on an address other machines can reach, and refuse an
+    identity provider on a wildcard address without BENCHLAB_PUBLIC_URL (its redirect URI would name 0.0.0.0)."""
+    if settings.local_mode and not is_loopback_host(settings.host):
+        raise BenchlabError(f"refusing to listen on {settings.host} without an identity provider: configure "
+                            "BENCHLAB_OIDC_PROVIDERS or listen on 127.0.0.1")
+    if not settings.local_mode and settings.public_url_override is None and _is_wildcard(settings.host):
+        raise ConfigError("BENCHLAB_PUBLIC_URL", f"required when listening on {settings.host} with an identity "
+                          "provider: set it to the URL browsers use (redirect URIs are <url>/auth/callback/<name>)")
+
+
+def _is_wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
+async def create_login_link(conn: asyncpg.Connection, settings: Settings) -> str:
+    """Ensure the local admin exists, retire older links, and return a new one-time sign-in URL."""
+    async with conn.transaction():
+        user_id = await conn.fetchval(
+            "INSERT INTO users (email, display_name, is_instance_admin) VALUES ($1, 'Local admin', true) "
+            "ON CONFLICT ((lower(email))) DO UPDATE SET is_instance_admin = true RETURNING id", LOCAL_ADMIN_EMAIL)
+        await conn.execute("UPDATE login_links SET expires_at = now() WHERE used_at IS NULL AND expires_at > now()")
+        token = secrets.token_urlsafe(32)
+        await conn.execute("INSERT INTO login_links (user_id, token_hash, expires_at) VALUES ($1, $2, $3)",
+                           user_id, hash_token(token), datetime.now(UTC) + timedelta(seconds=LINK_TTL_S))
+    return f"{settings.public_url}{LOCAL_PATH}?token={token}"
+
+
+@dataclass(frozen=True)
+class LinkUse:
+    """`refused` is None (then `user_id`/`email` are set), or link_used, link_expired, link_invalid, user_disabled."""
+
+    refused: str | None
+    user_id: UUID | None = None
+    email: str = ""
+
+
+async def consume_link(conn: asyncpg.Connection, token: str) -> LinkUse:
+    """Use the link once (atomically: two simultaneous clicks cannot both succeed)."""
+    if not token:
+        return LinkUse("link_invalid")
+    token_hash = hash_token(token)
+    row = await conn.fetchrow(
+        "UPDATE login_links l SET used_at = now() FROM users u WHERE l.token_hash = $1 AND l.used_at IS NULL "
+        "AND l.expires_at > now() AND u.id = l.user_id RETURNING l.user_id, u.email, u.disabled_at", token_hash)
+    if row is not None:
+        if row["disabled_at"] is not None:
+            return LinkUse("user_disabled")
+        return LinkUse(None, row["user_id"], row["email"])
+    state = await conn.fetchrow("SELECT used_at FROM login_links WHERE token_hash = $1", token_hash)
+    if state is None:
+        return LinkUse("link_invalid")
+    return LinkUse("link_used" if state["used_at"] is not None else "link_expired")
