@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -12,12 +13,14 @@ import pytest
 from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
+from benchlab.api.identity import Identity
 from benchlab.api.ids import encode_global_id
 from benchlab.engine.spec import load_spec
 from benchlab.secrets import SecretBox
 from benchlab.stores.catalog_repo import register_experiment
 from benchlab.stores.postgres import create_pool
 from benchlab.stores.runs_repo import create_run, transition
+from tests.helpers.access import make_user
 from tests.helpers.engine import mock_spec
 from tests.helpers.graphql import data, error_codes, execute_counting, gql
 
@@ -151,7 +154,10 @@ def test_provider_credentials_are_never_readable(seeded: dict[str, Any], client:
     body = gql(client, '{ project(slug: "proj-0") { providers(first: 5) { nodes { credentials } } } }')
     assert error_codes(body) == ["BAD_USER_INPUT"]  # no such field: the schema has only hasCredentials
     sdl = Path("schema/schema.graphql").read_text()
-    assert "credentials_encrypted" not in sdl and "apiKey:" not in sdl.split("input ")[0]
+    provider_type = sdl.split("type Provider implements Node {", 1)[1].split("\n}", 1)[0]
+    fields = set(re.findall(r"^  (\w+)[:(]", provider_type, flags=re.M))
+    assert "hasCredentials" in fields
+    assert not [f for f in fields if re.search("key|secret|credential|encrypt", f, re.I) and f != "hasCredentials"]
 
 
 async def test_nested_query_statement_count_does_not_grow_with_rows(database_url: str) -> None:
@@ -159,11 +165,15 @@ async def test_nested_query_statement_count_does_not_grow_with_rows(database_url
     try:
         async with pool.acquire() as conn:
             await seed(conn, projects=1, experiments=1, runs=1)
-        result, small = await execute_counting(pool, NESTED, projects=10, experiments=10, runs=10)
+            member = Identity("user", user_id=await make_user(conn, "member@example.com"))
+            join_all = "INSERT INTO project_members SELECT id, $1, 'viewer' FROM projects ON CONFLICT DO NOTHING"
+            await conn.execute(join_all, member.user_id)
+        result, small = await execute_counting(pool, NESTED, member, projects=10, experiments=10, runs=10)
         assert result.errors is None, result.errors
         async with pool.acquire() as conn:
             await seed(conn, projects=4, experiments=3, runs=4)  # 4 projects, 12 experiments, 49 runs in all
-        result, large = await execute_counting(pool, NESTED, projects=10, experiments=10, runs=10)
+            await conn.execute(join_all, member.user_id)
+        result, large = await execute_counting(pool, NESTED, member, projects=10, experiments=10, runs=10)
         assert result.errors is None, result.errors
         assert len(result.data["projects"]["nodes"]) == 4
         assert sum(len(e["runs"]["nodes"]) for p in result.data["projects"]["nodes"]

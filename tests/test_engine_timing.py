@@ -70,5 +70,5 @@ async def test_direct_and_litellm_paths_record_the_same_event(engine_deps: Engin
     # heavy first chunk adds ~10 ms to TTFT here (more on a busy machine), never less than the direct path.
     ttft_gap = statistics.median(y["ttft_ms"] - x["ttft_ms"] for x, y in zip(a, b, strict=True))
     assert -2 < ttft_gap < 25, ttft_gap
-    for x, y in zip(a, b, strict=True):
-        assert abs(x["tpot_ms"] - y["tpot_ms"]) < 2
+    tpot_gap = statistics.median(abs(x["tpot_ms"] - y["tpot_ms"]) for x, y in zip(a, b, strict=True))
+    assert tpot_gap < 2, tpot_gap

@@ -31,12 +31,12 @@ def error_codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors") or []]
 
 
-async def execute_counting(pool: asyncpg.Pool, query: str, runtime: Any = None,
+async def execute_counting(pool: asyncpg.Pool, query: str, identity: Identity,
                            **variables: Any) -> tuple[Any, int]:
-    """Run an operation on the schema directly; returns the result and the SQL statements it cost."""
+    """Run an operation on the schema directly as `identity`; returns the result and the SQL statements it cost."""
     db = RequestDb(pool)
-    context = {"request": None, "response": None, "request_id": "test", "runtime": runtime, "db": db,
-               "loaders": Loaders(db), "identity": Identity.local_admin()}
+    context = {"request": None, "response": None, "request_id": "test", "runtime": None, "db": db,
+               "loaders": Loaders(db), "identity": identity, "auth_error": None}
     result = await build_schema().execute(query, variable_values=variables, context_value=context)
     return result, db.statements
 

@@ -22,12 +22,14 @@ class Context(TypedDict):
     db: RequestDb
     loaders: Loaders
     identity: Identity
+    auth_error: str | None
 
 
-def build_context(request: Any, response: Any, request_id: str, runtime: Runtime) -> Context:
+def build_context(request: Any, response: Any, request_id: str, runtime: Runtime, identity: Identity,
+                  auth_error: str | None = None) -> Context:
     db = RequestDb(runtime.pg)
     return Context(request=request, response=response, request_id=request_id, runtime=runtime, db=db,
-                   loaders=Loaders(db), identity=Identity.local_admin())
+                   loaders=Loaders(db), identity=identity, auth_error=auth_error)
 
 
 def runtime_of(info: Info) -> Runtime:

@@ -12,9 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from benchlab.api.context import build_context
+from benchlab.api.errors import ApiError
+from benchlab.api.identity import ANONYMOUS
 from benchlab.api.schema import BenchlabSchema
 
 
@@ -30,4 +33,38 @@ class GraphQLEndpoint(GraphQL):
         )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Any:
-        return build_context(request, response, request.scope["state"]["request_id"], request.app.state.runtime)
+        """Identify the caller from the request; WebSockets are identified again in `on_ws_connect`."""
+        runtime = request.app.state.runtime
+        identity, problem = ANONYMOUS, None
+        try:
+            identity = await runtime.authenticator.identify(request.headers, request.cookies)
+        except ApiError as exc:  # a wrong credential: fields that need sign-in report why
+            problem = str(exc)
+        return build_context(request, response, request.scope["state"]["request_id"], runtime, identity, problem)
+
+    async def on_ws_connect(self, context: dict[str, Any]) -> Any:
+        """graphql-transport-ws: authenticate at connection_init, from its payload or the session cookie.
+
+        Payload `{"authorization": "Bearer <API key or access token>"}` (or `{"token": "..."}`). Without a
+        valid credential the connection is refused with close code 4403, before any subscription runs.
+        """
+        params = context.get("connection_params") or {}
+        if not isinstance(params, dict):
+            raise ConnectionRejectionError({"message": "connection_init payload must be an object"})
+        credential = params.get("authorization") or (f"Bearer {params['token']}" if params.get("token") else "")
+        authenticator = context["runtime"].authenticator
+        try:
+            if credential:
+                identity = await authenticator.identify({"authorization": str(credential)}, {})
+            else:
+                identity = context["identity"]
+        except ApiError as exc:
+            raise ConnectionRejectionError({"message": str(exc), "code": exc.code.value}) from None
+        if identity.kind == "anonymous":
+            raise ConnectionRejectionError({"message": context.get("auth_error") or "not signed in: send "
+                                            "{\"authorization\": \"Bearer <API key or access token>\"} in "
+                                            "connection_init, or sign in so the session cookie is sent",
+                                            "code": "UNAUTHENTICATED"})
+        context["identity"] = identity
+        context["auth_error"] = None
+        return {"viewer": identity.kind}

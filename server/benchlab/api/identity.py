@@ -1,7 +1,7 @@
 """Who is asking: every resolver reads the caller's identity from the context, never from the request.
 
-Sign-in (OIDC sessions, API keys) decides the identity; until a request carries one it is anonymous.
-In local mode (no identity provider, loopback only) the caller is the local administrator.
+Sign-in decides the identity: a session cookie (OIDC or the local-mode login link) makes a user, an
+`Authorization: Bearer` API key makes a project-scoped key identity, and nothing makes an anonymous caller.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from uuid import UUID
 
 import strawberry
 
+from benchlab.access.roles import Role
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -19,15 +21,24 @@ class Identity:
     display_name: str = ""
     email: str = ""
     is_instance_admin: bool = False
+    key_project_id: UUID | None = None   # API keys: the one project they open, with this role
+    key_role: Role | None = None
+    key_id: UUID | None = None
 
-    @classmethod
-    def local_admin(cls) -> Identity:
-        return cls("local", display_name="local administrator", is_instance_admin=True)
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        if self.kind == "api_key":
+            return f"api-key:{self.key_id}"
+        return self.email or self.kind
+
+
+ANONYMOUS = Identity("anonymous")
 
 
 @strawberry.type(description="The caller of this request.")
 class Viewer:
-    kind: str = strawberry.field(description="`local` (local mode), `user` (signed in), `api_key`, `anonymous`.")
+    kind: str = strawberry.field(description="`user` (signed in), `api_key` or `anonymous`.")
     display_name: str
     email: str
     is_instance_admin: bool = strawberry.field(description="May manage users and every project.")

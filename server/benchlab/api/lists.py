@@ -26,11 +26,20 @@ DATASET_VERSIONS = ListSpec("dataset_versions", "dataset_versions", "dataset_id"
 PROMPT_VERSIONS = ListSpec("prompt_versions", "prompt_versions", "prompt_id")
 VERSION_ITEMS = ListSpec(
     "version_items",
-    "(SELECT dvi.version_id, dvi.position, r.*, i.external_id FROM dataset_version_items dvi "
+    "(SELECT dvi.version_id, dvi.position, r.*, i.external_id, i.dataset_id FROM dataset_version_items dvi "
     "JOIN dataset_item_revisions r ON r.id = dvi.revision_id JOIN dataset_items i ON i.id = r.item_id)",
     "version_id", sort_column="position", descending=False)
 
-ITEM_REVISIONS = ("(SELECT r.*, i.external_id FROM dataset_item_revisions r "
+PROJECT_MEMBERS = ListSpec(
+    "project_members",
+    "(SELECT pm.project_id, pm.user_id AS id, pm.role, pm.created_at, u.email, u.display_name, "
+    "u.is_instance_admin, u.disabled_at, u.created_at AS user_created_at "
+    "FROM project_members pm JOIN users u ON u.id = pm.user_id)", "project_id")
+PROJECT_API_KEYS = ListSpec("project_api_keys", "api_keys", "project_id")
+PROJECT_AUDIT = ListSpec("project_audit", "audit_log", "project_id", sort_column="at", integer_ids=True)
+AUDIT = ListSpec("audit", "audit_log", None, sort_column="at", integer_ids=True)
+USERS = ListSpec("users", "users", None)
+ITEM_REVISIONS = ("(SELECT r.*, i.external_id, i.dataset_id FROM dataset_item_revisions r "
                   "JOIN dataset_items i ON i.id = r.item_id)")
 
 NOT_ARCHIVED: Filter = ("archived_at IS NULL", None)

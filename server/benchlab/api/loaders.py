@@ -18,6 +18,7 @@ import asyncpg
 from strawberry.dataloader import DataLoader
 
 from benchlab.api.db import RequestDb
+from benchlab.api.errors import BadUserInput
 from benchlab.api.pagination import Page, as_uuid, decode_cursor, encode_cursor
 
 Filter = tuple[str, Any]   # an SQL condition with `$?` for its one bound value, and the value
@@ -32,6 +33,7 @@ class ListSpec:
     parent_column: str | None
     sort_column: str = "created_at"
     descending: bool = True
+    integer_ids: bool = False   # bigint identity ids (the audit log) instead of UUIDs
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def page_query(spec: ListSpec, args: ListArgs, parent_ids: Sequence[UUID] | None
     direction = "DESC" if descending else "ASC"
     if args.after:
         sort_value, row_id = decode_cursor(args.after)
-        params += [sort_value, as_uuid(row_id)]
+        params += [sort_value, _int_id(row_id) if spec.integer_ids else as_uuid(row_id)]
         conditions.append(f"({sort}, id) {'<' if descending else '>'} (${len(params) - 1}, ${len(params)})")
     partition = f"PARTITION BY {spec.parent_column} " if spec.parent_column else ""
     where = " AND ".join(conditions) or "true"
@@ -89,6 +91,20 @@ class Loaders:
     _by_id: dict[str, DataLoader] = field(default_factory=dict)
     _pages: dict[str, DataLoader] = field(default_factory=dict)
     _counts: dict[str, DataLoader] = field(default_factory=dict)
+    _memberships: DataLoader | None = None
+
+    async def membership(self, user_id: UUID, project_id: UUID) -> str | None:
+        """The user's role in the project, or None (batched: one statement for every check of a request)."""
+        if self._memberships is None:
+            async def load(keys: list[tuple[UUID, UUID]]) -> list[str | None]:
+                rows = await self.db.fetch(
+                    "SELECT user_id, project_id, role FROM project_members "
+                    "WHERE (user_id, project_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))",
+                    [u for u, _ in keys], [p for _, p in keys])
+                found = {(r["user_id"], r["project_id"]): r["role"] for r in rows}
+                return [found.get(key) for key in keys]
+            self._memberships = DataLoader(load)
+        return await self._memberships.load((user_id, project_id))
 
     def by_id(self, table: str) -> DataLoader[UUID, asyncpg.Record | None]:
         if table not in self._by_id:
@@ -145,3 +161,10 @@ class Loaders:
             for parent_id in parent_ids:
                 counts[(parent_id, filters)] = found.get(parent_id, 0)
         return [counts[key] for key in keys]
+
+
+def _int_id(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise BadUserInput("after: malformed cursor", argument="after") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from strawberry.types import Info
 
@@ -11,7 +12,7 @@ from benchlab.api import lists
 from benchlab.api.context import loaders_of
 from benchlab.api.errors import NotFound
 from benchlab.api.ids import decode_global_id, expect_id
-from benchlab.api.types import catalog, runs
+from benchlab.api.types import access, catalog, runs
 
 
 def _node_types() -> dict[str, tuple[str, Callable[[Any], Any]]]:
@@ -26,6 +27,8 @@ def _node_types() -> dict[str, tuple[str, Callable[[Any], Any]]]:
         "PromptVersion": ("prompt_versions", catalog.PromptVersion.from_row),
         "Experiment": ("experiments", runs.Experiment.from_row),
         "Run": ("runs", runs.Run.from_row),
+        "ApiKey": ("api_keys", access.ApiKey.from_row),
+        "User": ("users", access.User.from_row),
     }
 
 
@@ -51,3 +54,17 @@ async def load_required(info: Info, global_id: str, type_name: str, argument: st
         raise NotFound(f"{argument}: no {type_name} with id {global_id!r}; it may have been deleted",
                        argument=argument)
     return convert(row)
+
+
+async def project_of(info: Info, node: Any) -> UUID | None:
+    """The project an object belongs to (for access checks), or None for objects outside projects."""
+    if isinstance(node, catalog.Project):
+        return node.db_id
+    if hasattr(node, "project_id"):
+        return node.project_id
+    parent = {catalog.DatasetVersion: ("datasets", "dataset_id"), catalog.DatasetItem: ("datasets", "dataset_id"),
+              catalog.PromptVersion: ("prompts", "prompt_id")}.get(type(node))
+    if parent is None:
+        return None
+    row = await loaders_of(info).row(parent[0], getattr(node, parent[1]))
+    return row["project_id"] if row else None

@@ -22,18 +22,19 @@ from benchlab.api.types.requests import RequestEvent
 from benchlab.api.types.runs import Run, RunStatus
 from benchlab.engine.request_feed import feed_channel
 from benchlab.engine.runner import progress_channel
-from benchlab.realtime.subscription import is_gap
+from benchlab.realtime.subscription import Subscription, is_gap
 from benchlab.stores.runs_repo import TERMINAL_STATES
 
 ENDED = TERMINAL_STATES | {"interrupted"}
 MAX_REPLAY = 500
 
 
-def _snapshot(run: Run) -> RunProgressEvent:
+def _snapshot(run: Run, *, gap: bool = False, missed: int = 0) -> RunProgressEvent:
+    """The run as stored: the first message of a subscription, and the stand-in for lost messages."""
     return RunProgressEvent(run_id=run.id, sequence=0, status=run.status, done=run.progress.completed,
                             total=run.progress.planned or None, failed=run.progress.failed,
                             requests_per_second=0.0, ttft_p50_ms=0.0, ttft_p99_ms=0.0, errors={},
-                            elapsed_seconds=0.0, snapshot=True, gap=False, missed=0)
+                            elapsed_seconds=0.0, snapshot=True, gap=gap, missed=missed)
 
 
 async def _stored_run(info: Info, run_id: UUID) -> Run:
@@ -49,19 +50,37 @@ async def run_progress(info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunP
         yield _snapshot(current)
         if current.status.value in ENDED:
             return
-        last = RunStatus.RUNNING
-        async for message in subscription:
-            if is_gap(message):
-                yield RunProgressEvent(run_id=run.id, sequence=0, status=last, done=0, total=None, failed=0,
-                                       requests_per_second=0.0, ttft_p50_ms=0.0, ttft_p99_ms=0.0, errors={},
-                                       elapsed_seconds=0.0, snapshot=False, gap=True,
-                                       missed=int(message.get("dropped") or 0))
-                continue
-            event = RunProgressEvent.from_message(message, last)
-            last = event.status
-            yield event
-            if message["status"] in ENDED:
-                return
+        async for first in subscription:
+            for message in await _newest(subscription, first):
+                if is_gap(message):
+                    # Messages were lost, possibly the final one: say so with the stored state, and end if
+                    # the run ended meanwhile (otherwise this subscription would wait forever).
+                    stored = await _stored_run(info, run.db_id)
+                    yield _snapshot(stored, gap=True, missed=int(message.get("dropped") or 0))
+                    if stored.status.value in ENDED:
+                        return
+                    continue
+                yield RunProgressEvent.from_message(message, RunStatus.RUNNING)
+                if message["status"] in ENDED:
+                    return
+
+
+async def _newest(subscription: Subscription, first: dict[str, Any]) -> list[dict[str, Any]]:
+    """`first` and whatever else is already queued, each progress message superseded by a newer one.
+
+    Progress is cumulative state, so a subscriber that fell behind needs only the newest: sending every
+    stale one would only make it fall further behind (with many subscribers, each delivery costs the server
+    a GraphQL execution and a WebSocket send). Gaps and final statuses are always kept.
+    """
+    kept = [first]
+    while subscription.qsize():
+        message = await subscription.get()
+        previous = kept[-1]
+        if not is_gap(message) and not is_gap(previous) and previous.get("status") not in ENDED:
+            kept[-1] = message
+        else:
+            kept.append(message)
+    return kept
 
 
 async def _replay(info: Info, run: Run, count: int) -> list[RequestEvent]:
@@ -88,6 +107,8 @@ async def run_requests(info: Info, run_id: strawberry.ID, replay: int) -> AsyncG
                 yield batch
             if message.get("type") == "end":
                 return
+            if is_gap(message) and (await _stored_run(info, run.db_id)).status.value in ENDED:
+                return  # the end marker may be among the lost messages
 
 
 def _batch(message: dict[str, Any]) -> RunRequestsBatch | None:

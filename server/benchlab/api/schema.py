@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -21,23 +22,26 @@ from strawberry.extensions import (
 )
 
 from benchlab.api.errors import ErrorMasking
+from benchlab.api.mutations.access import AccessMutations
 from benchlab.api.mutations.content import ContentMutations
 from benchlab.api.mutations.projects import ProjectMutations
 from benchlab.api.mutations.runs import RunMutations
+from benchlab.api.queries.admin import AdminQueries
 from benchlab.api.queries.analytics import AnalyticsQueries
 from benchlab.api.queries.projects import ProjectQueries
 from benchlab.api.queries.server import ServerQueries
 from benchlab.api.query_cost import QueryCostLimiter
+from benchlab.api.rate_limits import GraphQLRateLimit
 from benchlab.api.subscriptions import Subscription
 
 
 @strawberry.type
-class Query(ProjectQueries, AnalyticsQueries, ServerQueries):
+class Query(ProjectQueries, AnalyticsQueries, AdminQueries, ServerQueries):
     """Every query field, one mixin per domain."""
 
 
 @strawberry.type
-class Mutation(ProjectMutations, ContentMutations, RunMutations):
+class Mutation(ProjectMutations, ContentMutations, RunMutations, AccessMutations):
     """Every mutation, one mixin per domain. Each runs in one transaction: a failed one changes nothing."""
 
 
@@ -71,14 +75,19 @@ class BenchlabSchema(strawberry.Schema):
 
 def build_schema(limits: QueryLimits | None = None) -> BenchlabSchema:
     limits = limits or QueryLimits()
+    # The depth and alias limiters make new rule classes each time they are built, and ValidationCache keys
+    # on the rule classes: built per request, the cache never hit (every document validated again, ~3 ms).
+    # Build the rules once; each request gets a fresh extension carrying the same rules.
+    limit_rules = [*QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+                   *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules]
     return BenchlabSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            GraphQLRateLimit,
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-            lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+            lambda: AddValidationRules(limit_rules),
             lambda: ParserCacheKeepingErrors(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             lambda: QueryCostLimiter(max_nodes=limits.max_nodes),

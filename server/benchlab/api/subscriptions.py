@@ -9,15 +9,18 @@ from datetime import UTC, datetime
 import strawberry
 from strawberry.types import Info
 
+from benchlab.access.roles import Role
 from benchlab.api import run_feeds
 from benchlab.api.errors import BadUserInput
+from benchlab.api.permissions import SignedIn, project_role
 from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
 from benchlab.api.types.server_info import Heartbeat
 
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(
+    @strawberry.subscription(permission_classes=[SignedIn],
+
         description="Ticks every `intervalMs` milliseconds, `count` times: a cheap way for a client to prove "
                     "its subscription path (proxies, auth, keep-alives) works end to end.")
     async def heartbeat(self, interval_ms: int = 1000, count: int = 10) -> AsyncGenerator[Heartbeat, None]:
@@ -30,14 +33,16 @@ class Subscription:
                 await asyncio.sleep(interval_ms / 1000)
             yield Heartbeat(sequence=sequence, at=datetime.now(UTC))
 
-    @strawberry.subscription(description=(
+    @strawberry.subscription(permission_classes=[project_role(Role.VIEWER, "run_id", "Run")],
+                             description=(
         "Progress of a run: first its current state, then live updates (at most about two per second), ending "
         "with its final status. Subscribing to a finished run yields its final state and ends."))
     async def run_progress(self, info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunProgressEvent, None]:
         async for event in run_feeds.run_progress(info, run_id):
             yield event
 
-    @strawberry.subscription(description=(
+    @strawberry.subscription(permission_classes=[project_role(Role.VIEWER, "run_id", "Run")],
+                             description=(
         "Every request of a run as it finishes, in batches (about ten per second). `replay: N` first sends the "
         "N most recent requests already stored. Ends when the run ends."))
     async def run_requests(self, info: Info, run_id: strawberry.ID,

@@ -109,6 +109,8 @@ class RunExecutor:
     on_progress: Callable[[dict[str, Any]], None] | None = None
     _cancel: asyncio.Event = field(default_factory=asyncio.Event)
     _stop_reason: str = ""
+    _feed_down: bool = False
+    _progress_down: bool = False
 
     def cancel(self) -> None:
         """Stop sending; in-flight requests finish or time out."""
@@ -304,8 +306,11 @@ class RunExecutor:
                     if await record_progress(conn, self.run_id, self.progress.done, self.progress.failed):
                         self._cancel.set()
                 await self._publish("running")
-            except Exception:  # progress is best effort; the run itself must go on
-                log.exception("could not report progress of run %s", self.run_id)
+                self._progress_down = False
+            except Exception as exc:  # progress is best effort; the run itself must go on
+                if not self._progress_down:
+                    log.warning("could not report progress of run %s (%s); retrying quietly", self.run_id, exc)
+                self._progress_down = True
 
     async def _publish_feed(self) -> None:
         while True:
@@ -317,8 +322,12 @@ class RunExecutor:
         if message is not None:
             try:
                 await self.deps.hub.publish(feed_channel(self.run_id), message)
-            except Exception:  # the live feed is best effort; every row is in ClickHouse regardless
-                log.warning("could not publish finished requests of run %s", self.run_id, exc_info=True)
+                self._feed_down = False
+            except Exception as exc:  # the live feed is best effort; every row is in ClickHouse regardless
+                if not self._feed_down:  # once per outage, not ten tracebacks a second
+                    log.warning("could not publish finished requests of run %s (%s); retrying quietly",
+                                self.run_id, exc)
+                self._feed_down = True
 
     async def _publish_quietly(self, status: str) -> None:
         """Tell subscribers a status; a fan-out failure (Redis down) must not change the run's outcome."""

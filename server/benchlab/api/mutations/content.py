@@ -10,10 +10,12 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from benchlab import catalog
+from benchlab.access.roles import Role
 from benchlab.api.context import runtime_of
 from benchlab.api.errors import BadUserInput
 from benchlab.api.ids import expect_id
 from benchlab.api.mutations.common import owned, reload, run_command
+from benchlab.api.permissions import project_role
 from benchlab.api.types.catalog import Dataset, DatasetVersion, Prompt, PromptVersion
 from benchlab.api.types.runs import Experiment
 
@@ -125,19 +127,22 @@ def spec_document(spec: object, spec_yaml: str | None) -> dict:
 
 @strawberry.type
 class ContentMutations:
-    @strawberry.mutation(description="Create an empty dataset; add items with importDatasetItems.")
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.project_id", "Project")],
+                         description="Create an empty dataset; add items with importDatasetItems.")
     async def create_dataset(self, info: Info, input: CreateDatasetInput) -> DatasetPayload:
         project_id = expect_id(input.project_id, "Project", "projectId")
         record = await run_command(info, catalog.create_dataset, project_id, input.name, input.description)
         return DatasetPayload(dataset=await reload(info, "Dataset", record.id))
 
-    @strawberry.mutation(description="Hide a dataset; its versions stay readable by the runs that used them.")
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Dataset")],
+                         description="Hide a dataset; its versions stay readable by the runs that used them.")
     async def archive_dataset(self, info: Info, id: strawberry.ID) -> DatasetPayload:
         dataset_id, project_id = await owned(info, id, "Dataset")
         await run_command(info, catalog.archive_dataset, project_id, dataset_id)
         return DatasetPayload(dataset=await reload(info, "Dataset", dataset_id))
 
-    @strawberry.mutation(description=(
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.dataset_id", "Dataset")],
+                         description=(
         "Import items from JSONL or CSV text as a new dataset version. Every bad line is reported (in "
         "`extensions.problems`, with its line number) and then nothing is imported."))
     async def import_dataset_items(self, info: Info, input: ImportDatasetItemsInput) -> ImportDatasetItemsPayload:
@@ -147,26 +152,30 @@ class ContentMutations:
         return ImportDatasetItemsPayload(version=await reload(info, "DatasetVersion", result.version.id),
                                          created=result.created, imported_items=result.imported_items)
 
-    @strawberry.mutation(description="Create a prompt; add templates with createPromptVersion.")
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.project_id", "Project")],
+                         description="Create a prompt; add templates with createPromptVersion.")
     async def create_prompt(self, info: Info, input: CreatePromptInput) -> PromptPayload:
         project_id = expect_id(input.project_id, "Project", "projectId")
         record = await run_command(info, catalog.create_prompt, project_id, input.name)
         return PromptPayload(prompt=await reload(info, "Prompt", record.id))
 
-    @strawberry.mutation(description="Add an immutable version to a prompt (idempotent for identical content).")
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.prompt_id", "Prompt")],
+                         description="Add an immutable version to a prompt (idempotent for identical content).")
     async def create_prompt_version(self, info: Info, input: CreatePromptVersionInput) -> PromptVersionPayload:
         prompt_id, project_id = await owned(info, input.prompt_id, "Prompt", "promptId")
         record = await run_command(info, catalog.create_prompt_version, project_id, prompt_id, input.version,
                                    messages=input.messages, text=input.text)
         return PromptVersionPayload(prompt_version=await reload(info, "PromptVersion", record.id))
 
-    @strawberry.mutation(description="Hide a prompt.")
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Prompt")],
+                         description="Hide a prompt.")
     async def archive_prompt(self, info: Info, id: strawberry.ID) -> PromptPayload:
         prompt_id, project_id = await owned(info, id, "Prompt")
         await run_command(info, catalog.archive_prompt, project_id, prompt_id)
         return PromptPayload(prompt=await reload(info, "Prompt", prompt_id))
 
-    @strawberry.mutation(description=(
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.project_id", "Project")],
+                         description=(
         "Store an experiment. The spec is validated completely before anything is stored: every problem is "
         "listed in `extensions.problems` with its path, e.g. `models[2].params.temperature: must be between 0 "
         "and 2`."))
@@ -176,14 +185,16 @@ class ContentMutations:
                                    spec_document(input.spec, input.spec_yaml), runtime_of(info).secrets)
         return ExperimentPayload(experiment=await reload(info, "Experiment", record.id))
 
-    @strawberry.mutation(description="Replace an experiment's spec (runs keep the spec they ran).")
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.id", "Experiment")],
+                         description="Replace an experiment's spec (runs keep the spec they ran).")
     async def update_experiment(self, info: Info, input: UpdateExperimentInput) -> ExperimentPayload:
         experiment_id, project_id = await owned(info, input.id, "Experiment")
         await run_command(info, catalog.update_experiment, project_id, experiment_id,
                           spec_document(input.spec, input.spec_yaml), runtime_of(info).secrets)
         return ExperimentPayload(experiment=await reload(info, "Experiment", experiment_id))
 
-    @strawberry.mutation(description="Hide an experiment; its runs stay.")
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Experiment")],
+                         description="Hide an experiment; its runs stay.")
     async def archive_experiment(self, info: Info, id: strawberry.ID) -> ExperimentPayload:
         experiment_id, project_id = await owned(info, id, "Experiment")
         await run_command(info, catalog.archive_experiment, project_id, experiment_id)

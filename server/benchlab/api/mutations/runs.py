@@ -12,9 +12,12 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
+from benchlab.access.roles import Role
+from benchlab.api.auditing import audit
 from benchlab.api.context import runtime_of
 from benchlab.api.errors import Conflict
 from benchlab.api.node_lookup import load_required
+from benchlab.api.permissions import project_role
 from benchlab.api.types.runs import Experiment, Run
 from benchlab.engine.runner import planned_total
 from benchlab.engine.spec import ExperimentSpec
@@ -48,7 +51,8 @@ async def _reload(info: Info, run_id: UUID) -> Run:
 
 @strawberry.type
 class RunMutations:
-    @strawberry.mutation(description="Run an experiment now, in this server process. Progress arrives on the "
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.experiment_id", "Experiment")],
+                         description="Run an experiment now, in this server process. Progress arrives on the "
                                      "`runProgress` subscription; results on `run(id)`.")
     async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
         experiment: Experiment = await load_required(info, input.experiment_id, "Experiment", "experimentId")
@@ -61,9 +65,11 @@ class RunMutations:
                                       planned_total(spec))
             await transition(conn, run_id, "queued")
         runtime.runs.start(run_id)
+        await audit(info, "run.start", str(run_id), experiment.project_id, experiment=experiment.name)
         return StartRunPayload(run=await _reload(info, run_id))
 
-    @strawberry.mutation(description="Stop a run: no new requests are sent, requests in flight finish or time "
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Run")],
+                         description="Stop a run: no new requests are sent, requests in flight finish or time "
                                      "out, and the run ends `CANCELLED`. Cancelling a cancelled run does nothing; "
                                      "cancelling a completed or failed run is a CONFLICT.")
     async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunPayload:
@@ -79,7 +85,8 @@ class RunMutations:
         runtime.runs.cancel(run.db_id)
         return CancelRunPayload(run=await _reload(info, run.db_id))
 
-    @strawberry.mutation(description="Continue an `INTERRUPTED` run (its process stopped): requests already "
+    @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Run")],
+                         description="Continue an `INTERRUPTED` run (its process stopped): requests already "
                                      "recorded are skipped, the rest are sent.")
     async def resume_run(self, info: Info, id: strawberry.ID) -> ResumeRunPayload:
         run: Run = await load_required(info, id, "Run")

@@ -8,9 +8,11 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from benchlab.access.roles import Role
 from benchlab.api.context import runtime_of
 from benchlab.api.errors import BadUserInput
 from benchlab.api.node_lookup import load_required
+from benchlab.api.permissions import project_role, require_role
 from benchlab.api.types.analytics import GroupBy, LatencySeriesResult, Metric, RunComparisonResult
 from benchlab.api.types.catalog import Project
 from benchlab.api.types.runs import Run
@@ -20,7 +22,8 @@ LATENCY_METRICS = [Metric.TTFT, Metric.TPOT, Metric.E2E]
 
 @strawberry.type
 class AnalyticsQueries:
-    @strawberry.field(description=(
+    @strawberry.field(permission_classes=[project_role(Role.VIEWER, "baseline", "Run")],
+                      description=(
         "Is the candidate faster than the baseline? Per group and metric: medians, their difference with a "
         "bootstrap confidence interval, a Mann-Whitney p-value and a verdict. Both runs must be of one project."))
     async def compare_runs(self, info: Info, baseline: strawberry.ID, candidate: strawberry.ID,
@@ -30,6 +33,7 @@ class AnalyticsQueries:
 
         base: Run = await load_required(info, baseline, "Run", "baseline")
         cand: Run = await load_required(info, candidate, "Run", "candidate")
+        await require_role(info, cand.project_id, Role.VIEWER, "Run")
         if base.project_id != cand.project_id:
             raise BadUserInput("baseline and candidate must be runs of the same project")
         result = await compare_runs(runtime_of(info).clickhouse, base.project_id, base.db_id, cand.db_id,
@@ -37,7 +41,8 @@ class AnalyticsQueries:
                                     [m.value for m in metrics or LATENCY_METRICS], confidence=confidence)
         return RunComparisonResult.of(result)
 
-    @strawberry.field(description=(
+    @strawberry.field(permission_classes=[project_role(Role.VIEWER, "project_id", "Project")],
+                      description=(
         "A metric's percentiles over time for a project (all runs), per model, in buckets of `intervalSeconds` "
         "over [from, to). For charts: columnar, approximate percentiles."))
     async def latency_series(self, info: Info, project_id: strawberry.ID,

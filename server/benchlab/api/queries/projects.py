@@ -5,44 +5,68 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from benchlab.access.roles import Role
 from benchlab.api import lists
 from benchlab.api.context import identity_of, loaders_of
 from benchlab.api.errors import BadUserInput, NotFound
 from benchlab.api.identity import Viewer
-from benchlab.api.node_lookup import load_node, load_required
+from benchlab.api.loaders import Filter
+from benchlab.api.node_lookup import load_node, load_required, project_of
 from benchlab.api.pagination import Connection
+from benchlab.api.permissions import Public, SignedIn, project_role, role_in
 from benchlab.api.types.catalog import IncludeArchived, Project
 from benchlab.api.types.node import Node
 from benchlab.api.types.runs import Run
 
 
+def visible_projects(info: Info) -> tuple[Filter, ...]:
+    """The projects list narrowed to the caller's: all for instance admins, its own for an API key."""
+    identity = identity_of(info)
+    if identity.is_instance_admin:
+        return ()
+    if identity.kind == "api_key":
+        return (("id = $?", identity.key_project_id),)
+    return (("id IN (SELECT project_id FROM project_members WHERE user_id = $?)", identity.user_id),)
+
+
 @strawberry.type
 class ProjectQueries:
-    @strawberry.field(description="Who is asking.")
+    @strawberry.field(permission_classes=[Public],
+                      description="Who is asking.")
     def viewer(self, info: Info) -> Viewer:
         return Viewer.of(identity_of(info))
 
-    @strawberry.field(description="Any object by its global id (Relay); null when it does not exist.")
+    @strawberry.field(permission_classes=[SignedIn],
+                      description="Any object by its global id (Relay); null when it does not exist.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        return await load_node(info, id)
+        node = await load_node(info, id)
+        if node is None:
+            return None
+        project_id = await project_of(info, node)
+        if project_id is None or await role_in(info, project_id) is None:
+            return None  # not yours: indistinguishable from not existing
+        return node
 
-    @strawberry.field(description="Projects, newest first.")
+    @strawberry.field(permission_classes=[SignedIn],
+                      description="Projects, newest first.")
     async def projects(self, info: Info, first: int, after: str | None = None,
                        include_archived: IncludeArchived = False) -> Connection[Project]:
         return await lists.connection(info, lists.PROJECTS, None, first, after, Project.from_row,
-                                      lists.archived_filter(include_archived))
+                                      lists.archived_filter(include_archived) + visible_projects(info))
 
-    @strawberry.field(description="One project by id or by slug (give exactly one).")
+    @strawberry.field(permission_classes=[project_role(Role.VIEWER, "id", "Project")],
+                      description="One project by id or by slug (give exactly one).")
     async def project(self, info: Info, id: strawberry.ID | None = None, slug: str | None = None) -> Project:
         if (id is None) == (slug is None):
             raise BadUserInput("give exactly one of `id` and `slug`")
         if id is not None:
             return await load_required(info, id, "Project")
         row = await loaders_of(info).db.fetchrow("SELECT * FROM projects WHERE slug = $1", slug)
-        if row is None:
-            raise NotFound(f"slug: no project {slug!r}", argument="slug")
+        if row is None or await role_in(info, row["id"]) is None:
+            raise NotFound(f"slug: no project {slug!r} that you are a member of", argument="slug")
         return Project.from_row(row)
 
-    @strawberry.field(description="One run by id.")
+    @strawberry.field(permission_classes=[project_role(Role.VIEWER, "id", "Run")],
+                      description="One run by id.")
     async def run(self, info: Info, id: strawberry.ID) -> Run:
         return await load_required(info, id, "Run")

@@ -9,12 +9,14 @@ from strawberry.types import Info
 
 from benchlab import __version__
 from benchlab.api.context import runtime_of
+from benchlab.api.permissions import Public
 from benchlab.api.types.server_info import ServerInfo
 
 
 @strawberry.type
 class ServerQueries:
-    @strawberry.field(description="Version, store backends and uptime of this server. Needs no sign-in.")
+    @strawberry.field(permission_classes=[Public],
+                      description="Version, store backends and uptime of this server. Needs no sign-in.")
     def server_info(self, info: Info) -> ServerInfo:
         runtime = runtime_of(info)
         return ServerInfo(

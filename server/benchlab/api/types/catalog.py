@@ -15,10 +15,13 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from benchlab.access.roles import Role
 from benchlab.api import lists
 from benchlab.api.context import loaders_of
 from benchlab.api.ids import encode_global_id
 from benchlab.api.pagination import Connection
+from benchlab.api.permissions import on_this_project
+from benchlab.api.types.access import ApiKey, AuditEntry, ProjectMember
 from benchlab.api.types.node import Node
 
 if TYPE_CHECKING:
@@ -83,6 +86,23 @@ class Project(Node):
 
         return await lists.connection(info, lists.PROJECT_EXPERIMENTS, self.db_id, first, after,
                                       Experiment.from_row, lists.archived_filter(include_archived))
+
+    @strawberry.field(permission_classes=[on_this_project(Role.VIEWER)],
+                      description="Who may use the project, and with which role.")
+    async def members(self, info: Info, first: int, after: str | None = None) -> Connection[ProjectMember]:
+        return await lists.connection(info, lists.PROJECT_MEMBERS, self.db_id, first, after, ProjectMember.from_row)
+
+    @strawberry.field(permission_classes=[on_this_project(Role.ADMIN)], description="API keys, newest first.")
+    async def api_keys(self, info: Info, first: int, after: str | None = None,
+                       include_revoked: bool = False) -> Connection[ApiKey]:
+        filters = () if include_revoked else (("revoked_at IS NULL", None),)
+        return await lists.connection(info, lists.PROJECT_API_KEYS, self.db_id, first, after, ApiKey.from_row,
+                                      filters)
+
+    @strawberry.field(permission_classes=[on_this_project(Role.ADMIN)],
+                      description="What happened in this project, newest first.")
+    async def audit_log(self, info: Info, first: int, after: str | None = None) -> Connection[AuditEntry]:
+        return await lists.connection(info, lists.PROJECT_AUDIT, self.db_id, first, after, AuditEntry.from_row)
 
     @strawberry.field(description="Runs of every experiment of the project, newest first by default.")
     async def runs(self, info: Info, first: int, after: str | None = None, filter: RunFilterRef | None = None,
@@ -211,6 +231,7 @@ class DatasetVersion(Node):
 @strawberry.type(description="One item as it is in a dataset version (an item revision: revisions are "
                              "append-only, so old versions keep their content).")
 class DatasetItem(Node):
+    dataset_id: strawberry.Private[UUID]
     external_id: str = strawberry.field(description="The item's id in the dataset (e.g. `q1`, `item-0001`).")
     revision: int = strawberry.field(description="1 for the item's first content, +1 per change.")
     input: JSON = strawberry.field(description="`{vars: {...}}` (template variables) or `{messages: [...]}`.")
@@ -221,7 +242,8 @@ class DatasetItem(Node):
 
     @classmethod
     def from_row(cls, row: Any) -> DatasetItem:
-        return cls(id=strawberry.ID(encode_global_id("DatasetItem", row["id"])), external_id=row["external_id"],
+        return cls(id=strawberry.ID(encode_global_id("DatasetItem", row["id"])), dataset_id=row["dataset_id"],
+                   external_id=row["external_id"],
                    revision=row["revision"], input=as_json(row["input"]),
                    expected_output=row["expected_output"], expected_tool_calls=as_json(row["expected_tool_calls"]),
                    metadata=as_json(row["metadata"]), created_at=row["created_at"])

@@ -1,0 +1,1 @@
+"""Who may do what: project roles, API keys, the audit trail."""
