@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 from starlette.testclient import TestClient
 
-from tests.helpers.access import make_user, sign_in
+from tests.helpers.access import db, make_user, sign_in, sign_in_as
 from tests.helpers.graphql import data, error_codes, gql
 
 SET = """mutation($p: ID!, $e: String!, $r: ProjectRole!) { setProjectMember(input: {projectId: $p, email: $e,
@@ -55,16 +53,7 @@ async def test_membership_roles_and_owner_guards(anonymous_client: TestClient, p
 
 def sign_in_existing(client: TestClient, pg_email: str) -> None:
     """A session for a user that already exists (sign_in creates one)."""
-    from benchlab.auth.sessions import ACCESS_COOKIE, issue_access_token
-
-    runtime = client.app.state.runtime
-
-    async def find() -> Any:
-        async with runtime.pg.acquire() as conn:
-            return await conn.fetchval("SELECT id FROM users WHERE email = $1", pg_email)
-
-    client.cookies.set(ACCESS_COOKIE, issue_access_token(runtime, client.portal.call(find)))
-    client.headers["origin"] = "http://testserver"
+    sign_in_as(client, db(client, "SELECT id FROM users WHERE email = $1", pg_email)[0]["id"])
 
 
 async def test_instance_admins_manage_users_and_read_the_whole_audit_log(client: TestClient,

@@ -41,9 +41,14 @@ def sign_in(client: TestClient, email: str, *, admin: bool = False) -> UUID:
             return await make_user(conn, email, admin=admin)
 
     user_id = client.portal.call(create)
-    client.cookies.set(ACCESS_COOKIE, issue_access_token(runtime, user_id))
-    client.headers["origin"] = "http://testserver"
+    sign_in_as(client, user_id)
     return user_id
+
+
+def sign_in_as(client: TestClient, user_id: UUID) -> None:
+    """Give the client a real session cookie for an existing user (and a same-origin Origin header)."""
+    client.cookies.set(ACCESS_COOKIE, issue_access_token(client.app.state.runtime, user_id))
+    client.headers["origin"] = "http://testserver"
 
 
 def db(client: TestClient, query: str, *args: Any) -> list[dict[str, Any]]:

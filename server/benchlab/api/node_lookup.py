@@ -9,7 +9,7 @@ from uuid import UUID
 from strawberry.types import Info
 
 from benchlab.api import lists
-from benchlab.api.context import loaders_of
+from benchlab.api.context import loaders_of, runtime_of
 from benchlab.api.errors import NotFound
 from benchlab.api.ids import decode_global_id, expect_id
 from benchlab.api.types import access, catalog, runs
@@ -53,6 +53,15 @@ async def load_required(info: Info, global_id: str, type_name: str, argument: st
     if row is None:
         raise NotFound(f"{argument}: no {type_name} with id {global_id!r}; it may have been deleted",
                        argument=argument)
+    return convert(row)
+
+
+async def reload(info: Info, type_name: str, db_id: UUID) -> Any:
+    """The object as stored now, read past the request's loader cache (after a change, or to re-check a
+    run's state in a long subscription), as its GraphQL type."""
+    table, convert = NODE_TYPES[type_name]
+    async with runtime_of(info).pg.acquire() as conn:
+        row = await conn.fetchrow(f"SELECT * FROM {table} t WHERE id = $1", db_id)
     return convert(row)
 
 

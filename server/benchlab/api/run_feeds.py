@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from typing import Any
-from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
 
 from benchlab.api.context import runtime_of
 from benchlab.api.errors import BadUserInput
-from benchlab.api.node_lookup import load_required
+from benchlab.api.node_lookup import load_required, reload
 from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
 from benchlab.api.types.requests import RequestEvent
 from benchlab.api.types.runs import Run, RunStatus
@@ -37,16 +36,11 @@ def _snapshot(run: Run, *, gap: bool = False, missed: int = 0) -> RunProgressEve
                             elapsed_seconds=0.0, snapshot=True, gap=gap, missed=missed)
 
 
-async def _stored_run(info: Info, run_id: UUID) -> Run:
-    async with runtime_of(info).pg.acquire() as conn:
-        return Run.from_row(await conn.fetchrow("SELECT * FROM runs WHERE id = $1", run_id))
-
-
 async def run_progress(info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunProgressEvent, None]:
     run: Run = await load_required(info, run_id, "Run", "runId")
     hub = runtime_of(info).hub
     async with hub.subscribe(progress_channel(run.db_id)) as subscription:
-        current = await _stored_run(info, run.db_id)
+        current = await reload(info, "Run", run.db_id)
         yield _snapshot(current)
         if current.status.value in ENDED:
             return
@@ -55,7 +49,7 @@ async def run_progress(info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunP
                 if is_gap(message):
                     # Messages were lost, possibly the final one: say so with the stored state, and end if
                     # the run ended meanwhile (otherwise this subscription would wait forever).
-                    stored = await _stored_run(info, run.db_id)
+                    stored = await reload(info, "Run", run.db_id)
                     yield _snapshot(stored, gap=True, missed=int(message.get("dropped") or 0))
                     if stored.status.value in ENDED:
                         return
@@ -96,7 +90,7 @@ async def run_requests(info: Info, run_id: strawberry.ID, replay: int) -> AsyncG
     run: Run = await load_required(info, run_id, "Run", "runId")
     hub = runtime_of(info).hub
     async with hub.subscribe(feed_channel(run.db_id)) as subscription:
-        current = await _stored_run(info, run.db_id)
+        current = await reload(info, "Run", run.db_id)
         if replay:
             yield RunRequestsBatch(requests=await _replay(info, current, replay), gap=False, missed=0, replay=True)
         if current.status.value in ENDED:
@@ -107,7 +101,7 @@ async def run_requests(info: Info, run_id: strawberry.ID, replay: int) -> AsyncG
                 yield batch
             if message.get("type") == "end":
                 return
-            if is_gap(message) and (await _stored_run(info, run.db_id)).status.value in ENDED:
+            if is_gap(message) and (await reload(info, "Run", run.db_id)).status.value in ENDED:
                 return  # the end marker may be among the lost messages
 
 

@@ -15,11 +15,12 @@ from strawberry.types import Info
 
 from benchlab.access.api_keys import mint
 from benchlab.access.roles import Role
+from benchlab.api import lists
 from benchlab.api.auditing import audit
 from benchlab.api.context import identity_of, runtime_of
 from benchlab.api.errors import BadUserInput, Conflict, Forbidden, NotFound
 from benchlab.api.ids import expect_id
-from benchlab.api.mutations.common import reload
+from benchlab.api.node_lookup import reload
 from benchlab.api.permissions import InstanceAdmin, project_role, role_in
 from benchlab.api.types.access import ApiKey, ProjectMember, ProjectRole, User
 
@@ -92,10 +93,8 @@ async def _member(conn: asyncpg.Connection, project_id: UUID, email: str) -> tup
 
 
 async def _member_view(conn: asyncpg.Connection, project_id: UUID, user_id: UUID) -> ProjectMember:
-    row = await conn.fetchrow(
-        "SELECT pm.user_id AS id, pm.role, pm.created_at, u.email, u.display_name, u.is_instance_admin, "
-        "u.disabled_at, u.created_at AS user_created_at FROM project_members pm JOIN users u ON u.id = pm.user_id "
-        "WHERE pm.project_id = $1 AND pm.user_id = $2", project_id, user_id)
+    row = await conn.fetchrow(f"SELECT * FROM {lists.PROJECT_MEMBERS.source} t WHERE project_id = $1 AND id = $2",
+                              project_id, user_id)
     return ProjectMember.from_row(row)
 
 

@@ -6,12 +6,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
-import asyncpg
 import strawberry
 from strawberry.types import Info
 
 from benchlab.api.context import runtime_of
-from benchlab.api.node_lookup import NODE_TYPES, load_required
+from benchlab.api.node_lookup import load_required
 from benchlab.catalog import UNSET as CATALOG_UNSET
 
 T = TypeVar("T")
@@ -21,14 +20,6 @@ async def run_command(info: Info, command: Callable[..., Awaitable[T]], *args: A
     """One catalog command on a pooled connection (the command opens its own transaction)."""
     async with runtime_of(info).pg.acquire() as conn:
         return await command(conn, *args, **kwargs)
-
-
-async def reload(info: Info, type_name: str, db_id: UUID) -> Any:
-    """The object as stored now, as its GraphQL type (after a mutation changed it)."""
-    table, convert = NODE_TYPES[type_name]
-    async with runtime_of(info).pg.acquire() as conn:
-        row: asyncpg.Record = await conn.fetchrow(f"SELECT * FROM {table} t WHERE id = $1", db_id)
-    return convert(row)
 
 
 async def owned(info: Info, global_id: strawberry.ID, type_name: str, argument: str = "id") -> tuple[UUID, UUID]:

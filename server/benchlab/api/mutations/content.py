@@ -14,7 +14,8 @@ from benchlab.access.roles import Role
 from benchlab.api.context import runtime_of
 from benchlab.api.errors import BadUserInput
 from benchlab.api.ids import expect_id
-from benchlab.api.mutations.common import owned, reload, run_command
+from benchlab.api.mutations.common import owned, run_command
+from benchlab.api.node_lookup import reload
 from benchlab.api.permissions import project_role
 from benchlab.api.types.catalog import Dataset, DatasetVersion, Prompt, PromptVersion
 from benchlab.api.types.runs import Experiment

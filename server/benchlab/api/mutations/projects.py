@@ -12,7 +12,8 @@ from benchlab.api.auditing import audit
 from benchlab.api.context import identity_of, runtime_of
 from benchlab.api.errors import Forbidden
 from benchlab.api.ids import expect_id
-from benchlab.api.mutations.common import keep_unset, owned, reload, run_command
+from benchlab.api.mutations.common import keep_unset, owned, run_command
+from benchlab.api.node_lookup import reload
 from benchlab.api.permissions import SignedIn, project_role
 from benchlab.api.types.catalog import Model, Project, Provider
 

@@ -7,8 +7,6 @@ names the state, except cancelling a cancelled run, which succeeds without doing
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import strawberry
 from strawberry.types import Info
 
@@ -16,7 +14,7 @@ from benchlab.access.roles import Role
 from benchlab.api.auditing import audit
 from benchlab.api.context import runtime_of
 from benchlab.api.errors import Conflict
-from benchlab.api.node_lookup import load_required
+from benchlab.api.node_lookup import load_required, reload
 from benchlab.api.permissions import project_role
 from benchlab.api.types.runs import Experiment, Run
 from benchlab.engine.runner import planned_total
@@ -44,11 +42,6 @@ class ResumeRunPayload:
     run: Run
 
 
-async def _reload(info: Info, run_id: UUID) -> Run:
-    async with runtime_of(info).pg.acquire() as conn:
-        return Run.from_row(await conn.fetchrow("SELECT * FROM runs WHERE id = $1", run_id))
-
-
 @strawberry.type
 class RunMutations:
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.experiment_id", "Experiment")],
@@ -66,7 +59,7 @@ class RunMutations:
             await transition(conn, run_id, "queued")
         runtime.runs.start(run_id)
         await audit(info, "run.start", str(run_id), experiment.project_id, experiment=experiment.name)
-        return StartRunPayload(run=await _reload(info, run_id))
+        return StartRunPayload(run=await reload(info, "Run", run_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Run")],
                          description="Stop a run: no new requests are sent, requests in flight finish or time "
@@ -83,7 +76,7 @@ class RunMutations:
         if status in ("completed", "failed"):  # it finished between our read and our update
             raise Conflict(f"the run is {status}; it finished before it could be cancelled", status=status.upper())
         runtime.runs.cancel(run.db_id)
-        return CancelRunPayload(run=await _reload(info, run.db_id))
+        return CancelRunPayload(run=await reload(info, "Run", run.db_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Run")],
                          description="Continue an `INTERRUPTED` run (its process stopped): requests already "
@@ -97,4 +90,4 @@ class RunMutations:
         if not moved:
             raise Conflict(f"the run is {status}; only interrupted runs can be resumed", status=status.upper())
         runtime.runs.start(run.db_id)
-        return ResumeRunPayload(run=await _reload(info, run.db_id))
+        return ResumeRunPayload(run=await reload(info, "Run", run.db_id))
