@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from benchlab.config import Settings, redact_url
+from benchlab.config import Settings, redact_text, redact_url
 from benchlab.errors import ConfigError
 
 
@@ -54,3 +54,26 @@ def test_errors_never_show_passwords(tmp_path: Path) -> None:
                            "BENCHLAB_CLICKHOUSE_URL": "tcp://admin:hunter2@h:9000"})
     assert "hunter2" not in str(raised.value)
     assert redact_url("postgresql://u:s3cret@h/db") == "postgresql://u:***@h/db"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://u:s3cret@h/db", "postgresql://u:***@h/db"),
+    ("postgres//bench:s3cret@host", "postgres//bench:***@host"),              # not a URL urllib can split
+    ("postgresql://u:s3cret@[::1/db", "postgresql://u:***@[::1/db"),          # urlsplit raises ValueError
+    ("postgresql://u:p@s3cret/x@h:5432/db", "postgresql://u:***@h:5432/db"),  # '@' and '/' in the password
+    ("postgres:bench:s3cret@host", "postgres:***@host"),                     # no '//' at all
+    ("redis://s3cret@cache:6379", "redis://***@cache:6379"),                  # a bare token as user info
+    ("postgresql://h/db?user=u&password=s3cret", "postgresql://h/db?user=u&password=***"),
+    ("host=h password='s3cret x' dbname=d", "host=h password=*** dbname=d"),  # a keyword DSN
+    ("chdb:///var/lib/benchlab/clickhouse", "chdb:///var/lib/benchlab/clickhouse"),
+    ("http://ch:8123", "http://ch:8123"),
+])
+def test_redact_url_masks_credentials_of_any_shape(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_redact_text_masks_urls_and_the_known_password_in_free_text() -> None:
+    url = "postgresql://u:pa@s3cret@h/db"
+    text = redact_text(f"cannot use {url}: host spec 'pa@s3cret@h' ({url!r}) token=abc", url)
+    assert "s3cret" not in text and "abc" not in text
+    assert "postgresql://u:***@h/db" in text

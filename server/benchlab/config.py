@@ -9,10 +9,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import platformdirs
 
@@ -23,6 +24,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SAMESITE_VALUES = ("lax", "strict", "none")
 DEFAULT_OIDC_SCOPES = "openid email profile"
 _PROVIDER_NAME = re.compile(r"^[a-z0-9-]+$")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 
@@ -64,6 +66,7 @@ class Settings:
     oidc_providers: tuple[OidcProvider, ...] = ()
     graphql_rate_limit: int = 1200
     auth_rate_limit: int = 30
+    graphiql_assets: Path | None = None
 
     @property
     def public_url(self) -> str:
@@ -108,7 +111,7 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
-        data_dir = Path(get("BENCHLAB_DATA_DIR") or platformdirs.user_data_dir("benchlab")).expanduser()
+        data_dir = _data_dir(get("BENCHLAB_DATA_DIR") or platformdirs.user_data_dir("benchlab"))
         public_url = _public_url(get("BENCHLAB_PUBLIC_URL"))
         secure_value = get("BENCHLAB_COOKIE_SECURE")
         secure_flag = None if (secure_value or "auto").lower() == "auto" else _bool("BENCHLAB_COOKIE_SECURE",
@@ -121,7 +124,7 @@ class Settings:
             raise ConfigError("BENCHLAB_COOKIE_SAMESITE", "'none' requires secure cookies: serve over https "
                               "(BENCHLAB_PUBLIC_URL=https://...) or set BENCHLAB_COOKIE_SECURE=true")
         return cls(
-            data_dir=data_dir.resolve(),
+            data_dir=data_dir,
             database_url=_check_url("BENCHLAB_DATABASE_URL", get("BENCHLAB_DATABASE_URL"),
                                     ("postgresql", "postgres")),
             clickhouse_url=_check_url("BENCHLAB_CLICKHOUSE_URL", get("BENCHLAB_CLICKHOUSE_URL"),
@@ -130,7 +133,7 @@ class Settings:
                 "BENCHLAB_CLICKHOUSE_DATABASE", get("BENCHLAB_CLICKHOUSE_DATABASE") or "benchlab"),
             redis_url=_check_url("BENCHLAB_REDIS_URL", get("BENCHLAB_REDIS_URL"),
                                  ("redis", "rediss", "memory")),
-            host=get("BENCHLAB_HOST") or "127.0.0.1",
+            host=_host(get("BENCHLAB_HOST") or "127.0.0.1"),
             port=_int("BENCHLAB_PORT", get("BENCHLAB_PORT"), 8000, 1, 65535),
             log_format=_choice("BENCHLAB_LOG_FORMAT", get("BENCHLAB_LOG_FORMAT"), LOG_FORMATS, "text"),
             log_level=_choice("BENCHLAB_LOG_LEVEL", (get("BENCHLAB_LOG_LEVEL") or "INFO").upper(),
@@ -156,6 +159,7 @@ class Settings:
             graphql_rate_limit=_int("BENCHLAB_GRAPHQL_RATE_LIMIT", get("BENCHLAB_GRAPHQL_RATE_LIMIT"), 1200, 1,
                                     1_000_000),
             auth_rate_limit=_int("BENCHLAB_AUTH_RATE_LIMIT", get("BENCHLAB_AUTH_RATE_LIMIT"), 30, 1, 100_000),
+            graphiql_assets=_graphiql_assets(get("BENCHLAB_GRAPHIQL_ASSETS")),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -163,17 +167,80 @@ class Settings:
         return replace(self, **changes)
 
 
+def _split(variable: str, value: str) -> SplitResult:
+    """`urlsplit`, with each way it can fail (brackets, odd characters, the port) as a ConfigError showing no
+    password: urllib's own messages may quote the whole host part, credentials included."""
+    shown = redact_url(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        why = "unbalanced or invalid [ ] around an IPv6 address" if "[" in value or "]" in value else (
+            "characters a host name cannot have")
+        raise ConfigError(variable, f"'{shown}' is not a valid URL ({why})") from None
+    if "," not in parts.netloc:  # libpq's multi-host form (h1:5432,h2:5433) has no single port to check
+        try:
+            parts.port  # noqa: B018 - the property validates the port
+        except ValueError:
+            raise ConfigError(variable, f"'{shown}' has an invalid port; use a number from 1 to 65535") from None
+    return parts
+
+
 def _check_url(variable: str, value: str | None, schemes: tuple[str, ...]) -> str | None:
     if value is None:
         return None
-    parts = urlsplit(value)
+    parts = _split(variable, value)
     if parts.scheme not in schemes:
         allowed = ", ".join(f"{s}://" for s in schemes)
-        shown = redact_url(value)
-        raise ConfigError(variable, f"'{shown}' is not a URL this setting accepts; use one of {allowed}")
+        raise ConfigError(variable, f"'{redact_url(value)}' is not a URL this setting accepts; use one of {allowed}")
     if parts.scheme not in ("chdb", "memory") and not parts.hostname and "host=" not in parts.query:
         raise ConfigError(variable, f"'{redact_url(value)}' names no host; e.g. {schemes[0]}://host:port/...")
     return value
+
+
+def _data_dir(value: str) -> Path:
+    """The data dir as an absolute path. It is created on first use, so it need not exist; but the nearest
+    existing part of it must be a directory, or every command would fail later with a traceback."""
+    try:
+        path = Path(value).expanduser().resolve()
+    except (RuntimeError, OSError, ValueError) as exc:  # an unknown ~user, a symlink loop, a NUL byte
+        raise ConfigError("BENCHLAB_DATA_DIR", f"'{value}' is not a usable path ({exc})") from None
+    for existing in (path, *path.parents):
+        try:
+            mode = existing.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # created on first use; a file on the way up is reported below
+        except OSError as exc:  # a name too long, a permission denied on the way
+            raise ConfigError("BENCHLAB_DATA_DIR", f"cannot use {path}: {exc.strerror or exc}; point it at a "
+                              "directory this user can create and write") from None
+        if not stat.S_ISDIR(mode):
+            raise ConfigError("BENCHLAB_DATA_DIR", f"{existing} is a file, not a directory; point it at a "
+                              "directory (created if missing)")
+        break
+    return path
+
+
+def _host(value: str) -> str:
+    """An IP address (IPv6 with or without brackets) or a host name, as `serve` binds it."""
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+        return value
+    except ValueError:
+        pass
+    if not _HOST_NAME.match(value):
+        raise ConfigError("BENCHLAB_HOST", f"'{value}' is not an IP address or host name; e.g. 127.0.0.1, ::1 or "
+                          "localhost")
+    return value
+
+
+def _graphiql_assets(value: str | None) -> Path | None:
+    """A node_modules folder holding GraphiQL's files (graphiql/graphiql.min.js), served for offline GraphiQL."""
+    if value is None:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not (path / "graphiql" / "graphiql.min.js").is_file():
+        raise ConfigError("BENCHLAB_GRAPHIQL_ASSETS", f"{path} holds no graphiql/graphiql.min.js; point it at the "
+                          "node_modules folder of `npm install graphiql@3.8.3 react@18.2.0 react-dom@18.2.0`")
+    return path
 
 
 def _check_identifier(variable: str, value: str) -> str:
@@ -215,11 +282,12 @@ def _bool(variable: str, value: str | None) -> bool | None:
 def _public_url(value: str | None) -> str | None:
     if value is None:
         return None
-    parts = urlsplit(value)
+    parts = _split("BENCHLAB_PUBLIC_URL", value)
+    shown = redact_url(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("BENCHLAB_PUBLIC_URL", f"'{value}' is not an http(s)://host[:port] URL")
+        raise ConfigError("BENCHLAB_PUBLIC_URL", f"'{shown}' is not an http(s)://host[:port] URL")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise ConfigError("BENCHLAB_PUBLIC_URL", f"'{value}' must be scheme://host[:port] only (no path, query "
+        raise ConfigError("BENCHLAB_PUBLIC_URL", f"'{shown}' must be scheme://host[:port] only (no path, query "
                           "or credentials); serve benchlab at the root of its own host name")
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -262,10 +330,10 @@ def _oidc_providers(get: Callable[[str], str | None]) -> tuple[OidcProvider, ...
             return value
 
         issuer = required("ISSUER")
-        parts = urlsplit(issuer)
+        parts = _split(prefix + "ISSUER", issuer)
         if not parts.hostname or parts.query or parts.fragment or not (
                 parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))):
-            raise ConfigError(prefix + "ISSUER", f"'{issuer}' must be the provider's https:// issuer URL "
+            raise ConfigError(prefix + "ISSUER", f"'{redact_url(issuer)}' must be the provider's https:// issuer URL "
                               "(http:// only for localhost); discovery reads <issuer>/.well-known/openid-configuration")
         scopes = " ".join((get(prefix + "SCOPES") or DEFAULT_OIDC_SCOPES).replace(",", " ").split())
         if "openid" not in scopes.split():
@@ -276,10 +344,43 @@ def _oidc_providers(get: Callable[[str], str | None]) -> tuple[OidcProvider, ...
     return tuple(providers)
 
 
+# A parameter that carries a secret, in a URL query or a keyword DSN (`password=...`, `?token=...`, `api_key=`).
+_SECRET_PARAM = re.compile(r"(?i)(?<![^?&;\s])([\w.-]*(?:pass|passwd|password|pwd|secret|token|key|auth)=)"
+                           r"""('[^']*'|"[^"]*"|[^&;\s]*)""")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*@\S*")
+
+
 def redact_url(url: str) -> str:
-    """The URL with any password replaced, safe to print or log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
+    """`url` with its credentials masked, safe to print or log whatever its shape, even one urllib cannot parse.
+
+    The user info is found by `_userinfo`: the user is kept when a `:` marks where the password starts, else
+    all of it is masked (it may be a token). Parameters named like secrets (`password=`, `token=`, ...) are
+    masked too.
+    """
+    span = _userinfo(url)
+    if span is not None:
+        start, at = span
+        user, colon, _ = url[start:at].partition(":")
+        url = f"{url[:start]}{user + ':***' if colon else '***'}{url[at:]}"
+    return _SECRET_PARAM.sub(r"\1***", url)
+
+
+def redact_text(text: str, *urls: str | None) -> str:
+    """Free text (an error message, a log line) with URL credentials and secret parameters masked, and the
+    password of each of `urls` masked wherever it appears (a driver may quote part of a malformed URL)."""
+    for url in urls:
+        span = _userinfo(url or "")
+        password = url[span[0]:span[1]].partition(":")[2] if url and span else ""
+        if password:
+            text = text.replace(password, "***")
+    return _SECRET_PARAM.sub(r"\1***", _URL_IN_TEXT.sub(lambda match: redact_url(match.group()), text))
+
+
+def _userinfo(url: str) -> tuple[int, int] | None:
+    """Where the user info is: from the first `//` (or the start, when none comes before) to the LAST `@`, so a
+    password holding `@`, `/` or `?` is covered whole, however malformed the rest; None without an `@`."""
+    at = url.rfind("@")
+    if at < 0:
+        return None
+    slashes = url.find("//", 0, at)
+    return (slashes + 2 if slashes >= 0 else 0), at

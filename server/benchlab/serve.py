@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 import time
 
 import uvicorn
@@ -13,7 +15,9 @@ from benchlab import __version__
 from benchlab.app import create_app
 from benchlab.auth.local_mode import check_listen_address, create_login_link
 from benchlab.config import Settings, redact_url
+from benchlab.errors import BenchlabError
 from benchlab.runtime import Runtime
+from benchlab.stop_signals import STOP_SIGNALS, announce_signals
 from benchlab.stores.local import local_stores
 
 log = logging.getLogger("benchlab")
@@ -22,6 +26,47 @@ log = logging.getLogger("benchlab")
 async def serve(settings: Settings) -> None:
     started = time.perf_counter()
     check_listen_address(settings)  # before any store starts: a refusal is one line and nothing to undo
+    listeners = bind_listeners(settings.host, settings.port)
+    try:
+        await _serve(settings, listeners, started)
+    finally:
+        for sock in listeners:
+            sock.close()
+    log.info("benchlab stopped cleanly")
+
+
+def bind_listeners(host: str, port: int) -> list[socket.socket]:
+    """Bind the listening sockets before any store starts, the way uvicorn would (every address the host
+    resolves to), and hand them to uvicorn: a busy port is then one line naming the flags to change, not
+    uvicorn's log line and exit 3 after the stores started, and no other process can take the port between
+    the check and the serving."""
+    try:
+        addresses = dict.fromkeys(info[:3] + info[4:] for info in socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE))
+    except OSError as exc:
+        raise BenchlabError(f"cannot listen on {host}: {exc.strerror or exc}; give an address of this machine "
+                            "with --host or BENCHLAB_HOST") from None
+    listeners: list[socket.socket] = []
+    try:
+        for family, kind, proto, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            listeners.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restart over TIME_WAIT
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError as exc:
+        for sock in listeners:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise BenchlabError(f"port {port} on {host} is already in use (another benchlab serve?); stop that "
+                                "process or choose another port with --port or BENCHLAB_PORT") from None
+        raise BenchlabError(f"cannot listen on {host} port {port}: {exc.strerror or exc}; change --host / "
+                            "BENCHLAB_HOST or --port / BENCHLAB_PORT") from None
+    return listeners
+
+
+async def _serve(settings: Settings, listeners: list[socket.socket], started: float) -> None:
     if settings.uses_chdb:
         log.info("embedded ClickHouse (chDB) allows one server process per data dir; use a ClickHouse server "
                  "(BENCHLAB_CLICKHOUSE_URL) to run several workers or replicas")
@@ -42,17 +87,17 @@ async def serve(settings: Settings) -> None:
             server = uvicorn.Server(uvicorn_config(create_app(resolved, runtime), resolved))
             announcer = asyncio.create_task(_announce_when_started(server, runtime, started, login_link))
             # While uvicorn serves it handles SIGINT/SIGTERM itself (graceful drain) and re-raises them
-            # afterwards; a no-op handler underneath lets this function's cleanup run after that.
-            previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+            # afterwards; a no-op handler underneath lets this function's cleanup run after that, and later
+            # signals only say that the server is stopping (they must not cut the stores' shutdown short).
+            for each in STOP_SIGNALS:
+                signal.signal(each, signal.SIG_IGN)
             try:
-                await server.serve()
+                await server.serve(sockets=listeners)
             finally:
                 announcer.cancel()
-                for signum, handler in previous.items():
-                    signal.signal(signum, handler)
+                announce_signals()
         finally:
             await runtime.close()
-    log.info("benchlab stopped cleanly")
 
 
 def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:

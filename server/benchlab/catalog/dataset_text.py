@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from benchlab.engine.dataset_files import LABEL, _csv_records, _item, _jsonl_records
+from benchlab.engine.dataset_files import LABEL, _csv_records, _item, _jsonl_records, decode_text
 from benchlab.engine.spec import DatasetItem
 from benchlab.engine.spec_fields import Located, check_unique
 from benchlab.errors import InvalidInputError
@@ -42,7 +42,7 @@ def parse_items(text: str, format: str) -> list[ImportedItem]:
         raise InvalidInputError([f"text: {size / 2**20:.1f} MB is more than an import may hold "
                                  f"({MAX_IMPORT_BYTES // 2**20} MB); split it and import the parts with mode append"])
     problems: list[str] = []
-    records = reader(text.removeprefix("\ufeff"), problems)
+    records = reader(decode_text(text, problems), problems)  # a lone surrogate is a line's problem, not a crash
     if len(records) > MAX_IMPORT_ITEMS:
         raise InvalidInputError([f"text: {len(records)} items are more than an import may hold ({MAX_IMPORT_ITEMS}); "
                                  "split it and import the parts with mode append"])

@@ -7,8 +7,10 @@ missing template variable, a bad `metadata`) points at the line to edit, not at 
 - CSV (`.csv`): a header row, then one item per row. Columns `id` and `expected_output` are taken as text,
   `expected_tool_calls` and `metadata` hold JSON, and every other column becomes a var of that name. An
   empty cell means "not given" for these four columns; an empty var cell is the empty string.
-Files are read as UTF-8 (a byte-order mark is ignored). An item without `id` gets `item-0001`, `item-0002`,
-... by position (1-based), so ids are deterministic and match the order of the file.
+Files are read as UTF-8 (a byte-order mark is ignored); each line that is not (a Latin-1 export, say) is
+reported with its line and column, and the other problems of the file are still listed. Lines end at `\n`
+(`\r\n` too), so a JSON value may hold U+2028 and its like. An item without `id` gets `item-0001`,
+`item-0002`, ... by position (1-based), so ids are deterministic and match the order of the file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,9 @@ TEXT_COLUMNS = ("id", "expected_output")
 DATASET_KEYS = ("name", "items", "file")
 ITEM_KEYS = ("id", "vars", "messages", "expected_output", "expected_tool_calls", "metadata")
 ITEM_ROLES = ("system", "developer", "user", "assistant", "tool")
-
+# A byte that is not UTF-8, as `surrogateescape` decodes it (U+DC80-U+DCFF), or any other lone surrogate: the
+# only code points a Python str can hold that UTF-8 (and so PostgreSQL) cannot.
+_UNDECODABLE = re.compile(r"[\ud800-\udfff]")
 
 
 def read_dataset(top: Section, base_dir: Path | None) -> tuple[str, list[Located]]:
@@ -113,26 +118,45 @@ def _read_file(path: Path, problems: list[str]) -> list[Located]:
         problems.append(f"{LABEL}: unsupported file type '{path.suffix}' (use .jsonl or .csv)")
         return []
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         problems.append(f"{LABEL}: file not found: {path}")
         return []
     except OSError as error:
         problems.append(f"{LABEL}: cannot read {path}: {error.strerror}")
         return []
-    except UnicodeDecodeError as error:
-        problems.append(f"{LABEL}: not UTF-8 text (byte {error.start})")
-        return []
     before = len(problems)
-    records = reader(text, problems)
+    records = reader(decode_text(data, problems), problems)
     if not records and len(problems) == before:
         problems.append(f"{LABEL}: has no items")
     return records
 
 
+def decode_text(data: bytes | str, problems: list[str]) -> str:
+    """The text of a dataset, from a file's bytes or an import's text, without its byte-order mark.
+
+    Each line holding a byte that is not UTF-8 (or, in text, a lone surrogate) is reported once, as
+    `dataset.file:<line>: ... at column <n>`, and those characters become U+FFFD: the line is still parsed,
+    so the other problems of the file are found in the same pass. The one decoder for spec files and imports.
+    """
+    text = (data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data).removeprefix("\ufeff")
+    line, counted_to, reported = 1, 0, 0
+    for match in _UNDECODABLE.finditer(text):
+        line += text.count("\n", counted_to, match.start())
+        counted_to = match.start()
+        if line == reported:
+            continue  # one problem per line: its first bad character
+        reported = line
+        code = ord(match.group())
+        what = f"byte 0x{code - 0xDC00:02X}" if 0xDC80 <= code <= 0xDCFF else f"unpaired surrogate U+{code:04X}"
+        column = match.start() - text.rfind("\n", 0, match.start())
+        problems.append(f"{LABEL}:{line}: not UTF-8: {what} at column {column} (convert the file to UTF-8)")
+    return _UNDECODABLE.sub("\ufffd", text) if reported else text
+
+
 def _jsonl_records(text: str, problems: list[str]) -> list[Located]:
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         location = f"{LABEL}:{number}"

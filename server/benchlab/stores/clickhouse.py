@@ -21,7 +21,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-from benchlab.config import redact_url
+from benchlab.config import redact_text, redact_url
 from benchlab.errors import BenchlabError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class ClickHouseStore:
                     "(shorter time range, fewer runs or models)") from exc
             raise
         except OperationalError as exc:
-            raise StoreUnavailableError(URL_VARIABLE, redact_url(self.url), _first_line(exc)) from None
+            raise self._unavailable(exc) from None
 
     def _bootstrap(self) -> None:
         try:
@@ -122,7 +122,11 @@ class ClickHouseStore:
         except StoreUnavailableError:
             raise
         except Exception as exc:  # connection, auth, engine-path errors: one clear line
-            raise StoreUnavailableError(URL_VARIABLE, redact_url(self.url), _first_line(exc)) from None
+            raise self._unavailable(exc) from None
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        """One line naming the setting; the driver's text is scrubbed, as it may quote the URL it was given."""
+        return StoreUnavailableError(URL_VARIABLE, redact_url(self.url), redact_text(_first_line(exc), self.url))
 
     def _client(self) -> Client:
         client = getattr(self._local, "client", None)

@@ -11,7 +11,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from benchlab.errors import DataDirBusyError
+from benchlab.errors import ConfigError, DataDirBusyError
 
 LOCK_FILE_NAME = "benchlab.lock"
 
@@ -25,8 +25,12 @@ class DataDirLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # read-only file system, no permission, a file in the way: one line, no traceback
+            raise ConfigError("BENCHLAB_DATA_DIR", f"cannot create or write {self.data_dir}: "
+                              f"{exc.strerror or exc}; point it at a directory this user can write") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -7,7 +7,7 @@ import logging
 
 import asyncpg
 
-from benchlab.config import redact_url
+from benchlab.config import redact_text, redact_url
 from benchlab.errors import StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,9 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
             timeout=CONNECT_TIMEOUT_S + 1,
         )
     except Exception as exc:  # every failure becomes one clear line naming the variable
-        raise StoreUnavailableError(URL_VARIABLE, redact_url(url), describe_connect_error(exc)) from None
+        # asyncpg may quote part of a URL it cannot parse (a host spec holding half a password): scrub the reason
+        raise StoreUnavailableError(URL_VARIABLE, redact_url(url),
+                                    redact_text(describe_connect_error(exc), url)) from None
     return pool
 
 
