@@ -164,8 +164,8 @@ async def copy_events(store: ClickHouseStore, first_ts: datetime, base_rows: int
             # The subquery keeps WHERE on the stored ts: in ClickHouse a SELECT alias (the REPLACEd ts) is
             # visible in its own WHERE.
             "INSERT INTO request_events SELECT * REPLACE (ts + toIntervalMicrosecond({shift:UInt64}) AS ts, "
-            "generateUUIDv4() AS event_id) FROM (SELECT * FROM request_events WHERE ts < {end:DateTime64(6, 'UTC')} "
-            "ORDER BY ts LIMIT {limit:UInt64})",
+            "run_offset_s + {shift:UInt64} / 1e6 AS run_offset_s, generateUUIDv4() AS event_id) FROM "
+            "(SELECT * FROM request_events WHERE ts < {end:DateTime64(6, 'UTC')} ORDER BY ts LIMIT {limit:UInt64})",
             {"shift": copy * base_rows * ROW_SPACING_US, "end": originals_end,
              "limit": base_rows if copy < copies else remainder}, caller="benchmark.seed")
 
@@ -183,17 +183,17 @@ async def seed_events(store: ClickHouseStore, total: int) -> dict[str, Any]:
     await copy_events(store, first["ts"], base_rows, total)
     # A live table's parts get merged in the background over time; start from that state, not mid-merge.
     await store.command("OPTIMIZE TABLE request_events FINAL", caller="benchmark.seed")
-    count, start, end = (await store.query("SELECT count(), min(ts), max(ts) FROM request_events",
-                                           caller="benchmark.seed")).rows[0]
+    count, start, end, last_offset_s = (await store.query(
+        "SELECT count(), min(ts), max(ts), max(run_offset_s) FROM request_events", caller="benchmark.seed")).rows[0]
     assert count == total, (count, total)
     return {"project_id": first["project_id"], "run_id": first["run_id"], "experiment_id": first["experiment_id"],
-            "start": utc(start), "end": utc(end)}
+            "start": utc(start), "end": utc(end), "last_offset_s": last_offset_s}
 
 
 async def seed_catalog(runtime: Runtime, events: dict[str, Any]) -> dict[str, str]:
     """Project, experiment, a finished run with its real summary, a running run, a viewer API key."""
     project_id, run_id, experiment_id = events["project_id"], events["run_id"], events["experiment_id"]
-    summary = await compute_summary(runtime.clickhouse, project_id, run_id, events["start"], events["end"], SLOs())
+    summary = await compute_summary(runtime.clickhouse, project_id, run_id, 0.0, events["last_offset_s"], SLOs())
     secret, prefix, key_hash = mint()
     running_id = uuid4()
     async with runtime.pg.acquire() as conn, conn.transaction():

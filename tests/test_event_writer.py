@@ -302,3 +302,43 @@ async def test_every_column_type_survives_the_spool_exactly(
         assert stored["ts"] == row[columns.index("ts")].astimezone(UTC).replace(tzinfo=None)
         assert stored["item_id"] == row[columns.index("item_id")]
         assert stored["tokens_per_event"] == row[columns.index("tokens_per_event")]
+
+
+async def test_close_after_its_tasks_were_cancelled_returns_and_keeps_every_row(
+        clickhouse: ClickHouseStore, columns: tuple[str, ...], tmp_path: Path) -> None:
+    """asyncio cancels every task when a program is interrupted; close() used to spin forever after that."""
+    writer = EventWriter(clickhouse, TABLE, columns, tmp_path, flush_interval_s=3600)
+    await writer.start()
+    rows = [event_row(columns, n) for n in range(120)]
+    for row in rows:
+        writer.add(row)
+    for task in writer._tasks:
+        task.cancel()
+    await asyncio.wait_for(writer.close(), timeout=10)
+    assert writer.stats.rows_pending_on_disk == 120  # nobody was left to write them: all on disk
+
+    second = EventWriter(clickhouse, TABLE, columns, tmp_path)
+    await second.start()  # replays them
+    await second.close()
+    assert await event_ids(clickhouse) == sorted(row[columns.index("event_id")] for row in rows)
+
+
+async def test_close_with_a_deadline_spools_what_a_hanging_clickhouse_did_not_take(
+        clickhouse: ClickHouseStore, columns: tuple[str, ...], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def hangs(*args: Any, **kwargs: Any) -> int:  # a server that accepted the connection, then went silent
+        await asyncio.Event().wait()
+        return 0
+
+    monkeypatch.setattr(clickhouse, "insert", hangs)
+    writer = EventWriter(clickhouse, TABLE, columns, tmp_path, flush_interval_s=3600)
+    await writer.start()
+    for n in range(50):
+        writer.add(event_row(columns, n))
+    closing = asyncio.create_task(writer.close())
+    await asyncio.sleep(0.1)  # the close is waiting for the hanging insert
+    assert not closing.done()
+    writer.hurry(0.2)  # e.g. a second Ctrl-C: stop within this much, whatever ClickHouse does
+    await asyncio.wait_for(closing, timeout=10)
+    assert writer.stats.rows_pending_on_disk == 50
+    assert sum(int(path.stem.rsplit("-", 1)[1]) for path in spool_files(tmp_path)) == 50

@@ -181,7 +181,7 @@ def test_a_broken_spec_reports_every_problem_with_its_path() -> None:
         "load.max_error_rate: must be at most 1",
         "slos.ttft_ms: must be greater than 0",
         "timeout_s: must be greater than 0",
-        "retries.retry_on[0]: must be one of rate_limited, server_error, timeout, disconnected",
+        "retries.retry_on[0]: must be one of rate_limited, server_error, timeout, connect_error, disconnected",
         "models[0].params.max_tokens: required",
         "dataset.items[1].vars: missing 'question' used by prompts[0]",
         "dataset.items[1].vars: missing 'question' used by prompts[1]",

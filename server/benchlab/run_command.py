@@ -1,17 +1,22 @@
 """`benchlab run spec.yaml`: run an experiment in this process, with a live progress line and a summary.
 
-Runs on the embedded stores (or the configured ones). Ctrl-C once cancels gracefully (in-flight requests
-finish, the run ends `cancelled`); twice stops at once (the run is left `interrupted`, resumable with
-`--resume RUN_ID`). Exit status: 0 when the run completed, 1 when it failed or was cancelled.
+Runs on the embedded stores (or the configured ones). Ctrl-C or SIGTERM once cancels gracefully (in-flight
+requests finish, the run ends `cancelled`); a second one stops at once (requests in flight are dropped, rows
+already received are written or spooled to disk, the run is left `interrupted`, resumable with
+`--resume RUN_ID`); later ones only say that it is stopping. Embedded PostgreSQL is stopped in every case.
+Exit status: 0 completed, 1 failed or cancelled, 2 bad input or an unusable store, 128 + N when signal N
+stopped the run before it finished (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import signal
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
@@ -19,6 +24,14 @@ from uuid import UUID
 from benchlab.config import Settings
 from benchlab.errors import BenchlabError
 from benchlab.runtime import Runtime
+from benchlab.stop_signals import (
+    ShutdownRequested,
+    StopSignals,
+    announce_signals,
+    raise_on_signals,
+    restored_signal_handlers,
+    say,
+)
 from benchlab.stores.local import local_stores
 
 _BAR_WIDTH = 24
@@ -57,17 +70,40 @@ def run_command(settings: Settings, spec_path: Path | None, resume: UUID | None,
     from benchlab.engine.spec import load_spec
 
     spec = load_spec(spec_path) if spec_path is not None else None  # invalid specs fail before anything starts
-    with local_stores(settings) as resolved:
-        return asyncio.run(_run(resolved, settings.embedded_postgres, spec, resume, as_json))
+    stop = StopSignals()
+    with restored_signal_handlers():
+        raise_on_signals()  # while embedded PostgreSQL starts
+        try:
+            with local_stores(settings) as resolved:
+                try:
+                    return asyncio.run(_run(resolved, settings.embedded_postgres, spec, resume, as_json, stop))
+                except asyncio.CancelledError:  # a second signal before the run started
+                    return _stopped_before_start(stop.exit_status)
+                finally:
+                    announce_signals()  # while embedded PostgreSQL stops
+        except ShutdownRequested as exc:
+            return _stopped_before_start(exc.exit_status)
 
 
-async def _run(settings: Settings, embedded: bool, spec: Any, resume: UUID | None, as_json: bool) -> int:
+def _stopped_before_start(status: int) -> int:
+    say("benchlab: stopped before the run started")
+    return status
+
+
+async def _run(settings: Settings, embedded: bool, spec: Any, resume: UUID | None, as_json: bool,
+               stop: StopSignals) -> int:
     from benchlab.engine.runner import RunExecutor, resume_run, submit_run
+    from benchlab.stores.runs_repo import transition
 
+    main = asyncio.current_task()
+    assert main is not None
+    stop.install(lambda: say("stopping before the run starts (Ctrl-C again to stop at once)"), main.cancel)
     runtime = await Runtime.open(settings, embedded_postgres=embedded)
     try:
         await runtime.migrate()
         await runtime.recover_interrupted_runs()
+        if stop.received:
+            return _stopped_before_start(stop.exit_status)
         deps = runtime.engine_deps()
         if resume is not None:
             if not await resume_run(deps, resume):
@@ -75,33 +111,52 @@ async def _run(settings: Settings, embedded: bool, spec: Any, resume: UUID | Non
             run_id = resume
         else:
             run_id = await submit_run(deps, spec)
+        if stop.received:  # signalled while the run was being queued: leave it resumable, not half-started
+            async with deps.pg.acquire() as conn:
+                await transition(conn, run_id, "interrupted", error="stopped before it started; resume it")
+            return _stopped_before_start(stop.exit_status)
         progress = ProgressLine(sys.stderr)
         executor = RunExecutor(deps, run_id, on_progress=progress)
-        _install_cancel_on_sigint(executor)
+        stop.escalate_with(
+            lambda: (say("cancelling: waiting for requests in flight (Ctrl-C again to stop at once)"),
+                     executor.cancel()),
+            lambda: (say("stopping at once: requests in flight are dropped; the run stays resumable"),
+                     executor.abort()))
         print(f"run {run_id} started", file=sys.stderr)
-        run = await executor.execute()
+        with _stdout_to_stderr(as_json):
+            run = await executor.execute()
         progress.close()
     finally:
         await runtime.close()
     if as_json:
         print(json.dumps({"runId": str(run.id), "status": run.status, "error": run.error,
+                          "completedRequests": run.completed_requests, "failedRequests": run.failed_requests,
                           "clientSaturated": run.client_saturated, "selfMeasurement": run.self_measurement,
                           "summary": run.summary}, indent=2, default=str))
     else:
         print(format_summary(run.id, run.status, run.summary or {}, run.self_measurement or {}, run.error))
+    if run.status == "interrupted":
+        print(f"resume it with: benchlab run --resume {run.id}", file=sys.stderr)
+        return stop.exit_status if stop.received else 1
     return 0 if run.status == "completed" else 1
 
 
-def _install_cancel_on_sigint(executor: Any) -> None:
-    loop = asyncio.get_running_loop()
-
-    def first_interrupt() -> None:
-        print("\ncancelling: waiting for requests in flight (Ctrl-C again to stop at once)", file=sys.stderr)
-        executor.cancel()
-        loop.remove_signal_handler(signal.SIGINT)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    loop.add_signal_handler(signal.SIGINT, first_interrupt)
+@contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    """With --json, stdout carries nothing but the report: while the run executes, file descriptor 1 points at
+    stderr, so whatever a library prints (litellm's banners, a C extension's output) cannot corrupt it."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -122,6 +177,13 @@ def format_summary(run_id: UUID, status: str, summary: dict[str, Any], measured:
     lines = [f"run {run_id}: {status}" + (f" ({error})" if error else "")]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.append("latencies in ms over successful requests; tok/s = output tokens per second in the window")
+    for error in summary.get("errors") or []:
+        first = f": first {error['first_message']}" if error["first_message"] else ""
+        lines.append(f"errors {error['error_type'] or 'error'}: {error['requests']} request(s){first}")
+    unpriced = sum(g.get("cost_unknown_requests", 0) for g in summary.get("groups", []))
+    if unpriced:
+        lines.append(f"cost unknown for {unpriced} request(s): no price for their model (set input/output prices "
+                     "on the model)")
     if measured.get("client_saturated"):
         lines.append(f"WARNING: client saturated (event-loop lag p99 {measured['loop_lag_ms']['p99']} ms, send lag "
                      f"p99 {measured['send_lag_ms']['p99']} ms > {measured['threshold_p99_ms']} ms): latencies "

@@ -1,7 +1,9 @@
 """Cost of a request in USD: the model's own prices when the spec gives them, else litellm's price map.
 
-Stored prices win (teams negotiate rates, self-hosted models have none in the map). The map is consulted
-lazily and only for models without prices; unknown models cost 0 and say so once in the log.
+Stored prices win (teams negotiate rates, self-hosted models have none in the map). Otherwise the map is
+consulted under the model's litellm id (`<provider type>/<model>`) on every transport: an OpenAI-compatible
+provider reached by the direct client is priced like the same model through litellm. A model found nowhere
+has an unknown cost (None, stored as `cost_known = false`), never a silent 0; the log says so once per model.
 """
 
 from __future__ import annotations
@@ -14,24 +16,26 @@ log = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=256)
 def _map_prices(litellm_model: str) -> tuple[float, float] | None:
-    import litellm
+    from benchlab.engine.transport_litellm import import_litellm  # silenced: nothing printed on stdout
+
+    litellm = import_litellm()
 
     try:
         prompt_cost, completion_cost = litellm.cost_per_token(model=litellm_model, prompt_tokens=1_000_000,
                                                               completion_tokens=1_000_000)
     except Exception:  # litellm raises several types for unmapped models
-        log.info("no price known for %s; its cost is recorded as 0 (set prices on the model)", litellm_model)
+        log.info("no price known for %s; its cost is recorded as unknown (set prices on the model)", litellm_model)
         return None
     return prompt_cost, completion_cost
 
 
 def request_cost(prompt_tokens: int, completion_tokens: int, input_price_per_mtok: float | None,
-                 output_price_per_mtok: float | None, litellm_model: str | None = None) -> float:
+                 output_price_per_mtok: float | None, litellm_model: str) -> float | None:
+    """USD for the tokens, or None when no price is known for the model."""
     if input_price_per_mtok is not None or output_price_per_mtok is not None:
         input_cost = prompt_tokens * (input_price_per_mtok or 0.0)
         return (input_cost + completion_tokens * (output_price_per_mtok or 0.0)) / 1e6
-    if litellm_model:
-        prices = _map_prices(litellm_model)
-        if prices:
-            return (prompt_tokens * prices[0] + completion_tokens * prices[1]) / 1e6
-    return 0.0
+    prices = _map_prices(litellm_model)
+    if prices is None:
+        return None
+    return (prompt_tokens * prices[0] + completion_tokens * prices[1]) / 1e6

@@ -11,6 +11,12 @@ to disk, so memory stays bounded.
 Two background tasks: the sender is the only one that talks to ClickHouse (sending batches, retrying the
 spool); the batcher cuts batches on time and moves batches to disk that memory should not hold, even while
 an insert attempt hangs. Batches are rows as given (row-oriented insert): cutting one is O(1) on the loop.
+
+Closing must end in bounded time whatever state the writer is in, because it runs while the process is being
+stopped: `close(timeout_s)` gives ClickHouse that long, then stops the background tasks (also when someone
+else already cancelled them, as asyncio does to every task when a program is interrupted) and writes every
+batch not yet acknowledged to the spool. A batch whose insert was cut short may have landed too; its
+deduplication token keeps the replay from counting it twice.
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ class _Batch:
     cut_at: float  # time.monotonic()
 
 
+class WriterStopped(RuntimeError):
+    """A background task of the writer ended (cancelled or failed) while rows were waiting for it."""
+
+
 class EventWriter:
     """Buffers rows for one table; `add` from request tasks, `flush`/`close` at the end of a run."""
 
@@ -73,7 +83,7 @@ class EventWriter:
         self._buffer_since = 0.0
         self._ready: deque[_Batch] = deque()  # cut, waiting for the sender
         self._held: deque[_Batch] = deque()  # neither written nor spooled (the disk failed too)
-        self._unsettled: set[str] = set()  # ids of batches neither acknowledged nor spooled yet
+        self._unsettled: dict[str, _Batch] = {}  # batches neither acknowledged nor spooled yet, by id
         self._on_disk: dict[Path, SpooledBatch] = {}  # spooled batches known to this writer
         self._healthy = True
         self._backoff_s = retry_backoff_s
@@ -85,6 +95,8 @@ class EventWriter:
         self._wake_batcher = asyncio.Event()
         self._progress: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._hurry_s: float | None = None
+        self._close_deadline: asyncio.Timeout | None = None
 
         self._rows_added = 0
         self._rows_written = 0
@@ -127,19 +139,49 @@ class EventWriter:
         while not waiting.isdisjoint(self._unsettled):
             await self._wait_for_progress()
 
-    async def close(self) -> None:
-        """Flush, try the spool once more, stop. What is still unwritten stays on disk for the next start."""
+    async def close(self, timeout_s: float | None = None) -> None:
+        """Flush, try the spool once more, stop; what is still unwritten stays on disk for the next start.
+
+        With `timeout_s`, ClickHouse gets that long; then every batch it has not acknowledged goes to disk.
+        """
         self._closed = True
-        await self.flush()
+        if self._hurry_s is not None:
+            timeout_s = min(timeout_s, self._hurry_s) if timeout_s is not None else self._hurry_s
+        try:
+            async with asyncio.timeout(timeout_s) as deadline:
+                self._close_deadline = deadline
+                await self.flush()
+                self._stopping = True
+                self._wake_sender.set()
+                self._wake_batcher.set()
+                await asyncio.gather(*self._tasks)
+        except (TimeoutError, WriterStopped) as exc:
+            log.warning("%s: stopping before ClickHouse took every row (%s); the rest goes to %s",
+                        self._caller, "time is up" if isinstance(exc, TimeoutError) else exc,
+                        self._spool.directory)
+        finally:
+            self._close_deadline = None
         self._stopping = True
-        self._wake_sender.set()
-        self._wake_batcher.set()
-        await asyncio.gather(*self._tasks)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._cut()
+        for batch in list(self._unsettled.values()):
+            await self._spool_batch(batch)
         for batch in [self._held.popleft() for _ in range(len(self._held))]:
             await self._spool_batch(batch)  # the disk may work again; failures go back to `_held`
         if self._held:
             log.error("%s: %d rows could neither be written nor spooled and are lost at exit: %s",
                       self._caller, sum(len(b.rows) for b in self._held), self._last_error)
+
+    def hurry(self, within_s: float) -> None:
+        """Let a close in progress (or the next one) wait at most `within_s` more seconds for ClickHouse."""
+        self._hurry_s = within_s
+        deadline = self._close_deadline
+        if deadline is not None:
+            due, current = asyncio.get_running_loop().time() + within_s, deadline.when()
+            if current is None or due < current:
+                deadline.reschedule(due)
 
     def _cut(self) -> None:
         if not self._buffer:
@@ -147,7 +189,7 @@ class EventWriter:
         batch = _Batch(uuid.uuid4().hex, self._buffer, time.monotonic())
         self._buffer = []
         self._ready.append(batch)
-        self._unsettled.add(batch.batch_id)
+        self._unsettled[batch.batch_id] = batch
         self._wake_sender.set()
         self._wake_batcher.set()
 
@@ -258,19 +300,22 @@ class EventWriter:
         return sum(spooled.rows for spooled in self._on_disk.values())
 
     def _settle(self, batch: _Batch) -> None:
-        self._unsettled.discard(batch.batch_id)
+        self._unsettled.pop(batch.batch_id, None)
         if self._progress is not None and not self._progress.done():
             self._progress.set_result(None)
         self._progress = None
 
     async def _wait_for_progress(self) -> None:
-        """Wait until a batch settles; raise if a background task died instead."""
+        """Wait until a batch settles; raise WriterStopped if a background task ended instead (failed, or
+        cancelled from outside): nothing would ever settle the batches then."""
         if self._progress is None:
             self._progress = asyncio.get_running_loop().create_future()
         await asyncio.wait([self._progress, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in self._tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise RuntimeError(f"{task.get_name()} stopped") from task.exception()
+            if task.done():
+                cause = None if task.cancelled() else task.exception()
+                raise WriterStopped(f"{task.get_name()} {'was cancelled' if task.cancelled() else 'stopped'}") \
+                    from cause
 
 
 async def _wait(event: asyncio.Event, within_s: float | None) -> None:

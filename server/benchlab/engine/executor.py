@@ -29,7 +29,8 @@ class RetryPolicy:
     max_attempts: int = 3
     backoff_s: float = 0.5
     max_backoff_s: float = 20.0
-    retry_on: frozenset[str] = frozenset({"rate_limited", "server_error", "timeout", "disconnected"})
+    retry_on: frozenset[str] = frozenset({"rate_limited", "server_error", "timeout", "connect_error",
+                                          "disconnected"})
 
     def delay_s(self, attempt: int, retry_after_s: float | None, rng: random.Random) -> float:
         """Retry-After wins when the server sent one; otherwise exponential backoff with jitter."""

@@ -72,21 +72,27 @@ async def run_open_loop(items: Iterable[T], offsets: Iterator[float], execute: E
         async with cap:
             await execute(item, intended_ns)
 
-    for item, offset in zip(items, offsets, strict=False):
-        if should_stop():
-            break
-        intended_ns = start_ns + int(offset * 1e9)
-        delay = (intended_ns - time.perf_counter_ns()) / 1e9
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if should_stop():
-            break
-        task = asyncio.create_task(capped(item, intended_ns))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        sent += 1
-    if tasks:
-        await asyncio.gather(*tasks)
+    try:
+        for item, offset in zip(items, offsets, strict=False):
+            if should_stop():
+                break
+            intended_ns = start_ns + int(offset * 1e9)
+            delay = (intended_ns - time.perf_counter_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if should_stop():
+                break
+            task = asyncio.create_task(capped(item, intended_ns))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            sent += 1
+        if tasks:
+            await asyncio.gather(*tasks)
+    finally:  # cancelled (the run is stopped at once): requests in flight stop with it
+        in_flight = list(tasks)
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
     return sent
 
 

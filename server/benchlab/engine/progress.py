@@ -19,8 +19,8 @@ class Progress:
     failed: int = 0
     sequence: int = 0
     started: float = field(default_factory=time.monotonic)
+    errors: dict[str, int] = field(default_factory=dict)  # failed requests by error class
     _recent_ttft: deque[float] = field(default_factory=lambda: deque(maxlen=_ROLLING))
-    _errors: dict[str, int] = field(default_factory=dict)
 
     def record(self, ok: bool, ttft_ms: float, error_type: str) -> None:
         self.done += 1
@@ -28,7 +28,7 @@ class Progress:
             self._recent_ttft.append(ttft_ms)
         else:
             self.failed += 1
-            self._errors[error_type] = self._errors.get(error_type, 0) + 1
+            self.errors[error_type] = self.errors.get(error_type, 0) + 1
 
     @property
     def error_rate(self) -> float:
@@ -40,7 +40,7 @@ class Progress:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         ttft = list(self._recent_ttft)
         return {"type": "progress", "runId": run_id, "sequence": self.sequence, "status": status,
-                "done": self.done, "total": self.total, "failed": self.failed, "errors": dict(self._errors),
+                "done": self.done, "total": self.total, "failed": self.failed, "errors": dict(self.errors),
                 "requestsPerSecond": round(self.done / elapsed, 3),
                 "ttftP50Ms": round(percentile(ttft, 0.5), 3), "ttftP99Ms": round(percentile(ttft, 0.99), 3),
                 "elapsedSeconds": round(elapsed, 3)}

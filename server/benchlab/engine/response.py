@@ -11,7 +11,10 @@ from typing import Any
 
 from benchlab.engine.timing import StreamEvent
 
-ERROR_TYPES = ("rate_limited", "server_error", "timeout", "disconnected", "bad_request", "auth", "other")
+# connect_error: no connection could be made (refused, unreachable, unknown host): the server never saw the
+# request. disconnected: the connection was lost before the answer was complete.
+ERROR_TYPES = ("rate_limited", "server_error", "timeout", "connect_error", "disconnected", "bad_request", "auth",
+               "other")
 
 
 def error_type_for_status(status: int) -> str:

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -31,7 +31,7 @@ from benchlab.engine.progress import Progress
 from benchlab.engine.request_feed import FLUSH_INTERVAL_S, RequestFeed, feed_channel, feed_entry
 from benchlab.engine.selfcheck import SelfMeasurement
 from benchlab.engine.spec import ExperimentSpec, ProviderSpec
-from benchlab.engine.summary import SLOs, compute_summary
+from benchlab.engine.summary import SLOs, compute_summary, describe_errors
 from benchlab.engine.transport_direct import DirectTransport
 from benchlab.engine.transport_litellm import LiteLLMTransport
 from benchlab.errors import BenchlabError
@@ -51,6 +51,9 @@ from benchlab.stores.runs_repo import (
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.5
+ABORT_WRITE_S = 1.0         # stopped at once: ClickHouse gets this long for the last rows, then they go to disk
+TRANSPORT_CLOSE_S = 2.0
+INTERRUPTED_ERROR = "stopped before it finished; resume it to send the rest"
 OPEN_LOOP_CONNECTIONS = 256
 ERROR_RATE_MIN_REQUESTS = 20
 
@@ -102,19 +105,53 @@ class _Phase:
     rate: float = 0.0
 
 
+@dataclass(frozen=True)
+class RecordedState:
+    """What earlier executions of a run left in ClickHouse (nothing for a first start).
+
+    A resumed run goes on from here: recorded cells are skipped and count towards the request budget, the
+    counters (and so the error-rate stop rule) continue from the stored rows, and the run's clock resumes
+    where the last recorded request finished, so the pause before the resume is not part of the run.
+    """
+
+    event_ids: frozenset[UUID] = frozenset()
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    end_s: float = 0.0                                                      # run clock at the last finish
+    per_phase: dict[str, tuple[int, float]] = field(default_factory=dict)  # phase -> (requests, seconds)
+
+
 @dataclass
 class RunExecutor:
     deps: EngineDeps
     run_id: UUID
     on_progress: Callable[[dict[str, Any]], None] | None = None
     _cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    _aborted: bool = False
+    _sending_done: bool = False
     _stop_reason: str = ""
     _feed_down: bool = False
     _progress_down: bool = False
+    _phases_task: asyncio.Task[None] | None = None
+    _summary_task: asyncio.Task[dict[str, Any]] | None = None
+    _writer: EventWriter | None = None
 
     def cancel(self) -> None:
-        """Stop sending; in-flight requests finish or time out."""
+        """Stop sending; in-flight requests finish or time out, and the run ends `cancelled`. Once every
+        request was sent there is nothing left to cancel: the run completes as it would have."""
+        if not self._sending_done:
+            self._cancel.set()
+
+    def abort(self) -> None:
+        """Stop at once: requests in flight are dropped (a resume sends them again), rows already received are
+        written, or spooled to disk within ABORT_WRITE_S, and the run ends `interrupted`, resumable."""
+        self._aborted = True
         self._cancel.set()
+        for task in (self._phases_task, self._summary_task):
+            if task is not None:
+                task.cancel()
+        if self._writer is not None:
+            self._writer.hurry(ABORT_WRITE_S)
 
     async def execute(self) -> RunRecord:
         async with self.deps.pg.acquire() as conn:
@@ -131,60 +168,116 @@ class RunExecutor:
             interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
             async with self.deps.pg.acquire() as conn:
                 if interrupted:
-                    await transition(conn, self.run_id, "interrupted", error="stopped by the operator; resume it")
+                    await transition(conn, self.run_id, "interrupted", error=INTERRUPTED_ERROR,
+                                     completed_requests=self.progress.done, failed_requests=self.progress.failed)
                 else:
                     await transition(conn, self.run_id, "failed", error=str(exc) or type(exc).__name__)
             await asyncio.shield(self._publish_quietly("interrupted" if interrupted else "failed"))
             raise
-        final = "cancelled" if self._cancel.is_set() else ("failed" if self._stop_reason else "completed")
+        final, error = self._final_status(summary)
         async with self.deps.pg.acquire() as conn:
             await transition(conn, self.run_id, final, summary=summary, self_measurement=measured,
-                             client_saturated=measured["client_saturated"], error=self._stop_reason or None,
+                             client_saturated=measured["client_saturated"], error=error,
                              completed_requests=self.progress.done, failed_requests=self.progress.failed)
             record = await get_run(conn, self.run_id)
         await self._publish_quietly(record.status if record else final)
         return record
 
-    async def _run(self, run: RunRecord, spec: ExperimentSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _final_status(self, summary: dict[str, Any] | None) -> tuple[str, str | None]:
+        """The run's final state and why (README "What is measured": when a run counts as failed)."""
+        if self._aborted or summary is None:
+            return "interrupted", INTERRUPTED_ERROR
+        if self._cancel.is_set():
+            return "cancelled", None
+        done, failed = self.progress.done, self.progress.failed
+        limit = self.spec.load.max_error_rate
+        if self._stop_reason or (limit and done and failed / done > limit):
+            because = self._stop_reason or f"error rate {failed / done:.0%} exceeded max_error_rate {limit:.0%}"
+            return "failed", f"{because} ({failed} of {done} requests failed{describe_errors(summary)})"
+        if done and failed == done:
+            return "failed", f"every request failed{describe_errors(summary)}"
+        return "completed", None
+
+    async def _run(self, run: RunRecord, spec: ExperimentSpec) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Execute what is left of the run; the summary is None when the run was stopped at once."""
         self.spec, self.run = spec, run
         self.policy = RetryPolicy(spec.retries.max_attempts, spec.retries.backoff_s, spec.retries.max_backoff_s,
                                   frozenset(spec.retries.retry_on))
         self.rng = random.Random(run.id.int)
-        self.recorded = await self._recorded_event_ids()
-        self.progress = Progress(total=run.planned_requests or None, done=len(self.recorded))
-        self.transports = await self._open_transports(spec)
-        self.limits = {p.name: asyncio.Semaphore(p.max_concurrency) if p.max_concurrency else None
-                       for p in spec.providers}
-        self.writer = EventWriter(self.deps.clickhouse, "request_events", REQUEST_EVENT_COLUMNS,
-                                  self.deps.data_dir / "spool" / "request_events")
-        await self.writer.start()
+        self.writer = self._writer = EventWriter(self.deps.clickhouse, "request_events", REQUEST_EVENT_COLUMNS,
+                                                 self.deps.data_dir / "spool" / "request_events")
+        await self.writer.start()  # rows an earlier process left on disk land first, so they count as recorded
+        self.transports: dict[str, Transport] = {}
         self.self_measurement = SelfMeasurement()
-        self.wall_anchor_ns, self.perf_anchor_ns = time.time_ns(), time.perf_counter_ns()
-        self.sent = 0
-        self.last_done_ns = self.perf_anchor_ns
         self.feed = RequestFeed()
+        self.sent = 0
         reporter = asyncio.create_task(self._report_progress())
         feeder = asyncio.create_task(self._publish_feed())
-        self.self_measurement.start()
         try:
-            await self._run_phases(spec)
+            self.recorded = await self._recorded_state()
+            self.progress = Progress(total=run.planned_requests or None, done=len(self.recorded.event_ids),
+                                     failed=self.recorded.failed, errors=dict(self.recorded.errors))
+            self.limits = {p.name: asyncio.Semaphore(p.max_concurrency) if p.max_concurrency else None
+                           for p in spec.providers}
+            self.clock_origin_s = self.recorded.end_s
+            self.self_measurement.start()
+            if not self._aborted:
+                self._phases_task = asyncio.create_task(self._send_all(spec))
+                await self._phases_task
+        except asyncio.CancelledError:
+            if not self._aborted or _cancelling():
+                raise  # this task itself is being cancelled (the process is going down), not an abort
         finally:
             await self.self_measurement.stop()
             reporter.cancel()
             feeder.cancel()
             await asyncio.gather(reporter, feeder, return_exceptions=True)
             await self._flush_feed()
-            await self.writer.close()
-            for transport in self.transports.values():
-                await transport.close()
+            await self.writer.close(ABORT_WRITE_S if self._aborted else None)
+            await self._close_transports()
+        if self._aborted:
+            return None, self.self_measurement.report()
         await self._publish_quietly("finishing")
-        load = spec.load
-        start = self._wall(self.perf_anchor_ns) + timedelta(seconds=load.warmup_s)
-        end = self._wall(self.last_done_ns) - timedelta(seconds=load.cooldown_s)
-        slos = SLOs(spec.slos.ttft_ms, spec.slos.tpot_ms, spec.slos.e2e_ms)
-        summary = await compute_summary(self.deps.clickhouse, run.project_id, run.id, start, max(start, end), slos)
-        summary["pending_on_disk"] = self.writer.stats.rows_pending_on_disk
+        self._summary_task = asyncio.create_task(self._summarise(run, spec))
+        try:
+            summary = await self._summary_task
+        except asyncio.CancelledError:
+            if not self._aborted or _cancelling():
+                raise
+            return None, self.self_measurement.report()
         return summary, self.self_measurement.report()
+
+    async def _summarise(self, run: RunRecord, spec: ExperimentSpec) -> dict[str, Any]:
+        """The summary over the measurement window: [warm-up, end of the run - cool-down] on the run's clock."""
+        load = spec.load
+        run_end_s = self._run_clock_s(self.last_done_ns) if self.sent else self.recorded.end_s
+        start_s = load.warmup_s
+        end_s = max(start_s, run_end_s - load.cooldown_s)
+        slos = SLOs(spec.slos.ttft_ms, spec.slos.tpot_ms, spec.slos.e2e_ms)
+        summary = await compute_summary(self.deps.clickhouse, run.project_id, run.id, start_s, end_s, slos)
+        summary["pending_on_disk"] = self.writer.stats.rows_pending_on_disk
+        return summary
+
+    async def _close_transports(self) -> None:
+        for transport in self.transports.values():
+            try:
+                async with asyncio.timeout(TRANSPORT_CLOSE_S):
+                    await transport.close()
+            except Exception as exc:  # a transport that cannot close cleanly must not keep the run open
+                log.warning("could not close a transport of run %s cleanly (%s)", self.run_id, exc)
+
+    def _run_clock_s(self, perf_ns: int) -> float:
+        """A moment of this execution on the run's clock (seconds of execution since the run first started)."""
+        return self.clock_origin_s + (perf_ns - self.perf_anchor_ns) / 1e9
+
+    async def _send_all(self, spec: ExperimentSpec) -> None:
+        """Open the transports and send every request; the task `abort()` cancels. The run's clock starts once
+        the connections are open, as the load phases do: connection set-up is not part of the run's time."""
+        await self._open_transports(spec)
+        self.wall_anchor_ns, self.perf_anchor_ns = time.time_ns(), time.perf_counter_ns()
+        self.last_done_ns = self.perf_anchor_ns
+        await self._run_phases(spec)
+        self._sending_done = True
 
     async def _run_phases(self, spec: ExperimentSpec) -> None:
         load = spec.load
@@ -200,11 +293,12 @@ class RunExecutor:
         """Run one load phase; returns its achieved request rate (successful requests per second)."""
         load = self.spec.load
         phases = (load.sweep_rates or 0) + 2 if load.profile == "sweep" else 1
-        budget = load.max_requests // phases if load.max_requests else None
-        duration = load.duration_s / phases if load.duration_s else None
+        recorded, spent_s = self.recorded.per_phase.get(phase.name, (0, 0.0))
+        budget = max(0, load.max_requests // phases - recorded) if load.max_requests else None
+        duration = max(0.0, load.duration_s / phases - spent_s) if load.duration_s else None
         items: Iterable[PlannedRequest] = (
-            p for p in plan(self.spec, self.run.id, phase=phase.name, cycles=None if duration else 1)
-            if p.event_id not in self.recorded)
+            p for p in plan(self.spec, self.run.id, phase=phase.name, cycles=None if duration is not None else 1)
+            if p.event_id not in self.recorded.event_ids)
         if budget is not None:
             items = itertools.islice(items, budget)
         started = time.perf_counter()
@@ -217,8 +311,9 @@ class RunExecutor:
                 return True
             if load.max_error_rate and self.progress.done >= ERROR_RATE_MIN_REQUESTS \
                     and self.progress.error_rate > load.max_error_rate:
-                self._stop_reason = (f"stopped: error rate {self.progress.error_rate:.0%} exceeded "
-                                     f"max_error_rate {load.max_error_rate:.0%}")
+                self._stop_reason = (f"stopped after {self.progress.done} requests: error rate "
+                                     f"{self.progress.error_rate:.0%} exceeded max_error_rate "
+                                     f"{load.max_error_rate:.0%}")
                 return True
             return False
 
@@ -244,18 +339,16 @@ class RunExecutor:
         record = outcome.record
         if not record.first_on_connection:
             self.self_measurement.record_send_lag(outcome.dispatch_ns, outcome.first_send_ns)
-        offset_s = (intended_ns - self.perf_anchor_ns) / 1e9
+        offset_s = self._run_clock_s(intended_ns)
         load = self.spec.load
         in_window = offset_s >= load.warmup_s and (
             not load.duration_s or offset_s <= load.duration_s - load.cooldown_s)
         model = planned.model
         cost = request_cost(outcome.prompt_tokens, outcome.completion_tokens, model.input_price_per_mtok,
-                            model.output_price_per_mtok,
-                            None if planned.provider.resolved_transport == "direct"
-                            else f"{planned.provider.type}/{model.model}")
+                            model.output_price_per_mtok, f"{planned.provider.type}/{model.model}")
         row = request_event_row(self.run.project_id, self.run.id, self.run.experiment_id, planned, outcome,
-                                ts=self._wall(outcome.first_send_ns), in_window=in_window, phase=phase,
-                                cost_usd=cost)
+                                ts=self._wall(outcome.first_send_ns), in_window=in_window, run_offset_s=offset_s,
+                                phase=phase, cost_usd=cost)
         self.writer.add(row)
         self.feed.add(feed_entry(dict(zip(REQUEST_EVENT_COLUMNS, row, strict=True))))
         self.progress.record(record.ok, outcome.timings.ttft_ms, record.error_type)
@@ -264,21 +357,19 @@ class RunExecutor:
     def _wall(self, perf_ns: int) -> datetime:
         return datetime.fromtimestamp((self.wall_anchor_ns + perf_ns - self.perf_anchor_ns) / 1e9, UTC)
 
-    async def _open_transports(self, spec: ExperimentSpec) -> dict[str, Transport]:
+    async def _open_transports(self, spec: ExperimentSpec) -> None:
         keys = await self._provider_keys(spec)
         load = spec.load
         wanted = {"synchronous": 1, "concurrent": load.concurrency or 1}.get(
             load.profile, load.max_concurrency or OPEN_LOOP_CONNECTIONS)
         if load.profile == "sweep":
             wanted = max(wanted, load.max_concurrency or load.concurrency or 32)
-        transports: dict[str, Transport] = {}
-        for provider in spec.providers:
+        for provider in spec.providers:  # kept on self as they open, so a failure still closes the open ones
             connections = min(wanted, provider.max_concurrency or wanted)
             first_model = next(m.model for m in spec.models if m.provider == provider.name)
-            transports[provider.name] = _transport(provider, keys[provider.name], connections, spec.timeout_s,
-                                                   first_model)
-            await transports[provider.name].warm_up(min(connections, 64))
-        return transports
+            self.transports[provider.name] = _transport(provider, keys[provider.name], connections,
+                                                        spec.timeout_s, first_model)
+            await self.transports[provider.name].warm_up(min(connections, 64))
 
     async def _provider_keys(self, spec: ExperimentSpec) -> dict[str, str | None]:
         """Stored (encrypted) credentials win; else the environment variable the spec names."""
@@ -292,11 +383,25 @@ class RunExecutor:
             keys[provider.name] = self.deps.secrets.decrypt(token) if token else provider.resolve_api_key()
         return keys
 
-    async def _recorded_event_ids(self) -> set[UUID]:
+    async def _recorded_state(self) -> RecordedState:
         result = await self.deps.clickhouse.query(
-            "SELECT event_id FROM request_events WHERE project_id = {project:UUID} AND run_id = {run:UUID}",
+            "SELECT event_id, load_phase, status = 'ok', error_type, run_offset_s, run_offset_s + "
+            "greatest(queue_delay_ms + stream_end_ms, e2e_from_intended_ms) / 1000 FROM request_events "
+            "WHERE project_id = {project:UUID} AND run_id = {run:UUID}",
             {"project": self.run.project_id, "run": self.run.id}, caller="run-resume")
-        return {row[0] for row in result.rows}
+        if not result.rows:
+            return RecordedState()
+        errors: dict[str, int] = {}
+        phases: dict[str, list[float]] = {}  # phase -> [requests, first intended send, last finish]
+        for _, phase, ok, error_type, offset_s, finished_s in result.rows:
+            if not ok:
+                errors[error_type] = errors.get(error_type, 0) + 1
+            span = phases.setdefault(phase, [0, offset_s, finished_s])
+            span[0] += 1
+            span[1], span[2] = min(span[1], offset_s), max(span[2], finished_s)
+        return RecordedState(frozenset(row[0] for row in result.rows), sum(errors.values()), errors,
+                             max(span[2] for span in phases.values()),
+                             {phase: (int(n), last - first) for phase, (n, first, last) in phases.items()})
 
     async def _report_progress(self) -> None:
         while True:
@@ -343,6 +448,12 @@ class RunExecutor:
         if self.on_progress is not None:
             self.on_progress(message)
         await self.deps.hub.publish(progress_channel(self.run_id), message)
+
+
+def _cancelling() -> bool:
+    """Whether the current task itself is being cancelled (as opposed to a task it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _transport(provider: ProviderSpec, api_key: str | None, connections: int, timeout_s: float,

@@ -193,7 +193,7 @@ class RetrySpec:
     max_attempts: int = 1
     backoff_s: float = 0.5
     max_backoff_s: float = 20
-    retry_on: tuple[str, ...] = ("rate_limited", "server_error", "timeout", "disconnected")
+    retry_on: tuple[str, ...] = ("rate_limited", "server_error", "timeout", "connect_error", "disconnected")
 
 
 @dataclass(frozen=True, kw_only=True)  # keyword-only, so fields can follow the document's order

@@ -4,13 +4,19 @@ Per load phase (only sweeps have several) × model × prompt version × paramete
 by class; p50/p90/p95/p99/p99.9, mean, std, min and max of TTFT, TTFOT, TPOT, E2E and queue delay over
 successful requests only; the distribution of inter-event gaps; tokens and cost; request, output-token and
 good-request throughput over the measurement window (warm-up and cool-down excluded). TPOT counts only
-requests with two or more completion tokens.
+requests with two or more completion tokens. Cost sums the requests whose price is known and counts the others.
+
+The measurement window is defined on the run's own clock (`run_offset_s`: seconds of execution since the run
+first started, the pause between an interruption and its resume excluded): it starts after the warm-up and
+ends a cool-down before the run's last request finished, and a request belongs to it by its intended send.
+So a resumed run is summarised exactly as the same rows would have been had it never stopped, and its
+throughput is over the time it actually ran. Besides the groups, the summary lists every error class of the
+run (all its rows, window or not) with its count and first message, so a failing run says why.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -52,14 +58,15 @@ def _good_condition(slos: SLOs) -> str:
     return " AND ".join(parts)
 
 
-_WINDOW = ("project_id = {project:UUID} AND run_id = {run:UUID} AND in_window "
-           "AND ts >= {start:DateTime64(6, 'UTC')} AND ts <= {end:DateTime64(6, 'UTC')}")
+_RUN = "project_id = {project:UUID} AND run_id = {run:UUID}"
+_WINDOW = f"{_RUN} AND in_window AND run_offset_s >= {{start:Float64}} AND run_offset_s <= {{end:Float64}}"
+_FIRST_MESSAGE_CHARS = 300
 
 
-async def compute_summary(store: ClickHouseStore, project_id: UUID, run_id: UUID, window_start: datetime,
-                          window_end: datetime, slos: SLOs) -> dict[str, Any]:
-    """Aggregate the run's rows sent inside [window_start, window_end] (aware UTC datetimes)."""
-    params: dict[str, Any] = {"project": project_id, "run": run_id, "start": window_start, "end": window_end}
+async def compute_summary(store: ClickHouseStore, project_id: UUID, run_id: UUID, window_start_s: float,
+                          window_end_s: float, slos: SLOs) -> dict[str, Any]:
+    """Aggregate the run's rows meant to be sent inside [window_start_s, window_end_s] of the run's clock."""
+    params: dict[str, Any] = {"project": project_id, "run": run_id, "start": window_start_s, "end": window_end_s}
     for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
         if getattr(slos, name) is not None:
             params[f"slo_{name}"] = float(getattr(slos, name))
@@ -69,7 +76,8 @@ async def compute_summary(store: ClickHouseStore, project_id: UUID, run_id: UUID
         "sumMapIf([error_type], [toUInt64(1)], status != 'ok') AS errors, "
         f"{metrics_sql}, sum(prompt_tokens) AS sum_prompt_tokens, sum(completion_tokens) AS sum_completion_tokens, "
         "sumIf(completion_tokens, status = 'ok') AS sum_ok_completion_tokens, "
-        "countIf(tokens_estimated) AS estimated_token_requests, sum(cost_usd) AS sum_cost_usd, "
+        "countIf(tokens_estimated) AS estimated_token_requests, sumIf(cost_usd, cost_known) AS sum_cost_usd, "
+        "countIf(NOT cost_known) AS cost_unknown_requests, "
         f"countIf({_good_condition(slos)}) AS good, sum(attempt - 1) AS retries "
         f"FROM request_events WHERE {_WINDOW} GROUP BY {', '.join(_GROUP)} ORDER BY {', '.join(_GROUP)}",
         params, caller="run-summary")
@@ -79,10 +87,29 @@ async def compute_summary(store: ClickHouseStore, project_id: UUID, run_id: UUID
         f"FROM request_events ARRAY JOIN inter_event_ms AS gap WHERE {_WINDOW} AND status = 'ok' "
         f"GROUP BY {', '.join(_GROUP)}", params, caller="run-summary")
     gap_rows = {tuple(row[:len(_GROUP)]): row[len(_GROUP):] for row in gaps.rows}
-    window_s = max((window_end - window_start).total_seconds(), 1e-9)
+    window_s = max(window_end_s - window_start_s, 1e-9)
     groups = [_group(row, gap_rows, window_s) for row in result.dicts()]
-    return {"window": {"start": window_start.isoformat(), "end": window_end.isoformat(), "seconds": window_s},
-            "slos": {k: v for k, v in vars(slos).items() if v is not None}, "groups": groups}
+    return {"window": {"start_s": window_start_s, "end_s": window_end_s, "seconds": window_s},
+            "slos": {k: v for k, v in vars(slos).items() if v is not None}, "groups": groups,
+            "errors": await error_classes(store, project_id, run_id)}
+
+
+async def error_classes(store: ClickHouseStore, project_id: UUID, run_id: UUID) -> list[dict[str, Any]]:
+    """Every error class of the run, most frequent first: its count and its first request's message."""
+    result = await store.query(
+        f"SELECT error_type, count() AS requests, argMin(error_message, ts) AS first_message FROM request_events "
+        f"WHERE {_RUN} AND status != 'ok' GROUP BY error_type ORDER BY requests DESC, error_type",
+        {"project": project_id, "run": run_id}, caller="run-summary")
+    return [{"error_type": row["error_type"], "requests": int(row["requests"]),
+             "first_message": row["first_message"][:_FIRST_MESSAGE_CHARS]} for row in result.dicts()]
+
+
+def describe_errors(summary: dict[str, Any] | None) -> str:
+    """`: server_error x25 (first: HTTP 500 ...); ...` for a one-line run error, or "" without errors."""
+    classes = (summary or {}).get("errors") or []
+    parts = [f"{c['error_type'] or 'error'} x{c['requests']}" + (f" (first: {c['first_message']})"
+                                                                 if c["first_message"] else "") for c in classes]
+    return (": " + "; ".join(parts)) if parts else ""
 
 
 def _group(row: dict[str, Any], gap_rows: dict[tuple, tuple], window_s: float) -> dict[str, Any]:
@@ -100,7 +127,9 @@ def _group(row: dict[str, Any], gap_rows: dict[tuple, tuple], window_s: float) -
     group["inter_event_ms"] = {**dict(zip(QUANTILE_NAMES, (_num(v) for v in gap_q), strict=False)),
                                "count": int(gap_n), "collapsed_below_0_5ms": int(collapsed)}
     group.update(prompt_tokens=int(row["sum_prompt_tokens"]), completion_tokens=int(row["sum_completion_tokens"]),
-                 estimated_token_requests=int(row["estimated_token_requests"]), cost_usd=float(row["sum_cost_usd"]),
+                 estimated_token_requests=int(row["estimated_token_requests"]),
+                 cost_usd=float(row["sum_cost_usd"]) if row["cost_unknown_requests"] < row["requests"] else None,
+                 cost_unknown_requests=int(row["cost_unknown_requests"]),
                  request_throughput=row["succeeded"] / window_s,
                  output_token_throughput=int(row["sum_ok_completion_tokens"]) / window_s,
                  goodput=row["good"] / window_s, good_requests=int(row["good"]))

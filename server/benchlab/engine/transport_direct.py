@@ -86,7 +86,7 @@ class DirectTransport:
         except ConnectionLost as exc:
             record.error_type, record.error_message = "disconnected", str(exc)
         except OSError as exc:
-            record.error_type, record.error_message = "disconnected", f"cannot connect: {exc.strerror or exc}"
+            record.error_type, record.error_message = "connect_error", f"cannot connect: {exc.strerror or exc}"
         finally:
             if response is not None:
                 response.release()

@@ -9,18 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+from collections.abc import Iterator
 from typing import Any
+
+import httpx
 
 from benchlab.engine.response import ChunkAccumulator, ResponseRecord, error_type_for_status
 from benchlab.engine.transport_direct import LLMRequest
 
+# litellm's loggers; at import it gives them a handler that writes records below WARNING to stdout.
+LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 
-def _litellm() -> Any:
+
+def import_litellm() -> Any:
+    """The litellm module, silenced: the way every benchlab module should import it."""
     import litellm  # imported lazily: ~2 s, and only runs that use this path need it
 
     litellm.disable_streaming_logging = True
     litellm.telemetry = False
+    # Nothing from litellm may reach stdout, which carries `benchlab run --json`: without this it prints
+    # "Give Feedback / Get Help" on every mapped error and "Provider List" on an unknown model (also from the
+    # cost lookup), and with set_verbose its debug lines. Its log records go through our handlers, to stderr.
+    litellm.suppress_debug_info = True
+    litellm.set_verbose = False
+    for name in LITELLM_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
     return litellm
 
 
@@ -33,7 +51,7 @@ class LiteLLMTransport:
         # The OpenAI SDK underneath refuses to send without a key; self-hosted endpoints ignore it.
         self._api_key = api_key or ("not-needed" if api_base else None)
         self.timeout_s = timeout_s
-        self._litellm = _litellm()
+        self._litellm = import_litellm()
 
     async def warm_up(self, connections: int) -> None:
         """Pay litellm's one-time set-up (lazy imports, client construction: 0.5-1.5 s) before measuring.
@@ -101,7 +119,46 @@ def _add_chunk(accumulator: ChunkAccumulator, t_ns: int, chunk: Any, whole: bool
     )
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps, outermost first: litellm keeps the provider SDK's error in `original_exception`,
+    the SDK chains httpx's, httpx chains the socket's."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = (getattr(current, "original_exception", None) or current.__cause__
+                   or (None if current.__suppress_context__ else current.__context__))
+
+
+def _connection_failure(exc: BaseException, streaming: bool) -> tuple[str, str] | None:
+    """(error type, message) when the connection failed, reported as the direct transport reports it.
+
+    litellm labels these HTTP 500 (`InternalServerError: Connection error.`, `MidStreamFallbackError`), which
+    would read as the server's fault; the cause underneath tells a refused or unreachable endpoint, a
+    connection closed mid-response, and a client-side timeout apart.
+    """
+    for cause in _chain(exc):
+        if isinstance(cause, httpx.TimeoutException | TimeoutError):
+            return "timeout", f"timed out: {_first_line(cause) or type(cause).__name__}"
+        if isinstance(cause, httpx.ConnectError | ConnectionRefusedError):
+            reasons = [c.strerror for c in _chain(cause) if isinstance(c, OSError) and c.strerror]
+            return "connect_error", f"cannot connect: {reasons[-1] if reasons else _first_line(cause)}"
+        if isinstance(cause, httpx.TransportError | ConnectionError):
+            where = "mid-response" if streaming else "before the response was complete"
+            return "disconnected", f"the server closed the connection {where}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
 def _classify(record: ResponseRecord, exc: Exception, litellm: Any, api_key: str | None) -> None:
+    failure = _connection_failure(exc, streaming=record.http_status == 200)
+    if failure is not None:  # no HTTP status of its own: a stream that had started keeps its 200
+        record.error_type, record.error_message = failure
+        return
     status = getattr(exc, "status_code", 0) or 0
     record.http_status = int(status) if isinstance(status, int) else 0
     if isinstance(exc, litellm.Timeout):
@@ -123,7 +180,7 @@ def _classify(record: ResponseRecord, exc: Exception, litellm: Any, api_key: str
     if retry_after:
         with contextlib.suppress(ValueError):
             record.retry_after_s = float(retry_after)
-    detail = (str(exc).strip().splitlines() or [""])[0]
+    detail = _first_line(exc)
     if api_key:
         detail = detail.replace(api_key, "***")
     status = f" (HTTP {record.http_status})" if record.http_status else ""

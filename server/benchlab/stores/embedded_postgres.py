@@ -15,6 +15,7 @@ import importlib.util
 import logging
 import os
 import platform
+import shutil
 import socket
 import stat
 import subprocess
@@ -57,6 +58,10 @@ class EmbeddedPostgres:
         """Initialise (first run), start or adopt the server, ensure the benchlab database; return its URL."""
         try:
             self._prepare_permissions()
+        except OSError as exc:  # its folders cannot be made (a file in the way, no permission)
+            raise StoreUnavailableError("BENCHLAB_DATA_DIR", f"embedded PostgreSQL in {self.pgdata}",
+                                        f"{exc.strerror or exc}: {exc.filename}") from None
+        try:
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
             if self.is_running():
@@ -84,7 +89,12 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists() or not self.is_running():
             return
         postmaster_pid = self._postmaster_pid()
-        self._pg_ctl("stop", "-w", "-m", "fast", "-t", "60")
+        try:
+            self._pg_ctl("stop", "-w", "-m", "fast", "-t", "60")
+        except subprocess.CalledProcessError as exc:  # cleanup must not raise; the next start adopts the server
+            log.warning("could not stop embedded PostgreSQL in %s (%s); the next start adopts it", self.pgdata,
+                        _last_lines(exc))
+            return
         if postmaster_pid is not None:
             _wait_until_gone(postmaster_pid, timeout_s=10)
 
@@ -95,11 +105,25 @@ class EmbeddedPostgres:
             return None
 
     def _initdb(self) -> None:
+        """Create the cluster beside its final place and move it there when complete.
+
+        An initdb cut short (Ctrl-C, kill -9 during the first start) leaves only the staging folder, which
+        the next start replaces: a half-made cluster in `pgdata` would fail every later start.
+        """
         log.info("initialising PostgreSQL cluster in %s (first start)", self.pgdata)
-        args = ["-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8", "--locale=C", "-U", "postgres"]
+        staging = self.pgdata.with_name(self.pgdata.name + ".initdb")
+        shutil.rmtree(staging, ignore_errors=True)
+        self._private_dir(staging)
+        args = ["-D", str(staging), "--auth=trust", "--encoding=UTF8", "--locale=C", "-U", "postgres"]
         if not self.durable:
             args.append("--no-sync")
         self._run_bin("initdb", args)
+        try:
+            self.pgdata.rmdir()  # the empty folder made by _prepare_permissions
+        except OSError as exc:
+            raise subprocess.CalledProcessError(1, ["initdb"], stderr=f"{self.pgdata} is not empty but holds no "
+                                                f"cluster ({exc.strerror}); move it away and start again") from None
+        staging.rename(self.pgdata)
 
     def _ensure_database(self) -> None:
         exists = self._psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'")
@@ -116,10 +140,12 @@ class EmbeddedPostgres:
 
     def _run_bin(self, name: str, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
         # Output goes to temporary files, not pipes: pg_ctl's daemon child inherits the descriptors and a
-        # pipe would never reach EOF.
+        # pipe would never reach EOF. A session of its own: a Ctrl-C in the terminal reaches the whole
+        # foreground process group, and must not kill `pg_ctl stop` (or `status`) half-way through a shutdown.
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             result = subprocess.run([str(POSTGRES_BIN_PATH / name), *args], stdout=out, stderr=err, text=True,
-                                    user=self.system_user, cwd=self.pgdata.parent, check=False)
+                                    user=self.system_user, cwd=self.pgdata.parent, check=False,
+                                    start_new_session=True)
             out.seek(0)
             err.seek(0)
             completed = subprocess.CompletedProcess(result.args, result.returncode, out.read(), err.read())
@@ -135,6 +161,15 @@ class EmbeddedPostgres:
             return preferred
         digest = hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:12]
         return Path(tempfile.gettempdir()) / f"benchlab-pg-{digest}"
+
+    def _private_dir(self, path: Path) -> None:
+        """A folder only PostgreSQL's user may enter (0700; owned by the system user when running as root)."""
+        path.mkdir(exist_ok=True, mode=0o700)
+        if self.system_user is not None:
+            import pwd
+
+            entry = pwd.getpwnam(self.system_user)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def _prepare_permissions(self) -> None:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
