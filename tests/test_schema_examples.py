@@ -48,7 +48,8 @@ def test_examples_run_end_to_end(client: TestClient) -> None:
             run_ids.append(started["id"])
     results = run("run_results", runId=run_ids[0])["run"]
     assert results["status"] == "COMPLETED" and results["metrics"]["count"] == [10]
-    assert len(results["requests"]["nodes"]) == 5
+    assert len(results["requests"]["nodes"]) == 5 and results["requests"]["totalCount"] == 10
+    assert results["requests"]["pageInfo"]["hasNextPage"] is True
     comparison = run("compare_runs", baseline=run_ids[0], candidate=run_ids[1])["compareRuns"]
     assert comparison["metric"] == ["TTFT", "TPOT", "E2E"]
     assert all(v in ("faster", "slower", "no_difference", "insufficient_data") for v in comparison["verdict"])

@@ -8,7 +8,7 @@ from benchlab.analytics.columns import KeyColumn, PercentileColumn
 from benchlab.analytics.compare import RunComparison, compare_runs
 from benchlab.analytics.errors import AnalyticsInputError, InvalidCursorError
 from benchlab.analytics.metrics import METRICS
-from benchlab.analytics.requests import RequestFilter, RequestPage, RequestRow, list_requests
+from benchlab.analytics.requests import RequestFilter, RequestPage, RequestRow, count_requests, list_requests
 from benchlab.analytics.run_metrics import MetricColumns, RunMetrics, run_metrics
 from benchlab.analytics.series import LatencySeries, latency_series
 from benchlab.analytics.timeline import RunTimeline, run_timeline
@@ -16,5 +16,5 @@ from benchlab.analytics.timeline import RunTimeline, run_timeline
 __all__ = [
     "METRICS", "AnalyticsInputError", "InvalidCursorError", "KeyColumn", "LatencySeries", "MetricColumns",
     "PercentileColumn", "RequestFilter", "RequestPage", "RequestRow", "RunComparison", "RunMetrics", "RunTimeline",
-    "compare_runs", "latency_series", "list_requests", "run_metrics", "run_timeline",
+    "compare_runs", "count_requests", "latency_series", "list_requests", "run_metrics", "run_timeline",
 ]

@@ -10,9 +10,12 @@ import base64
 import binascii
 from uuid import UUID
 
+from benchlab.analytics.columns import epoch_micros
 from benchlab.analytics.errors import InvalidCursorError
+from benchlab.analytics.validation import LATEST
 
 _VERSION = "1"
+_LATEST_US = epoch_micros(LATEST)  # no row is later; a larger number would wrap around ClickHouse's Int64
 
 
 def encode_cursor(ts_us: int, event_id: UUID) -> str:
@@ -26,7 +29,7 @@ def decode_cursor(cursor: str, argument: str = "after") -> tuple[int, UUID]:
     try:
         payload = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         version, ts_us, event_hex = payload.split(":")
-        if version != _VERSION or not ts_us.isdigit():
+        if version != _VERSION or not ts_us.isdigit() or int(ts_us) > _LATEST_US:
             raise ValueError(payload)
         return int(ts_us), UUID(hex=event_hex)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):

@@ -15,6 +15,7 @@ class AnalyticsInputError(BenchlabError):
     def __init__(self, argument: str, problem: str) -> None:
         super().__init__(f"{argument}: {problem}")
         self.argument = argument
+        self.problem = problem
 
 
 class InvalidCursorError(AnalyticsInputError):

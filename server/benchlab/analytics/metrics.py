@@ -55,8 +55,8 @@ METRICS: dict[str, Metric] = {
     "inter_event_ms": Metric("inter_event_ms", "status = 'ok'", latency=True, array=True),
     # Output size of answers that completed; failed requests would only add truncated outputs.
     "completion_tokens": Metric("completion_tokens", "status = 'ok'", latency=False),
-    # Every request: failed ones can be billed too.
-    "cost_usd": Metric("cost_usd", "true", latency=False),
+    # Every request with a known price (failed ones can be billed too); an unknown cost is not a free request.
+    "cost_usd": Metric("cost_usd", "cost_known", latency=False),
 }
 
 

@@ -21,7 +21,7 @@ MAX_PAGE_SIZE = 1000
 _FIELDS = ("event_id", "item_id", "repetition", "attempt", "model", "prompt_version", "params_hash", "load_phase",
            "ts", "status", "error_type", "http_status", "ttft_ms", "ttfot_ms", "tpot_ms", "e2e_ms",
            "queue_delay_ms", "inter_event_ms", "prompt_tokens", "completion_tokens", "reasoning_tokens",
-           "tokens_estimated", "cost_usd", "finish_reason", "output", "tool_calls", "error_message")
+           "tokens_estimated", "cost_usd", "cost_known", "finish_reason", "output", "tool_calls", "error_message")
 _LATENCIES = ("ttft_ms", "ttfot_ms", "tpot_ms", "e2e_ms", "queue_delay_ms")
 _AFTER = ("ts >= fromUnixTimestamp64Micro({after_ts:Int64}, 'UTC') AND (ts, event_id) > "
           "(fromUnixTimestamp64Micro({after_ts:Int64}, 'UTC'), {after_event:UUID})")
@@ -76,6 +76,7 @@ class RequestRow:
     reasoning_tokens: int
     tokens_estimated: bool
     cost_usd: float
+    cost_known: bool     # false: no price for the model, cost_usd is 0 but unknown
     finish_reason: str
     output: str          # the answer text (capped at 64 KiB by the engine)
     tool_calls: str      # JSON, empty when none
@@ -93,22 +94,38 @@ async def list_requests(store: ClickHouseStore, project_id: UUID, run_id: UUID, 
                         filters: RequestFilter | None = None) -> RequestPage:
     """Up to `first` (1..1000) requests of the run after the row `after` points at, oldest first."""
     check_whole_number(first, 1, MAX_PAGE_SIZE, "first")
-    parameters: dict[str, Any] = {"project": project_id, "runs": [run_id], "limit": first + 1}
-    conditions = [runs_scope(False)]
+    conditions, parameters = _matching(project_id, run_id, filters)
     if after is not None:
         parameters["after_ts"], parameters["after_event"] = decode_cursor(after)
         conditions.append(_AFTER)
+    result = await store.query(
+        f"SELECT {', '.join(_FIELDS)} FROM request_events WHERE {' AND '.join(conditions)} "
+        "ORDER BY ts, event_id LIMIT {limit:UInt32}", {**parameters, "limit": first + 1},
+        caller="analytics.list_requests")
+    items = [_row(values) for values in result.dicts()[:first]]
+    return RequestPage(items=items, has_next_page=len(result.rows) > first,
+                       end_cursor=items[-1].cursor if items else None)
+
+
+async def count_requests(store: ClickHouseStore, project_id: UUID, run_id: UUID,
+                         filters: RequestFilter | None = None) -> int:
+    """How many requests of the run meet `filters`: the size of the whole list `list_requests` pages through."""
+    conditions, parameters = _matching(project_id, run_id, filters)
+    result = await store.query(f"SELECT count() FROM request_events WHERE {' AND '.join(conditions)}", parameters,
+                               caller="analytics.count_requests")
+    return int(result.rows[0][0])
+
+
+def _matching(project_id: UUID, run_id: UUID, filters: RequestFilter | None) -> tuple[list[str], dict[str, Any]]:
+    """The conditions (and their bound parameters) of the run's requests that meet `filters`."""
+    parameters: dict[str, Any] = {"project": project_id, "runs": [run_id]}
+    conditions = [runs_scope(False)]
     for name, condition in _FILTERS.items():
         value = getattr(filters, name) if filters is not None else None
         if value is not None:
             parameters[name] = value
             conditions.append(condition)
-    result = await store.query(
-        f"SELECT {', '.join(_FIELDS)} FROM request_events WHERE {' AND '.join(conditions)} "
-        "ORDER BY ts, event_id LIMIT {limit:UInt32}", parameters, caller="analytics.list_requests")
-    items = [_row(values) for values in result.dicts()[:first]]
-    return RequestPage(items=items, has_next_page=len(result.rows) > first,
-                       end_cursor=items[-1].cursor if items else None)
+    return conditions, parameters
 
 
 def _row(values: dict[str, Any]) -> RequestRow:

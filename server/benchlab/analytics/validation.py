@@ -2,13 +2,17 @@
 
 Each check raises `AnalyticsInputError` naming the argument and the allowed range, so a caller learns what to
 change. Checked values are then bound as query parameters, never formatted into SQL.
+
+The ranges are the stores' own: ClickHouse's DateTime64 holds 1900-01-01 to 2299-12-31 (a time outside it is
+refused as a query parameter, or silently wrapped), and bucket widths scale `ts` as Decimal(18, 6), so a
+WITH FILL step of 10^6 s or more overflows (and toStartOfInterval goes wrong long before UInt64 runs out).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from benchlab.analytics.errors import AnalyticsInputError
@@ -16,7 +20,11 @@ from benchlab.analytics.errors import AnalyticsInputError
 MAX_BUCKETS = 10_000
 MAX_PERCENTILES = 20
 MIN_INTERVAL_S = 0.001
+MAX_INTERVAL_S = 7 * 24 * 3600  # one week
 MAX_RUNS = 100
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2299, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+TIME_RANGE = f"{EARLIEST:%Y-%m-%dT%H:%M:%SZ} to {LATEST:%Y-%m-%dT%H:%M:%S.%fZ}"
 
 
 def reject_duplicates(values: Sequence[object], argument: str) -> None:
@@ -46,9 +54,9 @@ def quantile_levels(percentiles: Sequence[float], argument: str = "percentiles")
 def interval_step_us(interval_s: float, argument: str = "interval_s") -> int:
     """A bucket width in whole microseconds, the resolution of `ts`."""
     if isinstance(interval_s, bool) or not isinstance(interval_s, int | float) or not math.isfinite(interval_s) \
-            or interval_s < MIN_INTERVAL_S:
+            or not MIN_INTERVAL_S <= interval_s <= MAX_INTERVAL_S:
         raise AnalyticsInputError(argument, f"{interval_s!r} is not a bucket width; use a number of seconds of at "
-                                            f"least {MIN_INTERVAL_S}")
+                                            f"least {MIN_INTERVAL_S} and at most {MAX_INTERVAL_S} (7 days)")
     return round(interval_s * 1_000_000)
 
 
@@ -57,17 +65,27 @@ def check_bucket_count(first_us: int, last_us: int, step_us: int, argument: str 
     buckets = last_us // step_us - first_us // step_us + 1
     if buckets > MAX_BUCKETS:
         span_s = (last_us - first_us) / 1_000_000
+        needed_s = math.ceil(span_s / (MAX_BUCKETS - 2) * 1000) / 1000
+        advice = (f"use an interval of at least {needed_s:g} s or a shorter range" if needed_s <= MAX_INTERVAL_S
+                  else f"use a range of at most {(MAX_BUCKETS - 2) * MAX_INTERVAL_S // 86_400} days (buckets are "
+                       f"at most {MAX_INTERVAL_S} s wide)")
         raise AnalyticsInputError(argument, f"{buckets} buckets of {step_us / 1_000_000:g} s over {span_s:g} s; "
-                                            f"at most {MAX_BUCKETS} are allowed: use an interval of at least "
-                                            f"{math.ceil(span_s / (MAX_BUCKETS - 2) * 1000) / 1000:g} s or a "
-                                            "shorter range")
+                                            f"at most {MAX_BUCKETS} are allowed: {advice}")
     return buckets
+
+
+def check_instant(moment: datetime, argument: str) -> None:
+    """A time the stores can hold (a naive one is compared as UTC)."""
+    aware = moment if moment.tzinfo is not None and moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+    if not EARLIEST <= aware <= LATEST:  # compared, never converted: converting year 1 or 9999 can overflow
+        raise AnalyticsInputError(argument, f"{moment.isoformat()} is out of range; use a time from {TIME_RANGE}")
 
 
 def check_time_range(start: datetime, end: datetime) -> None:
     for argument, value in (("start", start), ("end", end)):
         if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
             raise AnalyticsInputError(argument, "give a timezone-aware datetime (e.g. with tzinfo=UTC)")
+        check_instant(value, argument)
     if start >= end:
         raise AnalyticsInputError("end", f"{end.isoformat()} is not after start {start.isoformat()}; the range is "
                                          "[start, end), make end later than start")

@@ -22,6 +22,8 @@ def decode_global_id(global_id: str) -> tuple[str, UUID]:
     try:
         padded = global_id + "=" * (-len(global_id) % 4)
         type_name, _, raw = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        if not type_name:
+            raise ValueError(global_id)
         return type_name, UUID(raw)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadUserInput(f"{global_id!r} is not a valid id; use the `id` field of an object this API returned",
@@ -32,6 +34,11 @@ def expect_id(global_id: str, type_name: str, argument: str = "id") -> UUID:
     """The database id of a global id that must name a `type_name`."""
     found, db_id = decode_global_id(global_id)
     if found != type_name:
-        raise BadUserInput(f"{argument}: expected the id of a {type_name}, got the id of a {found}",
-                           argument=argument)
+        raise BadUserInput(f"{argument}: expected the id of {with_article(type_name)}, got the id of "
+                           f"{with_article(found)}", argument=argument)
     return db_id
+
+
+def with_article(type_name: str) -> str:
+    """`a Run`, `an Experiment`: by the first letter, which is right for every type of this API (`a User`)."""
+    return f"{'an' if type_name[:1].upper() in {'A', 'E', 'I', 'O'} else 'a'} {type_name}"

@@ -1,7 +1,8 @@
 """Assemble the schema: Query and Mutation from one mixin per domain, Subscription, and the guard rails.
 
 Guard rails (DESIGN.md §6): depth, token and alias limits; parser and validation caches (parse+validate
-dominate small queries); the error taxonomy with masking.
+dominate small queries); the error taxonomy with masking; input the stores cannot hold refused up front (NUL
+characters, times outside 1900..2299).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from strawberry.extensions import (
 )
 
 from benchlab.api.errors import ErrorMasking
+from benchlab.api.input_text import RejectNulCharacters
 from benchlab.api.mutations.access import AccessMutations
 from benchlab.api.mutations.content import ContentMutations
 from benchlab.api.mutations.projects import ProjectMutations
@@ -32,6 +34,7 @@ from benchlab.api.queries.projects import ProjectQueries
 from benchlab.api.queries.server import ServerQueries
 from benchlab.api.query_cost import QueryCostLimiter
 from benchlab.api.rate_limits import GraphQLRateLimit
+from benchlab.api.scalars import SCALAR_OVERRIDES
 from benchlab.api.subscriptions import Subscription
 
 
@@ -91,8 +94,10 @@ def build_schema(limits: QueryLimits | None = None) -> BenchlabSchema:
             lambda: ParserCacheKeepingErrors(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             lambda: QueryCostLimiter(max_nodes=limits.max_nodes),
+            RejectNulCharacters,
             ErrorMasking,
         ],
+        scalar_overrides=SCALAR_OVERRIDES,
     )
 
 

@@ -28,8 +28,10 @@ class RequestEvent:
     load_phase: str = strawberry.field(description="`main`, or the sweep phase (`sync`, `max`, `rate-N`).")
     ts: datetime = strawberry.field(description="When the first byte of the request was written (UTC).")
     status: str = strawberry.field(description="`ok` or `error`.")
-    error_type: str = strawberry.field(description="rate_limited, server_error, timeout, disconnected, "
-                                                   "bad_request, auth; empty when ok.")
+    error_type: str = strawberry.field(description=(
+        "rate_limited, server_error, timeout, connect_error (no connection could be made: the server never saw "
+        "the request), disconnected (the connection was lost before the answer was complete), bad_request, auth "
+        "or other; empty when ok."))
     error_message: str
     http_status: int
     queue_delay_ms: float = strawberry.field(description="Intended send time to actual send (open-loop loads "
@@ -45,10 +47,17 @@ class RequestEvent:
     completion_tokens: int
     reasoning_tokens: int
     tokens_estimated: bool = strawberry.field(description="Token counts estimated (the provider sent no usage).")
-    cost_usd: float
+    cost_usd: float | None = strawberry.field(description=(
+        "USD, from the model's own prices or litellm's price map; null when neither knows the model (set prices "
+        "on the model)."))
     finish_reason: str
     output: str = strawberry.field(description="The response text (first 64 KiB).")
     tool_calls: JSON | None = strawberry.field(description="Tool calls the model made, as JSON.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> RequestEvent:
+        """From a `RequestRow` of `analytics.requests`."""
+        return cls.from_dict(vars(row))
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> RequestEvent:
@@ -63,7 +72,8 @@ class RequestEvent:
             e2e_ms=float(row["e2e_ms"]), inter_event_ms=[float(g) for g in row.get("inter_event_ms") or []],
             prompt_tokens=int(row["prompt_tokens"]), completion_tokens=int(row["completion_tokens"]),
             reasoning_tokens=int(row.get("reasoning_tokens", 0)), tokens_estimated=bool(row["tokens_estimated"]),
-            cost_usd=float(row["cost_usd"]), finish_reason=row.get("finish_reason", ""),
+            cost_usd=float(row["cost_usd"]) if row.get("cost_known", True) else None,
+            finish_reason=row.get("finish_reason", ""),
             output=row.get("output", ""), tool_calls=json.loads(tool_calls) if tool_calls else None)
 
 
@@ -74,17 +84,3 @@ class RequestFilterInput:
     load_phase: str | None = None
     error_type: str | None = None
     min_e2e_ms: float | None = strawberry.field(default=None, description="Only requests at least this slow.")
-
-
-@strawberry.type(description="A page of requests, oldest first.")
-class RequestConnection:
-    nodes: list[RequestEvent]
-    cursors: list[str] = strawberry.field(description="The cursor of each node, same order.")
-    has_next_page: bool
-    end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
-
-    @classmethod
-    def of(cls, page: Any) -> RequestConnection:
-        return cls(nodes=[RequestEvent.from_dict(vars(row)) for row in page.items],
-                   cursors=[row.cursor for row in page.items], has_next_page=page.has_next_page,
-                   end_cursor=page.end_cursor)

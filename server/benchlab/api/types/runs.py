@@ -19,13 +19,18 @@ from benchlab.api import lists
 from benchlab.api.context import loaders_of, runtime_of
 from benchlab.api.ids import encode_global_id, expect_id
 from benchlab.api.loaders import Filter, ListSpec
-from benchlab.api.pagination import Connection
+from benchlab.api.pagination import Connection, Page, check_first, to_connection
 from benchlab.api.types.analytics import GroupBy, Metric, RunMetricsResult, RunTimelineResult
 from benchlab.api.types.catalog import DatasetVersion, Project, as_json
 from benchlab.api.types.node import Node
-from benchlab.api.types.requests import RequestConnection, RequestFilterInput
+from benchlab.api.types.requests import RequestEvent, RequestFilterInput
 
 DEFAULT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def _cursor_of(row: Any) -> str:
+    """A request's keyset cursor, made by the analytics layer (ClickHouse's (ts, event_id) order)."""
+    return row.cursor
 
 
 @strawberry.enum(description="Where a run is in its life (DESIGN.md §5).")
@@ -192,15 +197,17 @@ class Run(Node):
                                    [m.value for m in metrics], percentiles or list(DEFAULT_PERCENTILES))
         return RunMetricsResult.of(result)
 
-    @strawberry.field(description="This run's requests in send order (keyset pagination, up to 1000 per page).")
+    @strawberry.field(description="This run's requests in send order, oldest first.")
     async def requests(self, info: Info, first: int, after: str | None = None,
-                       filter: RequestFilterInput | None = None) -> RequestConnection:
-        from benchlab.analytics.requests import RequestFilter, list_requests
+                       filter: RequestFilterInput | None = None) -> Connection[RequestEvent]:
+        from benchlab.analytics.requests import RequestFilter, count_requests, list_requests
 
+        store = runtime_of(info).clickhouse
         conditions = RequestFilter(**{k: v for k, v in vars(filter).items() if v is not None}) if filter else None
-        page = await list_requests(runtime_of(info).clickhouse, self.project_id, self.db_id, first, after,
-                                   conditions)
-        return RequestConnection.of(page)
+        page = await list_requests(store, self.project_id, self.db_id, check_first(first), after, conditions)
+        return to_connection(Page(page.items, page.has_next_page, after is not None, _cursor_of),
+                             RequestEvent.from_row,
+                             lambda: count_requests(store, self.project_id, self.db_id, conditions))
 
     @strawberry.field(description="This run over time, one row per `intervalSeconds` bucket.")
     async def timeline(self, info: Info, interval_seconds: float = 1.0) -> RunTimelineResult:
