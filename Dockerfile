@@ -14,6 +14,12 @@ COPY clickhouse/ clickhouse/
 COPY dashboards/ dashboards/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
+# --- graphiql: GraphiQL's published files from npm, so /graphql works without internet -----------------------
+# Installed here, served by the server from where npm put them (BENCHLAB_GRAPHIQL_ASSETS); the versions are the
+# ones the page's CDN fallback names (server/benchlab/api/graphiql.py), whose integrity hashes these files match.
+FROM node:22-slim AS graphiql
+RUN npm install --prefix /opt/graphiql --no-audit --no-fund graphiql@3.8.3 react@18.2.0 react-dom@18.2.0
+
 # --- runtime: the wheel and its pinned dependencies, nothing else ---------------------------------------------
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,6 +30,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 COPY --from=build /wheels /tmp/wheels
 RUN pip install /tmp/wheels/*.whl && rm -rf /tmp/wheels
 
+# Only the files the GraphiQL page loads, with their licences (the whole node_modules is ~50 MB).
+COPY --from=graphiql /opt/graphiql/node_modules/graphiql/graphiql.min.js \
+     /opt/graphiql/node_modules/graphiql/graphiql.min.css /opt/graphiql/node_modules/graphiql/LICENSE \
+     /opt/graphiql/node_modules/graphiql/
+COPY --from=graphiql /opt/graphiql/node_modules/react/umd/ /opt/graphiql/node_modules/react/umd/
+COPY --from=graphiql /opt/graphiql/node_modules/react/LICENSE /opt/graphiql/node_modules/react/
+COPY --from=graphiql /opt/graphiql/node_modules/react-dom/umd/ /opt/graphiql/node_modules/react-dom/umd/
+COPY --from=graphiql /opt/graphiql/node_modules/react-dom/LICENSE /opt/graphiql/node_modules/react-dom/
+
 # A fixed, non-root uid so volume ownership is predictable and runAsNonRoot checks can verify it.
 # The data dir holds what the server keeps locally (e.g. ClickHouse batches waiting for a retry).
 RUN groupadd --system --gid 10001 benchlab \
@@ -33,8 +48,10 @@ RUN groupadd --system --gid 10001 benchlab \
     && chown benchlab:benchlab /var/lib/benchlab
 
 # LITELLM_LOCAL_MODEL_COST_MAP: use litellm's bundled price table instead of fetching it at import time.
+# BENCHLAB_GRAPHIQL_ASSETS: GraphiQL from the files installed above, not from a CDN.
 # BENCHLAB_HOST: listen on all interfaces inside the container (the default 127.0.0.1 is unreachable).
 ENV LITELLM_LOCAL_MODEL_COST_MAP=True \
+    BENCHLAB_GRAPHIQL_ASSETS=/opt/graphiql/node_modules \
     BENCHLAB_HOST=0.0.0.0 \
     BENCHLAB_PORT=8000 \
     BENCHLAB_DATA_DIR=/var/lib/benchlab \

@@ -93,9 +93,10 @@ def test_local_link_signs_the_local_admin_in_once(app: TestClient) -> None:
     assert login_error(app.get(path, follow_redirects=False)) == "link_used"
     assert login_error(app.get("/auth/local?token=made-up", follow_redirects=False)) == "link_invalid"
     assert login_error(app.get("/auth/local", follow_redirects=False)) == "link_invalid"
-    older, newer = new_link(app), new_link(app)  # each start of `serve` retires the links it printed before
-    assert login_error(app.get(older, follow_redirects=False)) == "link_expired"
-    assert app.get(newer, follow_redirects=False).status_code == 303
+    older, newer, unused = new_link(app), new_link(app), new_link(app)  # a new link leaves older ones alone...
+    assert app.get(older, follow_redirects=False).status_code == 303
+    assert login_error(app.get(newer, follow_redirects=False)) == "link_expired"  # ...using one retires the rest
+    assert login_error(app.get(unused, follow_redirects=False)) == "link_expired"
     assert len(db(app, "SELECT 1 FROM users")) == 1
 
 
@@ -157,6 +158,35 @@ def test_serve_prints_a_one_time_sign_in_link(live_server: ServerProcess) -> Non
     accepted = httpx.post(f"{live_server.base_url}/graphql", json={"query": "{ __typename }"},
                           headers={**cookie, "Origin": live_server.base_url})
     assert accepted.status_code == 200, accepted.text
+
+
+def test_sign_in_messages_show_commands_as_code_not_backticks(app: TestClient) -> None:
+    for code in ("link_used", "link_expired"):
+        page = app.get(f"/auth/login?error={code}").text
+        assert "<code>benchlab login-link</code>" in page and "`" not in page, page
+    page = app.get("/auth/login").text  # local mode's login page says how to get a link without a restart
+    assert "<code>benchlab serve</code>" in page and "<code>benchlab login-link</code>" in page and "`" not in page
+
+
+# --- a browser session lasts as long as its refresh token -----------------------------------------------------------
+
+def test_the_login_page_renews_a_session_whose_refresh_cookie_is_still_valid(app: TestClient) -> None:
+    sign_in(app)
+    first_refresh = app.cookies["benchlab_refresh"]
+    app.cookies.delete("benchlab_access")  # the browser dropped it when it expired
+    renewed = app.get("/auth/login?return_to=/graphql%3Fquery%3D1", follow_redirects=False)
+    assert renewed.status_code == 303 and renewed.headers["location"] == "/graphql?query=1", renewed.text
+    assert verify_access_token(app.app.state.runtime, app.cookies["benchlab_access"]).user_id
+    assert app.cookies["benchlab_refresh"] != first_refresh, "renewing rotates the refresh token"
+    away = app.get("/auth/login?return_to=https://evil.example/", follow_redirects=False)
+    assert away.status_code == 303 and away.headers["location"] == "/graphql"
+    assert app.get("/auth/login?error=signed_out").status_code == 200  # a page with a message is shown, not skipped
+    # a refresh cookie that was used already: the sign-in page, the cookies cleared, the reuse audited
+    stale = app.get("/auth/login", headers={"Cookie": f"benchlab_refresh={first_refresh}"}, follow_redirects=False)
+    assert stale.status_code == 200 and "Sign in to benchlab" in stale.text
+    assert 'benchlab_refresh=""' in ";".join(stale.headers.get_list("set-cookie"))
+    assert [r["action"] for r in db(app, "SELECT action FROM audit_log WHERE action = 'auth.refresh_refused'")] == [
+        "auth.refresh_refused"]
 
 
 # --- access tokens ------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from benchlab.api.endpoint import GraphQLEndpoint
+from benchlab.api.graphiql import ASSETS_PATH, serve_asset
 from benchlab.api.schema import QueryLimits, build_schema
 from benchlab.auth.origin import OriginCheckMiddleware
 from benchlab.auth.routes import auth_routes
@@ -62,6 +63,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route(f"{ASSETS_PATH}/{{path:path}}", serve_asset),
             *auth_routes(),
         ],
         middleware=[Middleware(RequestLogMiddleware), Middleware(OriginCheckMiddleware, settings=settings)],

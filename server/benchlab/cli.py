@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 from uuid import UUID
@@ -18,16 +17,9 @@ from benchlab import __version__
 from benchlab.config import Settings
 from benchlab.errors import BenchlabError
 from benchlab.logging_setup import configure_logging
+from benchlab.stop_signals import ShutdownRequested, raise_on_signals
 
 log = logging.getLogger("benchlab")
-
-
-class ShutdownRequested(BaseException):
-    """SIGINT/SIGTERM: unwind through every `finally` so the stores shut down cleanly."""
-
-
-def _raise_shutdown(signum: int, frame: object) -> None:
-    raise ShutdownRequested(signal.Signals(signum).name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchlabError as exc:
         print(f"benchlab: error: {exc}", file=sys.stderr)
         return 2
-    except (ShutdownRequested, KeyboardInterrupt):
+    except (ShutdownRequested, KeyboardInterrupt):  # `serve` stopping on a signal is its normal way to end
         return 0
 
 
@@ -74,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", type=Path, help="write to this file instead of stdout")
     export.set_defaults(handler=_cmd_export_schema)
+
+    link = commands.add_parser("login-link", help="print a new one-time sign-in link for local mode's admin "
+                                                  "(while `serve` runs, or not)")
+    link.set_defaults(handler=_cmd_login_link)
     return parser
 
 
@@ -81,8 +77,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.with_overrides(host=args.host or settings.host, port=args.port or settings.port)
     from benchlab.serve import serve
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _raise_shutdown)
+    raise_on_signals()
     asyncio.run(serve(settings))
     return 0
 
@@ -118,6 +113,12 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     with local_stores(settings) as resolved:
         asyncio.run(run(resolved))
     return 0
+
+
+def _cmd_login_link(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.auth.login_link_command import login_link_command
+
+    return login_link_command(settings)
 
 
 def _cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:

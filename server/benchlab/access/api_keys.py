@@ -1,9 +1,13 @@
 """API keys: minted once, stored hashed, verified without a slow hash, last use recorded sparingly.
 
 Verification is one indexed lookup by prefix and a SHA-256 comparison; a short in-process cache skips even
-the lookup for keys used in the last few seconds (revocation through this process drops the entry at
-once; other replicas notice within CACHE_TTL_S). `last_used_at` is written at most once a minute per key,
-so a busy CI job does not turn every request into a write.
+the lookup for keys used in the last few seconds. Revocation drops the entry at once in every process: the
+revoking one directly, the others when the access-changed message reaches them (access/changes.py).
+CACHE_TTL_S only bounds how long a lost message could matter. `last_used_at` is written at most once a
+minute per key, so a busy CI job does not turn every request into a write.
+
+A refused key says why (unknown, revoked, expired) only to whoever holds the whole key: the reason is given
+after the hash matched, so a guessed prefix learns nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +56,13 @@ def prefix_of(key: str) -> str | None:
     return prefix if sep and rest and len(prefix) == 12 else None
 
 
+class InvalidApiKey(Exception):
+    """The key is malformed, unknown, revoked or expired; the message says which and is safe to show."""
+
+
+UNKNOWN = "unknown API key"
+
+
 class ApiKeyVerifier:
     """Per-process verifier with a short cache of recently verified keys."""
 
@@ -59,11 +70,11 @@ class ApiKeyVerifier:
         self._cache: dict[str, tuple[float, VerifiedKey]] = {}
         self._last_used_written: dict[UUID, float] = {}
 
-    async def verify(self, pool: asyncpg.Pool, key: str) -> VerifiedKey | None:
-        """The key's project and role, or None when it is unknown, revoked or expired."""
+    async def verify(self, pool: asyncpg.Pool, key: str) -> VerifiedKey:
+        """The key's project and role; InvalidApiKey says why it is refused."""
         prefix = prefix_of(key)
         if prefix is None:
-            return None
+            raise InvalidApiKey("malformed API key (keys look like blk_<12 hex digits>_<secret>)")
         key_hash = digest(key)
         now = time.monotonic()
         cached = self._cache.get(key_hash)
@@ -72,23 +83,30 @@ class ApiKeyVerifier:
             return cached[1]
         async with pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT id, project_id, role, name, key_hash, expires_at FROM api_keys "
-                "WHERE prefix = $1 AND revoked_at IS NULL", prefix)
+                "SELECT id, project_id, role, name, key_hash, expires_at, revoked_at FROM api_keys WHERE prefix = $1",
+                prefix)
         if row is None or not hmac.compare_digest(row["key_hash"], key_hash):
-            return None
+            raise InvalidApiKey(UNKNOWN)
         verified = VerifiedKey(row["id"], row["project_id"], Role(row["role"]), row["name"], row["expires_at"])
-        if _expired(verified):
-            return None
+        refusal = _refusal(row)
+        if refusal is not None:
+            raise InvalidApiKey(refusal)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[key_hash] = (now, verified)
         await self._touch(pool, verified.key_id, now)
         return verified
 
-    def forget(self, key_id: UUID) -> None:
-        """Drop a revoked key from the cache at once."""
+    async def refusal_of(self, pool: asyncpg.Pool, key_id: UUID) -> str | None:
+        """Why a key verified earlier is refused now (revoked, expired, deleted), or None while it is valid."""
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT expires_at, revoked_at FROM api_keys WHERE id = $1", key_id)
+        return UNKNOWN if row is None else _refusal(row)
+
+    def forget(self, key_id: UUID | None) -> None:
+        """Drop a revoked key from the cache at once (None: every key, when anything may have changed)."""
         for key_hash, (_, verified) in list(self._cache.items()):
-            if verified.key_id == key_id:
+            if key_id is None or verified.key_id == key_id:
                 del self._cache[key_hash]
 
     async def _touch(self, pool: asyncpg.Pool, key_id: UUID, now: float) -> None:
@@ -101,3 +119,11 @@ class ApiKeyVerifier:
 
 def _expired(key: VerifiedKey) -> bool:
     return key.expires_at is not None and key.expires_at <= datetime.now(UTC)
+
+
+def _refusal(row: asyncpg.Record) -> str | None:
+    if row["revoked_at"] is not None:
+        return "this API key was revoked"
+    if row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC):
+        return f"this API key expired at {row['expires_at']:%Y-%m-%d %H:%M} UTC"
+    return None

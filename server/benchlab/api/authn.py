@@ -3,41 +3,62 @@ bearer token), or nobody. Resolved once per HTTP request, once per WebSocket con
 
 A credential that is present but wrong is an error (UNAUTHENTICATED with what to do), never a silent
 fall-back to anonymous: a script with a revoked key should fail loudly, not see an empty project list.
-Users are cached for a few seconds so a signed-in request costs no database read in the common case;
-disabling a user takes effect within USER_CACHE_TTL_S.
+Users and keys are cached for a few seconds so a signed-in request costs no database read in the common
+case. A change of access (revoked key, disabled user, changed membership) empties those caches at once in
+every process, through an access-changed message on the realtime hub (access/changes.py), and re-checks
+the WebSocket connections of that principal (api/live_connections.py); the TTLs only bound how long a
+message lost without a gap marker could matter.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from benchlab.access.api_keys import KEY_PREFIX, ApiKeyVerifier
+from benchlab.access.api_keys import KEY_PREFIX, ApiKeyVerifier, InvalidApiKey
+from benchlab.access.changes import ACCESS_CHANNEL, AccessChange
 from benchlab.api.errors import Unauthenticated
 from benchlab.api.identity import ANONYMOUS, Identity
+from benchlab.api.live_connections import LiveConnections
 
 if TYPE_CHECKING:
     from benchlab.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 USER_CACHE_TTL_S = 5.0
+BEARER_FORM = "Authorization must be `Bearer <API key or access token>`"
+KEY_HINT = "create a new key (createApiKey) and send it as `Bearer blk_…`"
+
+
+def bearer_credential(authorization: str) -> str:
+    """The credential of an `Authorization: Bearer <credential>` value (any case of `Bearer`)."""
+    scheme, _, credential = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        raise Unauthenticated(BEARER_FORM)
+    return credential.strip()
 
 
 class Authenticator:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self.keys = ApiKeyVerifier()
+        self.live = LiveConnections()
         self._users: dict[UUID, tuple[float, Identity | None]] = {}
         self._tokens: dict[str, tuple[float, UUID]] = {}   # verified access token -> (expires at, user)
+        self._origin = uuid.uuid4().hex  # this process, in its own access-changed messages
+        self._listening: asyncio.Future[None] | None = None
 
     async def identify(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> Identity:
+        await self._listen()
         authorization = headers.get("authorization", "")
         if authorization:
-            scheme, _, credential = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not credential.strip():
-                raise Unauthenticated("Authorization must be `Bearer <API key or access token>`")
-            return await self.from_bearer(credential.strip())
+            return await self.from_bearer(bearer_credential(authorization))
         from benchlab.auth.sessions import ACCESS_COOKIE
 
         token = cookies.get(ACCESS_COOKIE)
@@ -45,9 +66,10 @@ class Authenticator:
 
     async def from_bearer(self, credential: str) -> Identity:
         if credential.startswith(KEY_PREFIX):
-            key = await self.keys.verify(self._runtime.pg, credential)
-            if key is None:
-                raise Unauthenticated("this API key is unknown, revoked or expired; create a new one")
+            try:
+                key = await self.keys.verify(self._runtime.pg, credential)
+            except InvalidApiKey as exc:
+                raise Unauthenticated(f"{exc}; {KEY_HINT}") from None
             return Identity("api_key", display_name=key.name, key_project_id=key.project_id, key_role=key.role,
                             key_id=key.key_id)
         return await self.from_access_token(credential)
@@ -68,13 +90,69 @@ class Authenticator:
             # A token is immutable and valid until it expires: checking its signature once is enough.
             self._tokens[token] = (claims.expires_at.timestamp(), claims.user_id)
             user_id = claims.user_id
+        return await self._enabled_user(user_id)
+
+    async def recheck(self, identity: Identity) -> Identity:
+        """`identity` as the database has it now (after an access change); Unauthenticated when it is gone."""
+        if identity.kind == "api_key" and identity.key_id is not None:
+            refusal = await self.keys.refusal_of(self._runtime.pg, identity.key_id)
+            if refusal is not None:
+                raise Unauthenticated(f"{refusal}; {KEY_HINT}")
+            return identity
+        if identity.user_id is not None:
+            return await self._enabled_user(identity.user_id)
+        return identity
+
+    def forget_user(self, user_id: UUID | None) -> None:
+        """Drop a cached user (None: every user)."""
+        if user_id is None:
+            self._users.clear()
+        else:
+            self._users.pop(user_id, None)
+
+    async def access_changed(self, change: AccessChange) -> None:
+        """Apply a committed change of access here at once, then tell every other process through the hub.
+
+        If the hub cannot take the message (Redis down), the others notice when their pub/sub connection
+        comes back (a gap marker re-checks everything) or when their caches expire.
+        """
+        self._apply(change)
+        try:
+            await self._runtime.hub.publish(ACCESS_CHANNEL, change.to_message(self._origin))
+        except Exception as exc:  # the change is committed; failing the mutation now would only mislead
+            log.warning("could not announce an access change to other server processes (%s); they apply it when "
+                        "their realtime connection recovers or their caches expire", exc)
+
+    def _on_access_message(self, message: dict[str, Any]) -> None:
+        if message.get("origin") != self._origin:  # our own changes were applied when they were made
+            self._apply(AccessChange.from_message(message))
+
+    def _apply(self, change: AccessChange) -> None:
+        if change.is_everything:
+            self.keys.forget(None)
+            self.forget_user(None)
+        else:
+            if change.key_id is not None:
+                self.keys.forget(change.key_id)
+            if change.user_id is not None:
+                self.forget_user(change.user_id)
+        self.live.recheck(change, self.recheck)
+
+    async def _listen(self) -> None:
+        """Subscribe to access changes before the first credential is cached (once per process)."""
+        if self._listening is None:
+            self._listening = asyncio.ensure_future(self._runtime.hub.listen(ACCESS_CHANNEL, self._on_access_message))
+        try:
+            await asyncio.shield(self._listening)
+        except Exception as exc:  # caches still expire; try again with the next request
+            self._listening = None
+            log.warning("not listening for access changes yet (%s)", exc)
+
+    async def _enabled_user(self, user_id: UUID) -> Identity:
         identity = await self._user(user_id)
         if identity is None:
             raise Unauthenticated("this account is disabled or no longer exists")
         return identity
-
-    def forget_user(self, user_id: UUID) -> None:
-        self._users.pop(user_id, None)
 
     async def _user(self, user_id: UUID) -> Identity | None:
         now = time.monotonic()

@@ -2,26 +2,102 @@
 
 Only the `graphql-transport-ws` protocol is offered: the legacy `graphql-ws` one allowed operations
 before `connection_init` (CVE-2026-35523). Queries over GET are off, so GraphQL never runs from a link.
+
+Authentication (README "Roles and API keys"): over HTTP, a credential that is present but wrong (a garbage or
+revoked key, an expired session) fails the whole request with UNAUTHENTICATED, rather than running it as
+anonymous. Over WebSocket the credential comes from `connection_init`'s payload, else from the upgrade
+request (its `Authorization` header or session cookie); every refusal closes the socket with 4403 and a
+reason saying why, and an accepted connection is registered so that a later loss of access closes it too
+(api/live_connections.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+from graphql import ExecutionResult, GraphQLError
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from starlette.responses import HTMLResponse, Response
+from starlette.websockets import WebSocket, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
+from benchlab.api.authn import bearer_credential
 from benchlab.api.context import build_context
-from benchlab.api.errors import ApiError
+from benchlab.api.errors import ApiError, ErrorCode, Unauthenticated
+from benchlab.api.graphiql import render_graphiql
 from benchlab.api.identity import ANONYMOUS
+from benchlab.api.live_connections import ACCESS_REVOKED_CODE, LiveConnection
 from benchlab.api.schema import BenchlabSchema
+from benchlab.auth.cookies import ACCESS_COOKIE
+from benchlab.auth.origin import is_our_origin
+
+MAX_CLOSE_REASON_BYTES = 123  # a close frame carries at most 125 bytes, two of them the code
+NOT_SIGNED_IN = ('not signed in: send {"authorization": "Bearer <API key or access token>"} in connection_init, '
+                 "or sign in")
+
+
+class ConnectionRefused(Exception):
+    """Raised by `on_ws_connect`: close the socket with `code` and `reason` (strawberry would say "Forbidden")."""
+
+    def __init__(self, reason: str, code: int = ACCESS_REVOKED_CODE) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+def close_reason(text: str) -> str:
+    """`text` cut to fit a WebSocket close frame (clients show the reason; a longer one is a protocol error)."""
+    encoded = text.encode()
+    if len(encoded) <= MAX_CLOSE_REASON_BYTES:
+        return text
+    return encoded[:MAX_CLOSE_REASON_BYTES - 3].decode(errors="ignore") + "..."
+
+
+class WebSocketAdapter(ASGIWebSocketAdapter):
+    async def close(self, code: int, reason: str) -> None:
+        """Close once: a connection may be ended by an access change while strawberry closes it for its own
+        reasons, and a closed (or vanished) socket cannot be closed again."""
+        if self.ws.application_state == WebSocketState.DISCONNECTED:
+            return
+        with contextlib.suppress(RuntimeError, OSError):
+            await self.ws.close(code=code, reason=close_reason(reason))
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler):
+    """graphql-transport-ws with refusal reasons and an `end` that access changes can call."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.context["ws_handler"] = self
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except ConnectionRefused as refused:
+            await self.websocket.close(code=refused.code, reason=refused.reason)
+
+    async def end(self, code: int, reason: str) -> None:
+        """Stop every operation of this connection, then close the socket with `code` and `reason`."""
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)
+        await self.websocket.close(code=code, reason=reason)
+
+    async def shutdown(self) -> None:
+        try:
+            await super().shutdown()
+        finally:
+            live = self.context.get("live")
+            if live is not None:
+                self.context["runtime"].authenticator.live.remove(live)
 
 
 class GraphQLEndpoint(GraphQL):
+    websocket_adapter_class = WebSocketAdapter  # type: ignore[assignment]
+    graphql_transport_ws_handler_class = TransportWSHandler
+
     def __init__(self, schema: BenchlabSchema) -> None:
         super().__init__(
             schema,
@@ -32,39 +108,80 @@ class GraphQLEndpoint(GraphQL):
             keep_alive_interval=15,
         )
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our GraphiQL page: keeps the session alive, works offline, says why when it cannot load."""
+        return HTMLResponse(render_graphiql(request.app.state.runtime, request.cookies.get(ACCESS_COOKIE)),
+                            headers={"Cache-Control": "no-store"})
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Any:
-        """Identify the caller from the request; WebSockets are identified again in `on_ws_connect`."""
+        """Identify the caller from the request; WebSockets may send another credential in `connection_init`."""
         runtime = request.app.state.runtime
         identity, problem = ANONYMOUS, None
         try:
             identity = await runtime.authenticator.identify(request.headers, request.cookies)
-        except ApiError as exc:  # a wrong credential: fields that need sign-in report why
+        except ApiError as exc:  # refused in execute_single (HTTP) or on_ws_connect (WebSocket)
             problem = str(exc)
         return build_context(request, response, request.scope["state"]["request_id"], runtime, identity, problem)
 
-    async def on_ws_connect(self, context: dict[str, Any]) -> Any:
-        """graphql-transport-ws: authenticate at connection_init, from its payload or the session cookie.
+    async def execute_single(self, **kwargs: Any) -> ExecutionResult:  # type: ignore[override]
+        """A wrong credential fails the whole HTTP request: the caller must not get anonymous answers."""
+        problem = kwargs["context"].get("auth_error")
+        if problem:
+            return ExecutionResult(None, [GraphQLError(problem, extensions={"code": ErrorCode.UNAUTHENTICATED.value})])
+        return await super().execute_single(**kwargs)
 
-        Payload `{"authorization": "Bearer <API key or access token>"}` (or `{"token": "..."}`). Without a
-        valid credential the connection is refused with close code 4403, before any subscription runs.
+    async def on_ws_connect(self, context: dict[str, Any]) -> Any:
+        """graphql-transport-ws: authenticate at connection_init.
+
+        The payload may carry `{"authorization": "Bearer <API key or access token>"}` (also `Authorization`,
+        `headers: {"Authorization": ...}`, or `{"token": "<API key or access token>"}`); without one, the
+        upgrade request's `Authorization` header or session cookie counts.
         """
-        params = context.get("connection_params") or {}
-        if not isinstance(params, dict):
-            raise ConnectionRejectionError({"message": "connection_init payload must be an object"})
-        credential = params.get("authorization") or (f"Bearer {params['token']}" if params.get("token") else "")
         authenticator = context["runtime"].authenticator
         try:
-            if credential:
-                identity = await authenticator.identify({"authorization": str(credential)}, {})
+            credential = _payload_credential(context.get("connection_params") or {})
+            if credential is not None:
+                identity = await authenticator.from_bearer(credential)
+            elif context.get("auth_error"):
+                raise Unauthenticated(context["auth_error"])
             else:
                 identity = context["identity"]
         except ApiError as exc:
-            raise ConnectionRejectionError({"message": str(exc), "code": exc.code.value}) from None
+            raise ConnectionRefused(str(exc)) from None
         if identity.kind == "anonymous":
-            raise ConnectionRejectionError({"message": context.get("auth_error") or "not signed in: send "
-                                            "{\"authorization\": \"Bearer <API key or access token>\"} in "
-                                            "connection_init, or sign in so the session cookie is sent",
-                                            "code": "UNAUTHENTICATED"})
+            raise ConnectionRefused(NOT_SIGNED_IN)
         context["identity"] = identity
         context["auth_error"] = None
+        context["live"] = LiveConnection(context, context["ws_handler"].end)
+        authenticator.live.add(context["live"])
         return {"viewer": identity.kind}
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        """Besides strawberry's same-origin rule: BENCHLAB_PUBLIC_URL's origin (a proxy may rewrite Host)."""
+        return is_our_origin(origin, request.app.state.runtime.settings, request.headers.get("host"))
+
+    async def reject_websocket(self, request: WebSocket) -> WebSocket:
+        """Say why a cross-site handshake is refused: a refused handshake (HTTP 403) reaches no client code."""
+        await request.accept(subprotocol=await self.pick_websocket_subprotocol(request))
+        public_url = request.app.state.runtime.settings.public_url
+        await request.close(code=ACCESS_REVOKED_CODE, reason=close_reason(
+            f"cross-site WebSocket refused: the page's Origin is not {public_url}"))
+        return request
+
+
+def _payload_credential(params: dict[str, Any]) -> str | None:
+    """The credential in a connection_init payload, in the forms clients send, or None when there is none."""
+    headers = params.get("headers") if isinstance(params.get("headers"), dict) else {}
+    for source in (params, headers):
+        for key in ("authorization", "Authorization"):
+            if source.get(key):
+                value = source[key]
+                if not isinstance(value, str):
+                    raise Unauthenticated(f"connection_init payload: {key} must be a string, `Bearer <credential>`")
+                return bearer_credential(value)
+    token = params.get("token")
+    if token:
+        if not isinstance(token, str):
+            raise Unauthenticated("connection_init payload: token must be a string (an API key or access token)")
+        return token.strip()
+    return None

@@ -2,7 +2,8 @@
 
 Both subscribe to the realtime hub before reading the stored state, so nothing published in between is
 missed; a progress message older than the snapshot is skipped by its counters. Both end after the run's
-final status.
+final status. Both mark the run's project as followed by their connection, so losing access to it ends them
+(api/live_connections.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from benchlab.access.roles import Role
 from benchlab.api.context import runtime_of
 from benchlab.api.errors import BadUserInput
+from benchlab.api.live_connections import following
 from benchlab.api.node_lookup import load_required, reload
+from benchlab.api.permissions import require_role
 from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
 from benchlab.api.types.requests import RequestEvent
 from benchlab.api.types.runs import Run, RunStatus
@@ -36,27 +40,35 @@ def _snapshot(run: Run, *, gap: bool = False, missed: int = 0) -> RunProgressEve
                             elapsed_seconds=0.0, snapshot=True, gap=gap, missed=missed)
 
 
+async def _still_visible(info: Info, run: Run) -> None:
+    """Called once the run's project is followed: an access change from now on reaches the connection's
+    re-check, and one that landed since the permission check is seen here (its re-check reset the loaders)."""
+    await require_role(info, run.project_id, Role.VIEWER, "Run")
+
+
 async def run_progress(info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunProgressEvent, None]:
     run: Run = await load_required(info, run_id, "Run", "runId")
-    hub = runtime_of(info).hub
-    async with hub.subscribe(progress_channel(run.db_id)) as subscription:
-        current = await reload(info, "Run", run.db_id)
-        yield _snapshot(current)
-        if current.status.value in ENDED:
-            return
-        async for first in subscription:
-            for message in await _newest(subscription, first):
-                if is_gap(message):
-                    # Messages were lost, possibly the final one: say so with the stored state, and end if
-                    # the run ended meanwhile (otherwise this subscription would wait forever).
-                    stored = await reload(info, "Run", run.db_id)
-                    yield _snapshot(stored, gap=True, missed=int(message.get("dropped") or 0))
-                    if stored.status.value in ENDED:
+    with following(info, run.project_id):
+        await _still_visible(info, run)
+        hub = runtime_of(info).hub
+        async with hub.subscribe(progress_channel(run.db_id)) as subscription:
+            current = await reload(info, "Run", run.db_id)
+            yield _snapshot(current)
+            if current.status.value in ENDED:
+                return
+            async for first in subscription:
+                for message in await _newest(subscription, first):
+                    if is_gap(message):
+                        # Messages were lost, possibly the final one: say so with the stored state, and end if
+                        # the run ended meanwhile (otherwise this subscription would wait forever).
+                        stored = await reload(info, "Run", run.db_id)
+                        yield _snapshot(stored, gap=True, missed=int(message.get("dropped") or 0))
+                        if stored.status.value in ENDED:
+                            return
+                        continue
+                    yield RunProgressEvent.from_message(message, RunStatus.RUNNING)
+                    if message["status"] in ENDED:
                         return
-                    continue
-                yield RunProgressEvent.from_message(message, RunStatus.RUNNING)
-                if message["status"] in ENDED:
-                    return
 
 
 async def _newest(subscription: Subscription, first: dict[str, Any]) -> list[dict[str, Any]]:
@@ -88,21 +100,23 @@ async def run_requests(info: Info, run_id: strawberry.ID, replay: int) -> AsyncG
     if not 0 <= replay <= MAX_REPLAY:
         raise BadUserInput(f"replay must be between 0 and {MAX_REPLAY}", argument="replay")
     run: Run = await load_required(info, run_id, "Run", "runId")
-    hub = runtime_of(info).hub
-    async with hub.subscribe(feed_channel(run.db_id)) as subscription:
-        current = await reload(info, "Run", run.db_id)
-        if replay:
-            yield RunRequestsBatch(requests=await _replay(info, current, replay), gap=False, missed=0, replay=True)
-        if current.status.value in ENDED:
-            return
-        async for message in subscription:
-            batch = _batch(message)
-            if batch is not None:
-                yield batch
-            if message.get("type") == "end":
+    with following(info, run.project_id):
+        await _still_visible(info, run)
+        hub = runtime_of(info).hub
+        async with hub.subscribe(feed_channel(run.db_id)) as subscription:
+            current = await reload(info, "Run", run.db_id)
+            if replay:
+                yield RunRequestsBatch(requests=await _replay(info, current, replay), gap=False, missed=0, replay=True)
+            if current.status.value in ENDED:
                 return
-            if is_gap(message) and (await reload(info, "Run", run.db_id)).status.value in ENDED:
-                return  # the end marker may be among the lost messages
+            async for message in subscription:
+                batch = _batch(message)
+                if batch is not None:
+                    yield batch
+                if message.get("type") == "end":
+                    return
+                if is_gap(message) and (await reload(info, "Run", run.db_id)).status.value in ENDED:
+                    return  # the end marker may be among the lost messages
 
 
 def _batch(message: dict[str, Any]) -> RunRequestsBatch | None:

@@ -2,8 +2,10 @@
 
 Without an IdP there is nobody to vouch for a caller, so the only safe audience is the person at this
 machine: `benchlab serve` refuses any other listening address, and prints a link carrying a fresh random
-token (stored hashed, valid 24 hours, usable once; every start retires the previous links) that signs in
-the local admin user `local-admin@localhost`.
+token (stored hashed, valid 24 hours, usable once) that signs in the local admin user
+`local-admin@localhost`. `benchlab login-link` makes another at any time (login_link_command.py). Using a
+link retires every other unused one, so of the links printed so far only one can ever be used; a new link
+does not retire the older ones, so a link made while no server runs still works after the next start.
 """
 
 from __future__ import annotations
@@ -43,17 +45,16 @@ def _is_wildcard(host: str) -> bool:
         return False
 
 
-async def create_login_link(conn: asyncpg.Connection, settings: Settings) -> str:
-    """Ensure the local admin exists, retire older links, and return a new one-time sign-in URL."""
+async def create_login_link(conn: asyncpg.Connection, settings: Settings, base_url: str | None = None) -> str:
+    """Ensure the local admin exists and return a new one-time sign-in URL (`base_url`: the server's)."""
     async with conn.transaction():
         user_id = await conn.fetchval(
             "INSERT INTO users (email, display_name, is_instance_admin) VALUES ($1, 'Local admin', true) "
             "ON CONFLICT ((lower(email))) DO UPDATE SET is_instance_admin = true RETURNING id", LOCAL_ADMIN_EMAIL)
-        await conn.execute("UPDATE login_links SET expires_at = now() WHERE used_at IS NULL AND expires_at > now()")
         token = secrets.token_urlsafe(32)
         await conn.execute("INSERT INTO login_links (user_id, token_hash, expires_at) VALUES ($1, $2, $3)",
                            user_id, hash_token(token), datetime.now(UTC) + timedelta(seconds=LINK_TTL_S))
-    return f"{settings.public_url}{LOCAL_PATH}?token={token}"
+    return f"{base_url or settings.public_url}{LOCAL_PATH}?token={token}"
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class LinkUse:
 
 
 async def consume_link(conn: asyncpg.Connection, token: str) -> LinkUse:
-    """Use the link once (atomically: two simultaneous clicks cannot both succeed)."""
+    """Use the link once (atomically: two simultaneous clicks cannot both succeed) and retire the others."""
     if not token:
         return LinkUse("link_invalid")
     token_hash = hash_token(token)
@@ -74,6 +75,7 @@ async def consume_link(conn: asyncpg.Connection, token: str) -> LinkUse:
         "UPDATE login_links l SET used_at = now() FROM users u WHERE l.token_hash = $1 AND l.used_at IS NULL "
         "AND l.expires_at > now() AND u.id = l.user_id RETURNING l.user_id, u.email, u.disabled_at", token_hash)
     if row is not None:
+        await conn.execute("UPDATE login_links SET expires_at = now() WHERE used_at IS NULL AND expires_at > now()")
         if row["disabled_at"] is not None:
             return LinkUse("user_disabled")
         return LinkUse(None, row["user_id"], row["email"])

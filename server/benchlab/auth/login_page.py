@@ -2,7 +2,8 @@
 
 Every value that reaches the page (provider names and labels, return_to, the error code) is HTML-escaped;
 unknown error codes are shown as a generic message rather than echoed, so the page cannot be made to say
-whatever a crafted link wants. The page loads nothing and may not be framed (clickjacking).
+whatever a crafted link wants. The page loads nothing and may not be framed (clickjacking). Messages name
+commands between backticks, shown as code (`as_html`), never as literal backticks.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ ERROR_MESSAGES = {
     "unknown_provider": "There is no such identity provider on this server.",
     "user_disabled": "This account is disabled.",
     "rate_limited": "Too many sign-in attempts from your address. Please wait a minute.",
-    "link_used": "This sign-in link was already used. Restart `benchlab serve` for a new one.",
-    "link_expired": "This sign-in link has expired. Restart `benchlab serve` for a new one.",
+    "link_used": "This sign-in link was already used. Run `benchlab login-link` for a new one.",
+    "link_expired": "This sign-in link has expired or was replaced. Run `benchlab login-link` for a new one.",
     "link_invalid": "This sign-in link is not valid.",
     "signed_out": "You are signed out.",
 }
@@ -40,11 +41,17 @@ SECURITY_HEADERS = {
 }
 
 
+def as_html(text: str) -> str:
+    """Plain text with `commands` between backticks, escaped, the commands set as <code>."""
+    parts = text.split("`")
+    return "".join(f"<code>{escape(part)}</code>" if index % 2 else escape(part) for index, part in enumerate(parts))
+
+
 def render_login_page(providers: tuple[OidcProvider, ...], error: str | None, return_to: str | None) -> str:
     message = ""
     if error:
         text = ERROR_MESSAGES.get(error, GENERIC_ERROR)
-        message = f'<p class="error" role="alert">{escape(text)}</p>'
+        message = f'<p class="error" role="alert">{as_html(text)}</p>'
     if providers:
         query = f"?{urlencode({'return_to': return_to})}" if return_to else ""
         items = "".join(
@@ -52,8 +59,9 @@ def render_login_page(providers: tuple[OidcProvider, ...], error: str | None, re
             f"Sign in with {escape(p.display_name or p.name)}</a></li>" for p in providers)
         body = f"<ul>{items}</ul>"
     else:
-        body = ("<p>No identity provider is configured (local mode). Open the one-time sign-in link that "
-                "<code>benchlab serve</code> printed when it started.</p>")
+        body = "<p>" + as_html("No identity provider is configured (local mode). Open the one-time sign-in link "
+                               "that `benchlab serve` printed when it started, or run `benchlab login-link` on "
+                               "this machine for a new one.") + "</p>"
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in · benchlab</title>"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}"

@@ -1,9 +1,11 @@
 """Sign-in with OpenID Connect: the login page, the redirect to the provider, and the callback.
 
-GET /auth/login/{provider}?return_to=/path stores state, nonce, PKCE verifier and the (sanitised) return
-path in the sign-in cookie and redirects to the provider. GET /auth/callback/{provider} checks the state
-against that cookie (then forgets it: a callback works once), exchanges the code with the verifier, verifies
-the ID token, finds or creates the user, audits the sign-in, starts a session and redirects to return_to.
+GET /auth/login lists the providers (or renews a session whose refresh cookie is still valid, see
+`login_page`). GET /auth/login/{provider}?return_to=/path stores state, nonce, PKCE verifier and the
+(sanitised) return path in the sign-in cookie and redirects to the provider. GET /auth/callback/{provider}
+checks the state against that cookie (then forgets it: a callback works once), exchanges the code with the
+verifier, verifies the ID token, finds or creates the user, audits the sign-in, starts a session and
+redirects to return_to.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from benchlab.access.audit import record
 from benchlab.auth import accounts
+from benchlab.auth.cookies import REFRESH_COOKIE, clear_session_cookies
 from benchlab.auth.id_tokens import IdTokenInvalid
 from benchlab.auth.login_page import SECURITY_HEADERS, render_login_page
 from benchlab.auth.providers import ProviderUnavailable
 from benchlab.auth.redirects import safe_return_to
+from benchlab.auth.session_routes import rotate
 from benchlab.auth.sessions import issue_session
 from benchlab.auth.web import NO_STORE, client_address, fail, rate_limited, request_id, runtime_of, too_many_page
 
@@ -28,11 +32,22 @@ log = logging.getLogger("benchlab.auth")
 
 
 async def login_page(request: Request) -> Response:
+    """The provider list; or, for a browser whose refresh cookie is still good, a renewed session and a
+    redirect to `return_to` (so a page whose access cookie expired gets back in without a sign-in)."""
     settings = runtime_of(request).settings
     return_to = request.query_params.get("return_to")
-    html = render_login_page(settings.oidc_providers, request.query_params.get("error"),
-                             safe_return_to(return_to) if return_to else None)
-    return HTMLResponse(html, headers=SECURITY_HEADERS)
+    error = request.query_params.get("error")
+    refused = False
+    if request.cookies.get(REFRESH_COOKIE) and not error and await rate_limited(request, "refresh") is None:
+        renewed = RedirectResponse(safe_return_to(return_to), status_code=303, headers=NO_STORE)
+        if (await rotate(request, renewed)).refused is None:
+            return renewed
+        refused = True
+    html = render_login_page(settings.oidc_providers, error, safe_return_to(return_to) if return_to else None)
+    response = HTMLResponse(html, headers=SECURITY_HEADERS)
+    if refused:
+        clear_session_cookies(response, settings)  # so the next visit does not present it again
+    return response
 
 
 async def login_start(request: Request) -> Response:

@@ -81,10 +81,15 @@ def check_origin(request_or_scope: HTTPConnection | Scope, settings: Settings) -
         if claimed is None:
             return ("a request authenticated by a session cookie must carry an Origin or Referer header "
                     f"naming {settings.public_url}")
-    origin = _origin_of(claimed)
-    if origin is not None and origin in _allowed_origins(settings, headers.get("host")):
+    if is_our_origin(claimed, settings, headers.get("host")):
         return None
     return f"its {source} is not {settings.public_url}"
+
+
+def is_our_origin(origin: str, settings: Settings, host_header: str | None) -> bool:
+    """`origin` (an Origin header) is this server's: BENCHLAB_PUBLIC_URL's, or a loopback Host's own."""
+    normalised = _origin_of(origin)
+    return normalised is not None and normalised in _allowed_origins(settings, host_header)
 
 
 def _allowed_origins(settings: Settings, host_header: str | None) -> Iterable[str]:

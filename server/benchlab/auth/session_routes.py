@@ -1,9 +1,10 @@
 """Session endpoints: POST /auth/refresh, POST /auth/logout, and GET /auth/local (local mode's link).
 
 Refresh rotates the refresh token and re-issues both cookies; a refused refresh clears them, and a reused
-or revoked token revokes its whole session and is audited (someone else holds a copy). Logout revokes the
-session (found from the refresh cookie, else from the access token, even an expired one) and clears the
-cookies. Cross-site callers never get here: OriginCheckMiddleware guards cookie-carrying POSTs.
+or revoked token revokes its whole session and is audited (someone else holds a copy). GET /auth/login
+renews a session the same way (`rotate`) when the browser still holds a valid refresh cookie. Logout
+revokes the session (found from the refresh cookie, else from the access token, even an expired one) and
+clears the cookies. Cross-site callers never get here: OriginCheckMiddleware guards cookie-carrying POSTs.
 """
 
 from __future__ import annotations
@@ -45,26 +46,37 @@ async def refresh(request: Request) -> Response:
     wait = await rate_limited(request, "refresh")
     if wait is not None:
         return too_many_json(wait)
-    token = request.cookies.get(REFRESH_COOKIE)
-    if not token:
+    if not request.cookies.get(REFRESH_COOKIE):
         response = json_error("no refresh token (cookie benchlab_refresh); sign in again", "UNAUTHENTICATED", 401)
         clear_session_cookies(response, runtime.settings)
         return response
     response = JSONResponse({"refreshed": True, "expiresInS": runtime.settings.access_token_ttl_s},
                             headers=NO_STORE)
+    rotation = await rotate(request, response)
+    if rotation.refused is None:
+        return response
+    refused = json_error(REFUSALS[rotation.refused], "UNAUTHENTICATED", 401)
+    clear_session_cookies(refused, runtime.settings)
+    return refused
+
+
+async def rotate(request: Request, response: Response) -> refresh_tokens.Rotation:
+    """Rotate the request's refresh cookie, setting fresh session cookies on `response` when that works.
+
+    Refusals that mean a stolen or ended session are audited, and every refusal is logged (never the token).
+    Used by POST /auth/refresh and by GET /auth/login, which renews a session instead of asking to sign in.
+    """
+    runtime = runtime_of(request)
     async with runtime.pg.acquire() as conn:
-        rotation = await refresh_session(runtime, conn, token, response)
+        rotation = await refresh_session(runtime, conn, request.cookies.get(REFRESH_COOKIE, ""), response)
         if rotation.refused in ("reused", "revoked", "user_disabled"):
             await record(conn, actor=rotation.email or "unknown", action="auth.refresh_refused",
                          target=f"session:{rotation.family_id}", address=client_address(request),
                          reason=rotation.refused, family_revoked=rotation.family_revoked)
-    if rotation.refused is None:
-        return response
-    log.warning("refresh refused (%s)", rotation.refused,
-                extra={"request_id": request_id(request), "session_id": str(rotation.family_id or "")})
-    refused = json_error(REFUSALS[rotation.refused], "UNAUTHENTICATED", 401)
-    clear_session_cookies(refused, runtime.settings)
-    return refused
+    if rotation.refused is not None:
+        log.warning("refresh refused (%s)", rotation.refused,
+                    extra={"request_id": request_id(request), "session_id": str(rotation.family_id or "")})
+    return rotation
 
 
 async def logout(request: Request) -> Response:

@@ -4,6 +4,12 @@ in the command's transaction, so a rejected spec stores nothing.
 
 Experiment names are unique per project: creating one with a taken name is a conflict, while updating
 replaces the spec (and renames the experiment when the spec's name changed).
+
+A spec may define providers and models the project does not store yet; registering it creates them, which is
+an admin's right (createProvider, createModel). So the caller says whether this one may (`may_create`):
+if not, such a spec is refused with CreatesCatalogEntries and nothing is stored. Entries that refer to, or
+restate exactly, stored ones create nothing (a changed restatement is refused by `store_conflicts`). What
+was created is added to `created`, for the caller's audit.
 """
 
 from __future__ import annotations
@@ -19,8 +25,17 @@ from benchlab.catalog.records import EXPERIMENT, ExperimentRecord
 from benchlab.catalog.spec_references import resolve_references
 from benchlab.catalog.spec_store_checks import store_conflicts
 from benchlab.engine.spec import ExperimentSpec, SpecError, load_spec
+from benchlab.errors import BenchlabError
 from benchlab.secrets import SecretBox
-from benchlab.stores.catalog_repo import register_experiment
+from benchlab.stores.catalog_repo import Created, RegisteredExperiment, register_experiment
+
+
+class CreatesCatalogEntries(BenchlabError):
+    """The spec would create providers or models, and the caller may not."""
+
+    def __init__(self, entries: tuple[Created, ...]) -> None:
+        self.entries = entries
+        super().__init__(", ".join(f'{entry.kind} "{entry.name}"' for entry in entries))
 
 
 async def _validated_spec(conn: asyncpg.Connection, project: asyncpg.Record, document: object) -> ExperimentSpec:
@@ -32,8 +47,18 @@ async def _validated_spec(conn: asyncpg.Connection, project: asyncpg.Record, doc
     return spec
 
 
+async def _register(conn: asyncpg.Connection, spec: ExperimentSpec, box: SecretBox,
+                    may_create: bool) -> RegisteredExperiment:
+    """Register in the caller's transaction: raising here undoes whatever the registration stored."""
+    registered = await register_experiment(conn, spec, box)
+    if registered.created and not may_create:
+        raise CreatesCatalogEntries(registered.created)
+    return registered
+
+
 async def create_experiment(conn: asyncpg.Connection, project_id: UUID, spec: Mapping[str, Any],
-                            box: SecretBox) -> ExperimentRecord:
+                            box: SecretBox, *, may_create: bool = True,
+                            created: list[Created] | None = None) -> ExperimentRecord:
     async with conn.transaction():
         project = await active_project(conn, project_id)
         parsed = await _validated_spec(conn, project, spec)
@@ -41,13 +66,16 @@ async def create_experiment(conn: asyncpg.Connection, project_id: UUID, spec: Ma
         await write_unique(conn, EXPERIMENT, project_id, parsed.name,
                            "INSERT INTO experiments (project_id, name, spec) VALUES ($1, $2, '{}'::jsonb) RETURNING id",
                            project_id, parsed.name)
-        registered = await register_experiment(conn, parsed, box)
+        registered = await _register(conn, parsed, box, may_create)
         row = await fetch_owned(conn, EXPERIMENT, project_id, registered.experiment_id)
+    if created is not None:
+        created.extend(registered.created)
     return ExperimentRecord.from_row(row)
 
 
 async def update_experiment(conn: asyncpg.Connection, project_id: UUID, experiment_id: UUID, spec: Mapping[str, Any],
-                            box: SecretBox) -> ExperimentRecord:
+                            box: SecretBox, *, may_create: bool = True,
+                            created: list[Created] | None = None) -> ExperimentRecord:
     """Replace the experiment's spec; runs already made keep the spec they ran (their snapshot)."""
     async with conn.transaction():
         project = await active_project(conn, project_id)
@@ -58,8 +86,10 @@ async def update_experiment(conn: asyncpg.Connection, project_id: UUID, experime
             await write_unique(conn, EXPERIMENT, project_id, parsed.name,
                                "UPDATE experiments SET name = $3 WHERE id = $1 AND project_id = $2 RETURNING id",
                                experiment_id, project_id, parsed.name)
-        await register_experiment(conn, parsed, box)
+        registered = await _register(conn, parsed, box, may_create)
         row = await fetch_owned(conn, EXPERIMENT, project_id, experiment_id)
+    if created is not None:
+        created.extend(registered.created)
     return ExperimentRecord.from_row(row)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,7 +24,7 @@ from benchlab.errors import StoreUnavailableError
 from benchlab.realtime.fanout import FanOut
 from benchlab.realtime.memory_backend import BoundedMemoryBackend
 from benchlab.realtime.redis_backend import ResilientRedisBackend
-from benchlab.realtime.subscription import Subscription
+from benchlab.realtime.subscription import Listener, Message, Subscription
 
 URL_VARIABLE = "BENCHLAB_REDIS_URL"
 DEFAULT_MAX_QUEUED = 256
@@ -80,6 +80,14 @@ class Hub:
             yield subscription
         finally:
             await asyncio.shield(self._leave(joining, subscription))
+
+    async def listen(self, channel: str, callback: Callable[[Message], None]) -> None:
+        """Call `callback` with every message published on `channel` from now until the hub stops.
+
+        Returns once the backend confirmed the channel, so nothing published afterwards is missed. Messages
+        lost in an outage arrive as a gap marker, like for any subscriber.
+        """
+        await asyncio.shield(self._fanout.add(Listener(channel, callback)))
 
     async def ping(self) -> None:
         if isinstance(self.backend, ResilientRedisBackend):

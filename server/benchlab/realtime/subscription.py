@@ -10,8 +10,12 @@ messages went missing, so it can re-query state instead of silently showing stal
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 OVERFLOW_REASON = "subscriber fell behind; messages were dropped"
 
@@ -113,3 +117,24 @@ def _merge_gap(gap: Message, reason: str, dropped: int | None) -> None:
     if reason not in gap["reason"]:
         gap["reason"] = f"{gap['reason']}; {reason}"
     gap["dropped"] = None if gap["dropped"] is None or dropped is None else gap["dropped"] + dropped
+
+
+class Listener(Subscription):
+    """A subscriber that is a function: the fan-out calls it with each message (gap markers included).
+
+    For process-wide reactions that must not hold a task or a queue of their own, such as dropping cached
+    credentials when access changes. The callback runs on the fan-out task, so it must be quick and must not
+    block; it may schedule work. Nothing is ever queued, so a listener cannot fall behind.
+    """
+
+    def __init__(self, channel: str, callback: Callable[[Message], None]) -> None:
+        super().__init__(channel, 1)
+        self._callback = callback
+
+    def deliver(self, message: Message) -> None:
+        if self._closed:
+            return
+        try:
+            self._callback(message)
+        except Exception:  # a failing listener must not stop delivery to the channel's other subscribers
+            log.exception("realtime listener on channel %r failed", self.channel)

@@ -1,6 +1,7 @@
 """Record an experiment spec's entities in PostgreSQL, in one transaction, before a run starts.
 
-Providers and models are upserted by name (credentials encrypted, never stored in plain text); the dataset
+Providers and models are upserted by name (credentials encrypted, never stored in plain text), and the ones
+created are reported so that the API can audit them like createProvider/createModel; the dataset
 becomes a version identified by its content (an unchanged dataset reuses its version, a changed item gets a
 new append-only revision); prompt versions are immutable (same name and version with other content is an
 error asking for a new version); the experiment keeps the full spec, secrets removed.
@@ -20,10 +21,20 @@ from benchlab.secrets import SecretBox
 
 
 @dataclass(frozen=True)
+class Created:
+    """A provider or model that registering a spec created (rather than found stored)."""
+
+    kind: str          # "provider" | "model"
+    name: str
+    credentials_set: bool = False
+
+
+@dataclass(frozen=True)
 class RegisteredExperiment:
     project_id: UUID
     experiment_id: UUID
     dataset_version_id: UUID
+    created: tuple[Created, ...] = ()
 
 
 async def ensure_project(conn: asyncpg.Connection, slug: str) -> UUID:
@@ -36,26 +47,32 @@ async def register_experiment(conn: asyncpg.Connection, spec: ExperimentSpec, bo
     async with conn.transaction():
         project_id = await ensure_project(conn, spec.project)
         provider_ids = {}
+        created = []
         for provider in spec.providers:
             key = provider.resolve_api_key()
-            provider_ids[provider.name] = await conn.fetchval(
+            row = await conn.fetchrow(
                 "INSERT INTO providers (project_id, name, provider_type, api_base, transport, max_concurrency, "
                 "credentials_encrypted) VALUES ($1, $2, $3, $4, $5, $6, $7) "
                 "ON CONFLICT (project_id, name) DO UPDATE SET provider_type = EXCLUDED.provider_type, "
                 "api_base = EXCLUDED.api_base, transport = EXCLUDED.transport, "
                 "max_concurrency = EXCLUDED.max_concurrency, updated_at = now(), "
                 "credentials_encrypted = coalesce(EXCLUDED.credentials_encrypted, providers.credentials_encrypted) "
-                "RETURNING id", project_id, provider.name, provider.type, provider.api_base, provider.transport,
-                provider.max_concurrency, box.encrypt(key) if key else None)
+                "RETURNING id, xmax = 0 AS inserted", project_id, provider.name, provider.type, provider.api_base,
+                provider.transport, provider.max_concurrency, box.encrypt(key) if key else None)
+            provider_ids[provider.name] = row["id"]
+            if row["inserted"]:
+                created.append(Created("provider", provider.name, credentials_set=bool(key)))
         for model in spec.models:
-            await conn.execute(
+            inserted = await conn.fetchval(
                 "INSERT INTO models (project_id, provider_id, name, model_id, input_price_per_mtok, "
                 "output_price_per_mtok, params) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) "
                 "ON CONFLICT (project_id, name) DO UPDATE SET provider_id = EXCLUDED.provider_id, "
                 "model_id = EXCLUDED.model_id, input_price_per_mtok = EXCLUDED.input_price_per_mtok, "
-                "output_price_per_mtok = EXCLUDED.output_price_per_mtok, params = EXCLUDED.params, updated_at = now()",
-                project_id, provider_ids[model.provider], model.name, model.model, model.input_price_per_mtok,
-                model.output_price_per_mtok, json.dumps(model.params))
+                "output_price_per_mtok = EXCLUDED.output_price_per_mtok, params = EXCLUDED.params, updated_at = now() "
+                "RETURNING xmax = 0", project_id, provider_ids[model.provider], model.name, model.model,
+                model.input_price_per_mtok, model.output_price_per_mtok, json.dumps(model.params))
+            if inserted:
+                created.append(Created("model", model.name))
         for prompt in spec.prompts:
             await _register_prompt_version(conn, project_id, prompt)
         version_id = await _register_dataset_version(conn, project_id, spec.dataset)
@@ -65,7 +82,7 @@ async def register_experiment(conn: asyncpg.Connection, spec: ExperimentSpec, bo
             "description = EXCLUDED.description, spec = EXCLUDED.spec, "
             "dataset_version_id = EXCLUDED.dataset_version_id, updated_at = now() RETURNING id",
             project_id, spec.name, spec.description or "", json.dumps(spec.to_dict()), version_id)
-    return RegisteredExperiment(project_id, experiment_id, version_id)
+    return RegisteredExperiment(project_id, experiment_id, version_id, tuple(created))
 
 
 async def _register_prompt_version(conn: asyncpg.Connection, project_id: UUID, prompt: PromptSpec) -> UUID:

@@ -2,6 +2,9 @@
 
 Guards beyond the field permission: nobody grants more than they hold (an admin cannot create owner keys or
 make owners; only owners touch owners), and a project always keeps at least one owner.
+
+Every change that may take access away is announced once committed (`Authenticator.access_changed`): every
+server process drops what it cached about that key or user and re-checks their open WebSocket connections.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import strawberry
 from strawberry.types import Info
 
 from benchlab.access.api_keys import mint
+from benchlab.access.changes import AccessChange
 from benchlab.access.roles import Role
 from benchlab.api import lists
 from benchlab.api.auditing import audit
@@ -134,7 +138,7 @@ class AccessMutations:
             project_id = await conn.fetchval(
                 "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING project_id",
                 key_id)
-        runtime_of(info).authenticator.keys.forget(key_id)
+        await runtime_of(info).authenticator.access_changed(AccessChange(key_id=key_id, project_id=project_id))
         await audit(info, "api_key.revoke", str(key_id), project_id)
         return ApiKeyPayload(api_key=await reload(info, "ApiKey", key_id))
 
@@ -155,8 +159,8 @@ class AccessMutations:
                 "ON CONFLICT (project_id, user_id) DO UPDATE SET role = EXCLUDED.role",
                 project_id, user_id, input.role.value)
             member = await _member_view(conn, project_id, user_id)
+        await runtime_of(info).authenticator.access_changed(AccessChange(user_id=user_id, project_id=project_id))
         await audit(info, "member.role_change", input.email, project_id, before=before, after=input.role.value)
-        runtime_of(info).authenticator.forget_user(user_id)
         return MemberPayload(member=member)
 
     @strawberry.mutation(permission_classes=[project_role(Role.ADMIN, "input.project_id", "Project")],
@@ -172,6 +176,7 @@ class AccessMutations:
                 await _keep_an_owner(conn, project_id, user_id)
             await conn.execute("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2",
                                project_id, user_id)
+        await runtime_of(info).authenticator.access_changed(AccessChange(user_id=user_id, project_id=project_id))
         if before is not None:
             await audit(info, "member.remove", input.email, project_id, before=before)
         return MemberPayload(member=None)
@@ -193,7 +198,7 @@ class AccessMutations:
             if input.is_instance_admin is not None:
                 await conn.execute("UPDATE users SET is_instance_admin = $2 WHERE id = $1", user_id,
                                    input.is_instance_admin)
-        runtime_of(info).authenticator.forget_user(user_id)
+        await runtime_of(info).authenticator.access_changed(AccessChange(user_id=user_id))
         await audit(info, "user.update", before["email"],
                     before={"disabled": before["disabled_at"] is not None, "admin": before["is_instance_admin"]},
                     after={"disabled": input.disabled, "admin": input.is_instance_admin})

@@ -1,8 +1,14 @@
-"""Mutations for datasets (with bulk item import), prompts with immutable versions, and experiments."""
+"""Mutations for datasets (with bulk item import), prompts with immutable versions, and experiments.
+
+An experiment spec may define providers and models the project does not store yet; that creates them, so it
+needs the role createProvider and createModel need (admin), and is audited like them.
+"""
 
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
+from uuid import UUID
 
 import strawberry
 import yaml
@@ -11,14 +17,18 @@ from strawberry.types import Info
 
 from benchlab import catalog
 from benchlab.access.roles import Role
+from benchlab.api.catalog_audit import audit_created
 from benchlab.api.context import runtime_of
-from benchlab.api.errors import BadUserInput
+from benchlab.api.errors import BadUserInput, Forbidden
 from benchlab.api.ids import expect_id
 from benchlab.api.mutations.common import owned, run_command
 from benchlab.api.node_lookup import reload
-from benchlab.api.permissions import project_role
+from benchlab.api.permissions import project_role, role_in
 from benchlab.api.types.catalog import Dataset, DatasetVersion, Prompt, PromptVersion
 from benchlab.api.types.runs import Experiment
+from benchlab.catalog.experiments import CreatesCatalogEntries
+from benchlab.catalog.records import ExperimentRecord
+from benchlab.stores.catalog_repo import Created
 
 
 @strawberry.enum
@@ -126,6 +136,25 @@ def spec_document(spec: object, spec_yaml: str | None) -> dict:
     return spec
 
 
+async def _store_experiment(info: Info, command: Any, project_id: UUID, *args: Any, spec: JSON | None,
+                            spec_yaml: str | None) -> ExperimentRecord:
+    """Run the create or update command, letting only admins create providers and models through the spec,
+    and audit what it created."""
+    role = await role_in(info, project_id)
+    created: list[Created] = []
+    try:
+        record = await run_command(info, command, project_id, *args, spec_document(spec, spec_yaml),
+                                   runtime_of(info).secrets, may_create=role is not None and role.allows(Role.ADMIN),
+                                   created=created)
+    except CreatesCatalogEntries as exc:
+        raise Forbidden(
+            f"this spec would create {exc}: creating providers and models needs the admin role in the project; you "
+            f"have {role.value if role else 'none'}. Ask an admin to create them (createProvider, createModel), "
+            "then refer to them by name alone, e.g. models: [{name: <model>}]", requiredRole="ADMIN") from None
+    await audit_created(info, project_id, created, experiment=record.name)
+    return record
+
+
 @strawberry.type
 class ContentMutations:
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.project_id", "Project")],
@@ -182,16 +211,16 @@ class ContentMutations:
         "and 2`."))
     async def create_experiment(self, info: Info, input: CreateExperimentInput) -> ExperimentPayload:
         project_id = expect_id(input.project_id, "Project", "projectId")
-        record = await run_command(info, catalog.create_experiment, project_id,
-                                   spec_document(input.spec, input.spec_yaml), runtime_of(info).secrets)
+        record = await _store_experiment(info, catalog.create_experiment, project_id, spec=input.spec,
+                                         spec_yaml=input.spec_yaml)
         return ExperimentPayload(experiment=await reload(info, "Experiment", record.id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.id", "Experiment")],
                          description="Replace an experiment's spec (runs keep the spec they ran).")
     async def update_experiment(self, info: Info, input: UpdateExperimentInput) -> ExperimentPayload:
         experiment_id, project_id = await owned(info, input.id, "Experiment")
-        await run_command(info, catalog.update_experiment, project_id, experiment_id,
-                          spec_document(input.spec, input.spec_yaml), runtime_of(info).secrets)
+        await _store_experiment(info, catalog.update_experiment, project_id, experiment_id, spec=input.spec,
+                                spec_yaml=input.spec_yaml)
         return ExperimentPayload(experiment=await reload(info, "Experiment", experiment_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Experiment")],

@@ -9,6 +9,7 @@ from strawberry.types import Info
 from benchlab import catalog
 from benchlab.access.roles import Role
 from benchlab.api.auditing import audit
+from benchlab.api.catalog_audit import audit_created
 from benchlab.api.context import identity_of, runtime_of
 from benchlab.api.errors import Forbidden
 from benchlab.api.ids import expect_id
@@ -16,6 +17,7 @@ from benchlab.api.mutations.common import keep_unset, owned, run_command
 from benchlab.api.node_lookup import reload
 from benchlab.api.permissions import SignedIn, project_role
 from benchlab.api.types.catalog import Model, Project, Provider
+from benchlab.stores.catalog_repo import Created
 
 
 @strawberry.input
@@ -140,7 +142,7 @@ class ProjectMutations:
                                    api_base=input.api_base, transport=input.transport,
                                    max_concurrency=input.max_concurrency, api_key=input.api_key,
                                    box=runtime_of(info).secrets)
-        await audit(info, "provider.create", input.name, project_id, credentials_set=input.api_key is not None)
+        await audit_created(info, project_id, [Created("provider", input.name, input.api_key is not None)])
         return ProviderPayload(provider=await reload(info, "Provider", record.id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.ADMIN, "input.id", "Provider")],
@@ -170,6 +172,7 @@ class ProjectMutations:
         record = await run_command(info, catalog.create_model, project_id, provider_id, input.name, input.model_id,
                                    input_price_per_mtok=input.input_price_per_mtok,
                                    output_price_per_mtok=input.output_price_per_mtok, params=input.params)
+        await audit_created(info, project_id, [Created("model", input.name)])
         return ModelPayload(model=await reload(info, "Model", record.id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.ADMIN, "input.id", "Model")],
