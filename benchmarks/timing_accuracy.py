@@ -11,7 +11,8 @@ For the direct transport and the litellm transport, at concurrency 1, 16, 64 and
   share of the TTFT error from the client's;
 - the share of inter-event gaps read below 0.5 ms (true gaps are 10 ms; a collapsed gap means bunching);
 - client CPU (process time / wall time) and the run's self-measurement (event-loop lag, saturation flag).
-Then the Poisson profile at a target of 50 req/s: achieved rate from the actual send stamps.
+Then the open-loop profiles, Poisson at 50 req/s and constant at 200 req/s: achieved rate from the actual
+send stamps, and whether it is within 10 % of the target (tests check the schedule itself, not the rate).
 
     python benchmarks/timing_accuracy.py [--quick]
 """
@@ -23,11 +24,12 @@ import asyncio
 import itertools
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from benchlab.engine.load import poisson_offsets, run_closed_loop, run_open_loop  # noqa: E402
+from benchlab.engine.load import constant_offsets, poisson_offsets, run_closed_loop, run_open_loop  # noqa: E402
 from benchlab.engine.response import ResponseRecord  # noqa: E402
 from benchlab.engine.selfcheck import SelfMeasurement, percentile  # noqa: E402
 from benchlab.engine.transport_direct import DirectTransport, LLMRequest  # noqa: E402
@@ -91,7 +93,7 @@ def score(records: dict[str, ResponseRecord], truths: dict[str, dict]) -> dict[s
             "delivery_p99": percentile(delivery, 0.99)}
 
 
-async def poisson_rate(base_url: str, rate: float, requests: int) -> tuple[float, float]:
+async def open_loop_rate(base_url: str, offsets: Iterator[float], rate: float, requests: int) -> tuple[float, float]:
     transport = DirectTransport(base_url, None, max_connections=64, timeout_s=60)
     await transport.warm_up(32)
     sends: list[int] = []
@@ -101,7 +103,7 @@ async def poisson_rate(base_url: str, rate: float, requests: int) -> tuple[float
                                                  "content": "hi"}], params={"max_tokens": 16}))
         sends.append(record.send_ns)
 
-    await run_open_loop(range(requests), poisson_offsets(rate, seed=1), one, lambda: False, max_concurrency=64)
+    await run_open_loop(range(requests), offsets, one, lambda: False, max_concurrency=64)
     await transport.close()
     sends.sort()
     achieved = (len(sends) - 1) / ((sends[-1] - sends[0]) / 1e9)
@@ -137,8 +139,11 @@ def main() -> None:
                       f"{result['cpu']:>10.0%} "
                       f"{measured['loop_lag_ms']['p99']:>10.3f} ms {measured['client_saturated']!s:>10}"
                       + (f"  ({s['failed']} failed)" if s["failed"] else ""))
-        achieved, ratio = asyncio.run(poisson_rate(mock.base_url, 50.0, 250))
-    print(f"poisson target 50.0 req/s: achieved {achieved:.2f} req/s (ratio {ratio:.3f})")
+        for name, rate, offsets in (("poisson", 50.0, poisson_offsets(50.0, seed=1)),
+                                    ("constant", 200.0, constant_offsets(200.0))):
+            achieved, ratio = asyncio.run(open_loop_rate(mock.base_url, offsets, rate, 250))
+            print(f"{name} target {rate} req/s: achieved {achieved:.2f} req/s (ratio {ratio:.3f}, "
+                  f"within 10 %: {'yes' if abs(ratio - 1) < 0.1 else 'NO'})")
 
 
 if __name__ == "__main__":

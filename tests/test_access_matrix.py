@@ -1,14 +1,25 @@
-"""Every mutation as every project role and as a stranger: allowed exactly from the role the product promises.
+"""Every mutation as every project role, a stranger and an instance admin: allowed exactly from the promised role.
 
 The expected minimum role of each mutation is written here, independently of the code; a mutation missing
 from the table fails the test, so a new mutation cannot ship without a decision about who may use it.
-Identities are API keys (one per role) of the project, and a key of another project as the stranger.
+Identities are API keys (one per role) of the project, an owner key of another project as the stranger, and
+the `client` fixture's signed-in instance admin (README: instance admins may do everything).
+
+Each call gets its own object, in a state where the call can succeed (a queued run to cancel, an interrupted
+run to resume, a member to remove, a provider nobody archived yet), so:
+- an allowed call must succeed: no errors, the payload shows the change, and the database changed;
+- a refused call must be FORBIDDEN (NOT_FOUND for strangers) and leave every table exactly as it was.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -20,120 +31,236 @@ from benchlab.api.schema import build_schema
 from benchlab.engine.spec import load_spec
 from benchlab.secrets import SecretBox
 from benchlab.stores.catalog_repo import register_experiment
-from benchlab.stores.runs_repo import create_run
-from tests.helpers.access import as_key, make_key, make_user
+from benchlab.stores.runs_repo import create_run, transition
+from tests.helpers.access import as_key, database_snapshot, make_key, make_user
 from tests.helpers.engine import mock_spec
+from tests.helpers.graphql import gql
 
 ROLES = ("viewer", "member", "admin", "owner")
-DENIED = {"FORBIDDEN", "NOT_FOUND", "UNAUTHENTICATED"}
+INSTANCE_ADMIN = "instance admin"
+# In increasing power, so every refused call of a mutation comes before its allowed ones: a refused call is
+# checked against a database that no earlier (allowed) call, nor a run it started, is still changing.
+IDENTITIES = ("stranger", *ROLES, INSTANCE_ADMIN)
+SIGNED_IN = "signed-in user"  # no API key may: keys belong to one project
 counter = itertools.count()
 
-# mutation -> (least role that may use it, operation, variables from the seeded ids)
-MATRIX: dict[str, tuple[str | None, str, Any]] = {
-    "createProject": (None, 'mutation($s: String!) { createProject(input: {slug: $s, name: "x"}) { project { id } } }',
-                      lambda ids: {"s": f"p-{next(counter)}"}),
-    "updateProject": ("owner", 'mutation($id: ID!) { updateProject(input: {id: $id, name: "n"}) { project { id } } }',
-                      lambda ids: {"id": ids["project"]}),
-    "archiveProject": ("owner", "mutation($id: ID!) { archiveProject(id: $id) { project { id } } }",
-                       lambda ids: {"id": ids["other_project"]}),
-    "unarchiveProject": ("owner", "mutation($id: ID!) { unarchiveProject(id: $id) { project { id } } }",
-                         lambda ids: {"id": ids["other_project"]}),
-    "createProvider": ("admin", 'mutation($p: ID!, $n: String!) { createProvider(input: {projectId: $p, name: $n, '
-                                'type: "openai", apiKey: "sk-x"}) { provider { id } } }',
-                       lambda ids: {"p": ids["project"], "n": f"prov-{next(counter)}"}),
-    "updateProvider": ("admin", 'mutation($id: ID!) { updateProvider(input: {id: $id, apiKey: "sk-y"}) '
-                                "{ provider { id } } }", lambda ids: {"id": ids["provider"]}),
-    "archiveProvider": ("admin", "mutation($id: ID!) { archiveProvider(id: $id) { provider { id } } }",
-                        lambda ids: {"id": ids["spare_provider"]}),
-    "createModel": ("admin", 'mutation($p: ID!, $n: String!) { createModel(input: {providerId: $p, name: $n, '
-                             'modelId: "m"}) { model { id } } }',
-                    lambda ids: {"p": ids["provider"], "n": f"model-{next(counter)}"}),
-    "updateModel": ("admin", "mutation($id: ID!) { updateModel(input: {id: $id, inputPricePerMtok: 1}) "
-                             "{ model { id } } }", lambda ids: {"id": ids["model"]}),
-    "archiveModel": ("admin", "mutation($id: ID!) { archiveModel(id: $id) { model { id } } }",
-                     lambda ids: {"id": ids["spare_model"]}),
-    "createDataset": ("member", "mutation($p: ID!, $n: String!) { createDataset(input: {projectId: $p, name: $n}) "
-                                "{ dataset { id } } }", lambda ids: {"p": ids["project"], "n": f"ds-{next(counter)}"}),
-    "archiveDataset": ("member", "mutation($id: ID!) { archiveDataset(id: $id) { dataset { id } } }",
-                       lambda ids: {"id": ids["dataset"]}),
-    "importDatasetItems": ("member", 'mutation($d: ID!) { importDatasetItems(input: {datasetId: $d, format: JSONL, '
-                                     'text: "{\\"vars\\": {\\"topic\\": \\"t\\"}}"}) { created } }',
-                           lambda ids: {"d": ids["dataset"]}),
-    "createPrompt": ("member", "mutation($p: ID!, $n: String!) { createPrompt(input: {projectId: $p, name: $n}) "
-                               "{ prompt { id } } }", lambda ids: {"p": ids["project"], "n": f"pr-{next(counter)}"}),
-    "createPromptVersion": ("member", 'mutation($p: ID!) { createPromptVersion(input: {promptId: $p, version: "v9", '
-                                      'text: "Q: {{topic}}"}) { promptVersion { id } } }',
-                            lambda ids: {"p": ids["prompt"]}),
-    "archivePrompt": ("member", "mutation($id: ID!) { archivePrompt(id: $id) { prompt { id } } }",
-                      lambda ids: {"id": ids["prompt"]}),
-    "createExperiment": ("member", "mutation($p: ID!, $s: JSON!) { createExperiment(input: {projectId: $p, spec: $s}) "
-                                   "{ experiment { id } } }",
-                         lambda ids: {"p": ids["project"], "s": {**ids["spec"], "name": f"e-{next(counter)}"}}),
-    "updateExperiment": ("member", "mutation($id: ID!, $s: JSON!) { updateExperiment(input: {id: $id, spec: $s}) "
-                                   "{ experiment { id } } }", lambda ids: {"id": ids["experiment"], "s": ids["spec"]}),
-    "archiveExperiment": ("member", "mutation($id: ID!) { archiveExperiment(id: $id) { experiment { id } } }",
-                          lambda ids: {"id": ids["spare_experiment"]}),
-    "startRun": ("member", "mutation($e: ID!) { startRun(input: {experimentId: $e}) { run { id } } }",
-                 lambda ids: {"e": ids["experiment"]}),
-    "cancelRun": ("member", "mutation($id: ID!) { cancelRun(id: $id) { run { id } } }", lambda ids: {"id": ids["run"]}),
-    "resumeRun": ("member", "mutation($id: ID!) { resumeRun(id: $id) { run { id } } }", lambda ids: {"id": ids["run"]}),
-    "createApiKey": ("admin", 'mutation($p: ID!) { createApiKey(input: {projectId: $p, name: "k", role: VIEWER}) '
-                              "{ secret } }", lambda ids: {"p": ids["project"]}),
-    "revokeApiKey": ("admin", "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id } } }",
-                     lambda ids: {"id": ids["spare_key"]}),
-    "setProjectMember": ("admin", 'mutation($p: ID!) { setProjectMember(input: {projectId: $p, '
-                                  'email: "dana@example.com", role: VIEWER}) { member { role } } }',
-                         lambda ids: {"p": ids["project"]}),
-    "removeProjectMember": ("admin", 'mutation($p: ID!) { removeProjectMember(input: {projectId: $p, '
-                                     'email: "erin@example.com"}) { member { role } } }',
-                            lambda ids: {"p": ids["project"]}),
-    "setUser": ("instance-admin", "mutation($u: ID!) { setUser(input: {userId: $u, disabled: false}) { user { id } } }",
-                lambda ids: {"u": ids["user"]}),
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(counter)}"
+
+
+class World:
+    """A project with a key per role and a stranger's key; makes a fresh object for each call."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def seed(self) -> World:
+        box = SecretBox(Fernet.generate_key())
+        spec = mock_spec("http://127.0.0.1:9/v1", project="matrix", items=1)
+        self.spec = {k: v for k, v in spec.items() if k != "project"}
+        main = await register_experiment(self.conn, load_spec(spec), box)
+        other = await register_experiment(self.conn, load_spec({**spec, "project": "elsewhere"}), box)
+        self.project_id, self.experiment_id = main.project_id, main.experiment_id
+        self.provider_id = await self.one("SELECT id FROM providers WHERE project_id = $1", self.project_id)
+        self.project = encode_global_id("Project", self.project_id)
+        self.provider = encode_global_id("Provider", self.provider_id)
+        self.model = encode_global_id("Model", await self.one("SELECT id FROM models WHERE project_id = $1",
+                                                              self.project_id))
+        self.dataset = encode_global_id("Dataset", await self.one("SELECT id FROM datasets WHERE project_id = $1",
+                                                                  self.project_id))
+        self.prompt = encode_global_id("Prompt", await self.one("SELECT id FROM prompts WHERE project_id = $1",
+                                                                self.project_id))
+        self.experiment = encode_global_id("Experiment", self.experiment_id)
+        self.keys = {role: await make_key(self.conn, self.project_id, role) for role in ROLES}
+        self.keys["stranger"] = await make_key(self.conn, other.project_id, "owner")
+        return self
+
+    async def one(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchval(sql, *args)
+
+    async def project_archived(self, archived: bool) -> str:
+        await self.conn.execute("UPDATE projects SET archived_at = CASE WHEN $2 THEN now() END WHERE id = $1",
+                                self.project_id, archived)
+        return self.project
+
+    async def new_provider(self) -> str:
+        return encode_global_id("Provider", await self.one(
+            "INSERT INTO providers (project_id, name, provider_type) VALUES ($1, $2, 'openai') RETURNING id",
+            self.project_id, unique("provider")))
+
+    async def new_model(self) -> str:
+        return encode_global_id("Model", await self.one(
+            "INSERT INTO models (project_id, provider_id, name, model_id) VALUES ($1, $2, $3, 'm') RETURNING id",
+            self.project_id, self.provider_id, unique("model")))
+
+    async def new_dataset(self) -> str:
+        return encode_global_id("Dataset", await self.one(
+            "INSERT INTO datasets (project_id, name) VALUES ($1, $2) RETURNING id", self.project_id, unique("ds")))
+
+    async def new_prompt(self) -> str:
+        return encode_global_id("Prompt", await self.one(
+            "INSERT INTO prompts (project_id, name) VALUES ($1, $2) RETURNING id", self.project_id, unique("pr")))
+
+    async def new_experiment(self) -> str:
+        name = unique("exp")
+        return encode_global_id("Experiment", await self.one(
+            "INSERT INTO experiments (project_id, name, spec) VALUES ($1, $2, $3::jsonb) RETURNING id",
+            self.project_id, name, json.dumps({**self.spec, "name": name})))
+
+    async def new_run(self, *path: str) -> str:
+        """A run of the experiment moved along `path` through the guarded state machine."""
+        run_id = await create_run(self.conn, self.project_id, self.experiment_id, self.spec, 1)
+        for status in path:
+            assert await transition(self.conn, run_id, status), status
+        return encode_global_id("Run", run_id)
+
+    async def new_key(self) -> str:
+        name = unique("key")
+        await make_key(self.conn, self.project_id, "viewer", name)
+        return encode_global_id("ApiKey", await self.one("SELECT id FROM api_keys WHERE name = $1", name))
+
+    async def new_user(self, *, member: bool = False) -> UUID:
+        user_id = await make_user(self.conn, f"{unique('user')}@example.com")
+        if member:
+            await self.conn.execute("INSERT INTO project_members VALUES ($1, $2, 'viewer')", self.project_id, user_id)
+        return user_id
+
+    async def email_of(self, user: Any) -> str:
+        return await self.one("SELECT email FROM users WHERE id = $1", await user)
+
+    async def user_id(self, user: Any) -> str:
+        return encode_global_id("User", await user)
+
+
+async def resolved(variables: dict[str, Any]) -> dict[str, Any]:
+    return {name: await value if inspect.isawaitable(value) else value for name, value in variables.items()}
+
+
+@dataclass(frozen=True)
+class Case:
+    least: str                                                # least project role, SIGNED_IN or INSTANCE_ADMIN
+    operation: str
+    variables: Callable[[World], dict[str, Any]]              # values may be awaitables (fresh objects)
+    succeeded: Callable[[dict[str, Any], dict[str, Any]], Any]  # (payload, variables): shows the change
+
+    def allows(self, who: str) -> bool:
+        if who == INSTANCE_ADMIN:
+            return True
+        return self.least in ROLES and who in ROLES and ROLES.index(who) >= ROLES.index(self.least)
+
+    def refusal(self, who: str) -> str:
+        return "NOT_FOUND" if who == "stranger" and self.least in ROLES else "FORBIDDEN"
+
+
+MATRIX: dict[str, Case] = {
+    "createProject": Case(
+        SIGNED_IN, 'mutation($s: String!) { createProject(input: {slug: $s, name: "x"}) { project { slug } } }',
+        lambda w: {"s": unique("p")}, lambda p, v: p["project"]["slug"] == v["s"]),
+    "updateProject": Case(
+        "owner", "mutation($id: ID!, $n: String!) { updateProject(input: {id: $id, name: $n}) { project { name } } }",
+        lambda w: {"id": w.project, "n": unique("renamed")}, lambda p, v: p["project"]["name"] == v["n"]),
+    "archiveProject": Case(
+        "owner", "mutation($id: ID!) { archiveProject(id: $id) { project { id archivedAt } } }",
+        lambda w: {"id": w.project_archived(False)}, lambda p, v: p["project"]["archivedAt"]),
+    "unarchiveProject": Case(
+        "owner", "mutation($id: ID!) { unarchiveProject(id: $id) { project { id archivedAt } } }",
+        lambda w: {"id": w.project_archived(True)}, lambda p, v: p["project"]["archivedAt"] is None),
+    "createProvider": Case(
+        "admin", 'mutation($p: ID!, $n: String!) { createProvider(input: {projectId: $p, name: $n, type: "openai", '
+                 'apiKey: "sk-x"}) { provider { name hasCredentials } } }',
+        lambda w: {"p": w.project, "n": unique("prov")},
+        lambda p, v: p["provider"] == {"name": v["n"], "hasCredentials": True}),
+    "updateProvider": Case(
+        "admin", 'mutation($id: ID!) { updateProvider(input: {id: $id, apiKey: "sk-y"}) '
+                 "{ provider { hasCredentials } } }",
+        lambda w: {"id": w.new_provider()}, lambda p, v: p["provider"]["hasCredentials"]),
+    "archiveProvider": Case(
+        "admin", "mutation($id: ID!) { archiveProvider(id: $id) { provider { id archivedAt } } }",
+        lambda w: {"id": w.new_provider()},
+        lambda p, v: p["provider"]["id"] == v["id"] and p["provider"]["archivedAt"]),
+    "createModel": Case(
+        "admin", 'mutation($p: ID!, $n: String!) { createModel(input: {providerId: $p, name: $n, modelId: "m"}) '
+                 "{ model { name } } }",
+        lambda w: {"p": w.provider, "n": unique("model")}, lambda p, v: p["model"]["name"] == v["n"]),
+    "updateModel": Case(
+        "admin", "mutation($id: ID!, $price: Float!) { updateModel(input: {id: $id, inputPricePerMtok: $price}) "
+                 "{ model { inputPricePerMtok } } }",
+        lambda w: {"id": w.model, "price": next(counter) + 0.5},
+        lambda p, v: p["model"]["inputPricePerMtok"] == v["price"]),
+    "archiveModel": Case(
+        "admin", "mutation($id: ID!) { archiveModel(id: $id) { model { id archivedAt } } }",
+        lambda w: {"id": w.new_model()}, lambda p, v: p["model"]["id"] == v["id"] and p["model"]["archivedAt"]),
+    "createDataset": Case(
+        "member", "mutation($p: ID!, $n: String!) { createDataset(input: {projectId: $p, name: $n}) "
+                  "{ dataset { name } } }",
+        lambda w: {"p": w.project, "n": unique("ds")}, lambda p, v: p["dataset"]["name"] == v["n"]),
+    "archiveDataset": Case(
+        "member", "mutation($id: ID!) { archiveDataset(id: $id) { dataset { id archivedAt } } }",
+        lambda w: {"id": w.new_dataset()}, lambda p, v: p["dataset"]["id"] == v["id"] and p["dataset"]["archivedAt"]),
+    "importDatasetItems": Case(
+        "member", "mutation($d: ID!, $t: String!) { importDatasetItems(input: {datasetId: $d, format: JSONL, "
+                  "text: $t}) { created importedItems } }",
+        lambda w: {"d": w.dataset, "t": json.dumps({"id": unique("item"), "vars": {"topic": "t"}})},
+        lambda p, v: p == {"created": True, "importedItems": 1}),
+    "createPrompt": Case(
+        "member", "mutation($p: ID!, $n: String!) { createPrompt(input: {projectId: $p, name: $n}) "
+                  "{ prompt { name } } }",
+        lambda w: {"p": w.project, "n": unique("pr")}, lambda p, v: p["prompt"]["name"] == v["n"]),
+    "createPromptVersion": Case(
+        "member", 'mutation($p: ID!, $v: String!) { createPromptVersion(input: {promptId: $p, version: $v, '
+                  'text: "Q: {{topic}}"}) { promptVersion { version } } }',
+        lambda w: {"p": w.prompt, "v": unique("v")}, lambda p, v: p["promptVersion"]["version"] == v["v"]),
+    "archivePrompt": Case(
+        "member", "mutation($id: ID!) { archivePrompt(id: $id) { prompt { id archivedAt } } }",
+        lambda w: {"id": w.new_prompt()}, lambda p, v: p["prompt"]["id"] == v["id"] and p["prompt"]["archivedAt"]),
+    "createExperiment": Case(
+        "member", "mutation($p: ID!, $s: JSON!) { createExperiment(input: {projectId: $p, spec: $s}) "
+                  "{ experiment { name } } }",
+        lambda w: {"p": w.project, "s": {**w.spec, "name": unique("e")}},
+        lambda p, v: p["experiment"]["name"] == v["s"]["name"]),
+    "updateExperiment": Case(
+        "member", "mutation($id: ID!, $s: JSON!) { updateExperiment(input: {id: $id, spec: $s}) "
+                  "{ experiment { description } } }",
+        lambda w: {"id": w.experiment, "s": {**w.spec, "description": unique("described")}},
+        lambda p, v: p["experiment"]["description"] == v["s"]["description"]),
+    "archiveExperiment": Case(
+        "member", "mutation($id: ID!) { archiveExperiment(id: $id) { experiment { id archivedAt } } }",
+        lambda w: {"id": w.new_experiment()},
+        lambda p, v: p["experiment"]["id"] == v["id"] and p["experiment"]["archivedAt"]),
+    "startRun": Case(
+        "member", "mutation($e: ID!) { startRun(input: {experimentId: $e}) { run { status experiment { id } } } }",
+        lambda w: {"e": w.experiment},
+        lambda p, v: p["run"]["status"] in ("QUEUED", "RUNNING") and p["run"]["experiment"]["id"] == v["e"]),
+    "cancelRun": Case(
+        "member", "mutation($id: ID!) { cancelRun(id: $id) { run { id status } } }",
+        lambda w: {"id": w.new_run("queued")}, lambda p, v: p["run"] == {"id": v["id"], "status": "CANCELLED"}),
+    "resumeRun": Case(
+        "member", "mutation($id: ID!) { resumeRun(id: $id) { run { id status } } }",
+        lambda w: {"id": w.new_run("queued", "running", "interrupted")},
+        lambda p, v: p["run"]["id"] == v["id"] and p["run"]["status"] in ("QUEUED", "RUNNING")),
+    "createApiKey": Case(
+        "admin", 'mutation($p: ID!) { createApiKey(input: {projectId: $p, name: "k", role: VIEWER}) '
+                 "{ secret apiKey { role revokedAt } } }",
+        lambda w: {"p": w.project},
+        lambda p, v: p["secret"].startswith("blk_") and p["apiKey"] == {"role": "VIEWER", "revokedAt": None}),
+    "revokeApiKey": Case(
+        "admin", "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id revokedAt } } }",
+        lambda w: {"id": w.new_key()}, lambda p, v: p["apiKey"]["id"] == v["id"] and p["apiKey"]["revokedAt"]),
+    "setProjectMember": Case(
+        "admin", "mutation($p: ID!, $e: String!) { setProjectMember(input: {projectId: $p, email: $e, role: MEMBER}) "
+                 "{ member { role user { email } } } }",
+        lambda w: {"p": w.project, "e": w.email_of(w.new_user())},
+        lambda p, v: p["member"] == {"role": "MEMBER", "user": {"email": v["e"]}}),
+    "removeProjectMember": Case(
+        "admin", "mutation($p: ID!, $e: String!) { removeProjectMember(input: {projectId: $p, email: $e}) "
+                 "{ member { role } } }",
+        lambda w: {"p": w.project, "e": w.email_of(w.new_user(member=True))},
+        lambda p, v: p["member"] is None),  # the membership row is gone: see the "database changed" check
+    "setUser": Case(
+        INSTANCE_ADMIN, "mutation($u: ID!) { setUser(input: {userId: $u, disabled: true}) { user { id disabledAt } } }",
+        lambda w: {"u": w.user_id(w.new_user())}, lambda p, v: p["user"]["id"] == v["u"] and p["user"]["disabledAt"]),
 }
-
-
-async def seed(conn: asyncpg.Connection) -> dict[str, Any]:
-    box = SecretBox(Fernet.generate_key())
-    spec = mock_spec("http://127.0.0.1:9/v1", project="matrix", items=1)
-    main = await register_experiment(conn, load_spec(spec), box)
-    spare = await register_experiment(conn, load_spec({**spec, "name": "spare"}), box)
-    other = await register_experiment(conn, load_spec({**spec, "project": "elsewhere"}), box)
-    project = main.project_id
-    run_id = await create_run(conn, project, main.experiment_id, spec, 1)
-    ids: dict[str, Any] = {"spec": {k: v for k, v in spec.items() if k != "project"}}
-
-    async def one(sql: str, *args: Any) -> Any:
-        return await conn.fetchval(sql, *args)
-
-    provider = await one("SELECT id FROM providers WHERE project_id = $1", project)
-    spare_provider = await one("INSERT INTO providers (project_id, name, provider_type) VALUES ($1, 'spare', 'openai') "
-                               "RETURNING id", project)
-    spare_model = await one("INSERT INTO models (project_id, provider_id, name, model_id) VALUES ($1, $2, 'spare', "
-                            "'m') RETURNING id", project, provider)
-    for email in ("dana@example.com", "erin@example.com"):
-        user = await make_user(conn, email)
-        await conn.execute("INSERT INTO project_members VALUES ($1, $2, 'viewer')", project, user)
-    ids.update({
-        "project": encode_global_id("Project", project),
-        "other_project": encode_global_id("Project", project),
-        "provider": encode_global_id("Provider", provider),
-        "spare_provider": encode_global_id("Provider", spare_provider),
-        "model": encode_global_id("Model", await one("SELECT id FROM models WHERE project_id = $1 AND name = 'm'",
-                                                      project)),
-        "spare_model": encode_global_id("Model", spare_model),
-        "dataset": encode_global_id("Dataset", await one("SELECT id FROM datasets WHERE project_id = $1", project)),
-        "prompt": encode_global_id("Prompt", await one("SELECT id FROM prompts WHERE project_id = $1", project)),
-        "experiment": encode_global_id("Experiment", main.experiment_id),
-        "spare_experiment": encode_global_id("Experiment", spare.experiment_id),
-        "run": encode_global_id("Run", run_id),
-        "user": encode_global_id("User", await make_user(conn, "frank@example.com")),
-    })
-    ids["keys"] = {role: await make_key(conn, project, role) for role in ROLES}
-    ids["keys"]["stranger"] = await make_key(conn, other.project_id, "owner")
-    spare_key = await make_key(conn, project, "viewer", "spare")
-    ids["spare_key"] = encode_global_id("ApiKey", await one("SELECT id FROM api_keys WHERE name = 'spare'"))
-    del spare_key
-    return ids
 
 
 def test_the_matrix_covers_every_mutation() -> None:
@@ -143,16 +270,27 @@ def test_the_matrix_covers_every_mutation() -> None:
     assert camel == set(MATRIX), f"decide who may use: {sorted(camel ^ set(MATRIX))}"
 
 
+def changed_tables(before: dict[str, list[str]], after: dict[str, list[str]]) -> list[str]:
+    return sorted(table for table in before.keys() | after.keys() if before.get(table) != after.get(table))
+
+
 @pytest.mark.parametrize("mutation", sorted(MATRIX))
 async def test_mutation_by_role(mutation: str, pg: asyncpg.Connection, client: TestClient) -> None:
-    ids = await seed(pg)
-    least, operation, variables = MATRIX[mutation]
-    for who in ("stranger", *ROLES):
-        body = as_key(client, ids["keys"][who], operation, **variables(ids))
-        codes = {e["extensions"]["code"] for e in body.get("errors") or []}
-        allowed = least in ROLES and who in ROLES and ROLES.index(who) >= ROLES.index(least)
-        if allowed:
-            assert not codes & DENIED, f"{mutation} as {who}: {body['errors']}"
+    world = await World(pg).seed()
+    case = MATRIX[mutation]
+    for who in IDENTITIES:
+        variables = await resolved(case.variables(world))
+        before = await database_snapshot(pg)
+        body = (gql(client, case.operation, **variables) if who == INSTANCE_ADMIN
+                else as_key(client, world.keys[who], case.operation, **variables))
+        changed = changed_tables(before, await database_snapshot(pg))
+        if case.allows(who):
+            assert not body.get("errors"), f"{mutation} as {who} must succeed: {body['errors']}"
+            payload = body["data"][mutation]
+            assert case.succeeded(payload, variables), f"{mutation} as {who}: unexpected payload {payload}"
+            assert set(changed) - {"audit_log"}, f"{mutation} as {who} succeeded without changing anything"
         else:
-            expected = {"NOT_FOUND"} if who == "stranger" and least in ROLES else {"FORBIDDEN"}
-            assert codes == expected, f"{mutation} as {who} must be refused with {expected}: {body}"
+            codes = [e["extensions"]["code"] for e in body.get("errors") or []]
+            assert codes == [case.refusal(who)], f"{mutation} as {who} must be refused: {body}"
+            assert body["data"] is None or body["data"].get(mutation) is None, body
+            assert not changed, f"the refused {mutation} as {who} changed {changed}"

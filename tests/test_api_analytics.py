@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
@@ -23,10 +24,19 @@ RUN_ANALYTICS = """query($id: ID!) { run(id: $id) {
 } }"""
 
 
+MOCK = {"gap_ms": 2, "output_tokens": 6}
+
+
 @pytest.fixture(scope="module")
 def mock() -> Iterator[MockLLM]:
-    with run_mock_llm(gap_ms=2, output_tokens=6) as server:
+    with run_mock_llm(**MOCK) as server:
         yield server
+
+
+def same_behaviour(base_url: str, name: str, ttft: str = "normal(30,8)") -> dict[str, Any]:
+    """TTFT spread like a real server's (sd 8 ms), so a ms of machine noise between two runs of the same
+    behaviour is not a significant difference, while +30 ms is."""
+    return mock_spec(base_url, name=name, items=10, repetitions=2, models={"m": f"mock-llm?ttft_ms={ttft}"})
 
 
 def run_to_end(client: TestClient, experiment_id: str) -> str:
@@ -39,23 +49,41 @@ def run_to_end(client: TestClient, experiment_id: str) -> str:
 
 @pytest.fixture
 async def experiments(pg: asyncpg.Connection, mock: MockLLM) -> dict[str, Any]:
-    def spec(name: str, ttft: str) -> dict[str, Any]:
-        return mock_spec(mock.base_url, name=name, items=10, repetitions=2, models={"m": f"mock-llm?ttft_ms={ttft}"})
-
-    # TTFT spread like a real server's (sd 8 ms), so a ms of machine noise between two runs of the same
-    # behaviour is not a significant difference, while +30 ms is.
-    return {"fast": await store_experiment(pg, spec("fast", "normal(30,8)")),
-            "fast-again": await store_experiment(pg, spec("fast-again", "normal(30,8)")),
-            "slow": await store_experiment(pg, spec("slow", "normal(60,8)"))}
+    return {"fast": await store_experiment(pg, same_behaviour(mock.base_url, "fast")),
+            "slow": await store_experiment(pg, same_behaviour(mock.base_url, "slow", "normal(60,8)"))}
 
 
-def test_run_metrics_and_timeline(client: TestClient, experiments: dict[str, Any]) -> None:
-    run = data(client, RUN_ANALYTICS, id=run_to_end(client, experiments["fast"]))["run"]
+def ttfts_by_event(client: TestClient, run_id: str) -> dict[str, float]:
+    nodes = data(client, "query($id: ID!) { run(id: $id) { requests(first: 100) { nodes { eventId ttftMs } } } }",
+                 id=run_id)["run"]["requests"]["nodes"]
+    return {n["eventId"]: n["ttftMs"] for n in nodes}
+
+
+def truth_ttft_ms(mock: MockLLM, event_ids: Iterable[str]) -> list[float]:
+    """Per request, the least TTFT a client can measure: the server's first token write minus its first read
+    of the request (our send is stamped before the request reaches the socket, events after their bytes)."""
+    records = {r["request_id"]: r for r in mock.ground_truth()}
+    truths = []
+    for event_id in event_ids:
+        events = records[event_id]["events"]
+        first_token = events["send_ns"][events["kind"].index("content")]
+        truths.append((first_token - records[event_id]["first_byte_ns"]) / 1e6)
+    return truths
+
+
+def test_run_metrics_and_timeline(client: TestClient, mock: MockLLM, experiments: dict[str, Any]) -> None:
+    run_id = run_to_end(client, experiments["fast"])
+    run = data(client, RUN_ANALYTICS, id=run_id)["run"]
     metrics = run["metrics"]
     assert metrics["groupBy"] == ["MODEL"] and metrics["keys"] == [{"name": "model", "values": ["m"]}]
     assert metrics["count"] == [20] and metrics["errors"] == [0]
     ttft = next(m for m in metrics["metrics"] if m["metric"] == "TTFT")
-    assert ttft["n"] == [20] and 15 <= ttft["percentiles"][0]["values"][0] < 50, ttft
+    p50 = ttft["percentiles"][0]["values"][0]
+    measured = ttfts_by_event(client, run_id)
+    assert ttft["n"] == [20] and len(measured) == 20
+    assert p50 == pytest.approx(float(np.percentile(list(measured.values()), 50)), abs=1e-3)  # of the run's rows
+    # Every request's TTFT is at least the server's own, so every order statistic is too.
+    assert p50 >= float(np.percentile(truth_ttft_ms(mock, measured), 50)) - 1e-3
     tokens = next(m for m in metrics["metrics"] if m["metric"] == "COMPLETION_TOKENS")
     assert tokens["mean"] == [6.0]
     timeline = run["timeline"]
@@ -65,30 +93,49 @@ def test_run_metrics_and_timeline(client: TestClient, experiments: dict[str, Any
 def test_requests_page_through_every_request_once(client: TestClient, experiments: dict[str, Any]) -> None:
     run_id = run_to_end(client, experiments["fast"])
     query = """query($id: ID!, $after: String) { run(id: $id) { requests(first: 7, after: $after) {
-      nodes { eventId status ttftMs e2eMs tpotMs completionTokens output interEventMs } hasNextPage endCursor } } }"""
-    seen, after = [], None
+      totalCount edges { cursor node { eventId status ttftMs e2eMs tpotMs completionTokens output interEventMs } }
+      pageInfo { hasNextPage endCursor hasPreviousPage startCursor } } } }"""
+    seen, after, pages = [], None, []
     while True:
         page = data(client, query, id=run_id, after=after)["run"]["requests"]
-        seen += page["nodes"]
-        if not page["hasNextPage"]:
+        pages.append(page)
+        seen += [edge["node"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
             break
-        after = page["endCursor"]
-    assert len(seen) == 20 and len({r["eventId"] for r in seen}) == 20
+        after = page["pageInfo"]["endCursor"]
+    assert len(seen) == 20 and len({r["eventId"] for r in seen}) == 20 and len(pages) == 3
     assert all(r["status"] == "ok" and r["output"] and len(r["interEventMs"]) == 5 for r in seen)
+    assert all(page["totalCount"] == 20 for page in pages)
+    first, second = pages[0], pages[1]
+    assert first["pageInfo"]["hasPreviousPage"] is False and second["pageInfo"]["hasPreviousPage"] is True
+    assert first["pageInfo"]["startCursor"] == first["edges"][0]["cursor"]
+    assert first["pageInfo"]["endCursor"] == first["edges"][-1]["cursor"]
     slow_only = data(client, """query($id: ID!) { run(id: $id) { requests(first: 50, filter: {minE2eMs: 100000}) {
-      nodes { eventId } hasNextPage } } }""", id=run_id)["run"]["requests"]
-    assert slow_only == {"nodes": [], "hasNextPage": False}
+      nodes { eventId } totalCount pageInfo { hasNextPage endCursor } } } }""", id=run_id)["run"]["requests"]
+    assert slow_only == {"nodes": [], "totalCount": 0, "pageInfo": {"hasNextPage": False, "endCursor": None}}
+    too_many = gql(client, """query($id: ID!) { run(id: $id) { requests(first: 501) { totalCount } } }""", id=run_id)
+    assert error_codes(too_many) == ["BAD_USER_INPUT"] and "between 1 and 500" in too_many["errors"][0]["message"]
 
 
-def test_compare_runs_finds_the_slower_candidate_and_not_noise(client: TestClient,
-                                                                 experiments: dict[str, Any]) -> None:
-    fast, fast_again, slow = (run_to_end(client, experiments[name]) for name in ("fast", "fast-again", "slow"))
+async def test_compare_runs_finds_the_slower_candidate_and_not_noise(client: TestClient, pg: asyncpg.Connection,
+                                                                       experiments: dict[str, Any]) -> None:
+    # "fast" and "fast-again" each run alone on a fresh mock with the same seed: the server draws the very same
+    # latencies for both, so all that differs between the two runs is the client's own noise.
+    runs, drawn = {}, {}
+    for name in ("fast", "fast-again"):
+        with run_mock_llm(**MOCK) as own:
+            runs[name] = run_to_end(client, await store_experiment(pg, same_behaviour(own.base_url, name)))
+            drawn[name] = [r["ttft_ms"] for r in own.ground_truth() if r["path"].endswith("/chat/completions")]
+    assert len(drawn["fast"]) == 20 and drawn["fast"] == drawn["fast-again"]
+    fast, fast_again = runs["fast"], runs["fast-again"]
+    slow = run_to_end(client, experiments["slow"])
     query = """query($a: ID!, $b: ID!) { compareRuns(baseline: $a, candidate: $b, metrics: [TTFT]) {
       keys { values } metric baselineN candidateN deltaMedian ciLow ciHigh pValue verdict } }"""
     slower = data(client, query, a=fast, b=slow)["compareRuns"]
     assert slower["verdict"] == ["slower"] and slower["baselineN"] == [20] and slower["candidateN"] == [20]
-    assert 15 < slower["deltaMedian"][0] < 45 and slower["ciLow"][0] < 30 < slower["ciHigh"][0] + 10
-    assert slower["pValue"][0] < 0.01
+    assert slower["pValue"][0] < 0.01 and 0 < slower["ciLow"][0] <= slower["ciHigh"][0]
+    medians = {run: float(np.median(list(ttfts_by_event(client, run).values()))) for run in (fast, slow)}
+    assert slower["deltaMedian"][0] == pytest.approx(medians[slow] - medians[fast], abs=1e-3)  # of the runs' rows
     same = data(client, query, a=fast, b=fast_again)["compareRuns"]
     assert same["verdict"] == ["no_difference"], same
     assert data(client, query, a=fast, b=slow)["compareRuns"] == slower  # deterministic

@@ -16,7 +16,7 @@ from benchlab.engine.spec import load_spec
 from benchlab.secrets import SecretBox
 from benchlab.stores.catalog_repo import register_experiment
 from benchlab.stores.runs_repo import create_run
-from tests.helpers.access import as_key, make_key
+from tests.helpers.access import as_key, db, make_key
 from tests.helpers.engine import mock_spec
 
 CREATE = """mutation($p: ID!, $role: ProjectRole!, $exp: DateTime) {
@@ -80,13 +80,17 @@ def test_revoked_and_expired_keys_fail_loudly(world: dict[str, Any], client: Tes
     body = as_key(client, made["secret"], PROJECTS)
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert "revoked" in body["errors"][0]["message"]
-    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
-    short = as_key(client, alpha["owner"], CREATE, p=alpha["project"], role="VIEWER", exp=soon)["data"]
-    import time
-
-    time.sleep(1.2)
-    expired = as_key(client, short["createApiKey"]["secret"], PROJECTS)
+    # Two keys expiring tomorrow: one works; the other's expiry is moved into the past in the database (the API
+    # only takes future expiries), before its first use since a verified key is cached with its expiry.
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    working, expiring = (as_key(client, alpha["owner"], CREATE, p=alpha["project"], role="VIEWER",
+                                exp=tomorrow)["data"]["createApiKey"] for _ in range(2))
+    assert as_key(client, working["secret"], PROJECTS)["data"]["projects"]["nodes"] == [{"slug": "alpha"}]
+    db(client, "UPDATE api_keys SET expires_at = now() - interval '1 minute' WHERE prefix = $1",
+       expiring["apiKey"]["prefix"])
+    expired = as_key(client, expiring["secret"], PROJECTS)
     assert expired["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "expired" in expired["errors"][0]["message"]
     past = as_key(client, alpha["owner"], CREATE, p=alpha["project"], role="VIEWER", exp="2020-01-01T00:00:00Z")
     assert past["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     garbage = client.post("/graphql", json={"query": PROJECTS}, headers={"Authorization": "Bearer blk_nope"}).json()

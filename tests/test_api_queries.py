@@ -90,6 +90,35 @@ def test_keyset_pages_walk_every_run_exactly_once(seeded: dict[str, Any], client
     assert pages == 3 and len(seen) == 6 and len(set(seen)) == 6
 
 
+RUN_PAGE = """query($after: String, $o: RunOrder) { project(slug: "proj-1") {
+  runs(first: 2, after: $after, orderBy: $o) { nodes { id } pageInfo { hasNextPage endCursor } } } }"""
+
+
+@pytest.mark.parametrize("direction", ["DESC", "ASC"])
+async def test_pages_stay_stable_while_runs_are_added(seeded: dict[str, Any], client: TestClient,
+                                                      pg: asyncpg.Connection, direction: str) -> None:
+    """README: keyset cursors, "pages stay stable while runs are added": a run created between two page
+    requests never shifts the next page (no duplicate, no gap). Newest first, new runs sort before the cursor
+    and are not seen; oldest first, they come after every older run."""
+    order = {"field": "CREATED_AT", "direction": direction}
+    experiment_id = seeded["experiments"][2]  # proj-1's first experiment
+    project_id = await pg.fetchval("SELECT project_id FROM experiments WHERE id = $1", experiment_id)
+    existing = [n["id"] for n in data(client, RUN_PAGE.replace("first: 2", "first: 50"), o=order)
+                ["project"]["runs"]["nodes"]]
+    assert len(existing) == 6
+    seen, added, after = [], [], None
+    while True:
+        runs = data(client, RUN_PAGE, after=after, o=order)["project"]["runs"]
+        seen += [n["id"] for n in runs["nodes"]]
+        if not runs["pageInfo"]["hasNextPage"]:
+            break
+        after = runs["pageInfo"]["endCursor"]
+        run_id = await create_run(pg, project_id, experiment_id, {}, 1)  # a new run between two pages
+        added.append(encode_global_id("Run", run_id))
+    assert added, "runs were added while paging"
+    assert seen == (existing if direction == "DESC" else existing + added)
+
+
 def test_run_filters_and_ordering(seeded: dict[str, Any], client: TestClient) -> None:
     experiment = encode_global_id("Experiment", seeded["experiments"][0])
     query = """query($f: RunFilter, $o: RunOrder) { project(slug: "proj-0") {
@@ -104,7 +133,7 @@ def test_run_filters_and_ordering(seeded: dict[str, Any], client: TestClient) ->
     assert [r["createdAt"] for r in oldest_first] == sorted(r["createdAt"] for r in oldest_first)
     wrong_type = gql(client, query, f={"experimentId": encode_global_id("Run", seeded["runs"][0])})
     assert error_codes(wrong_type) == ["BAD_USER_INPUT"]
-    assert "expected the id of a Experiment" in wrong_type["errors"][0]["message"]
+    assert "expected the id of an Experiment" in wrong_type["errors"][0]["message"]
 
 
 def test_node_refetches_every_type(seeded: dict[str, Any], client: TestClient) -> None:

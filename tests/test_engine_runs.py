@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import random
+from collections import Counter
 from uuid import UUID
 
 import pytest
 
+from benchlab.engine.executor import RetryPolicy
 from benchlab.engine.runner import EngineDeps, RunExecutor, resume_run, submit_run
 from benchlab.engine.spec import SpecError, load_spec
 from benchlab.stores.runs_repo import get_run, mark_orphans_interrupted
 from tests.helpers.engine import event_rows, mock_spec, run_spec
-from tests.helpers.mock_llm import run_mock_llm
+from tests.helpers.mock_llm import MockLLM, run_mock_llm
+from tests.helpers.polling import eventually
 
 
 def behaviour(**fields: object) -> str:
@@ -45,7 +50,9 @@ async def test_reasoning_tool_calls_and_multi_token_events(engine_deps: EngineDe
 async def test_faults_are_classified(engine_deps: EngineDeps, fault: str, error_type: str, status: int) -> None:
     with run_mock_llm(ttft_ms=5, gap_ms=1, output_tokens=8) as mock:
         run = await run_spec(engine_deps, mock_spec(mock.base_url, items=2, models={"m": behaviour(fault=fault)}))
-    assert run.status == "completed"
+    assert run.status == "failed"  # no request succeeded
+    assert run.error.startswith(f"every request failed: {error_type} x2")
+    assert run.summary["errors"][0]["error_type"] == error_type and run.summary["errors"][0]["requests"] == 2
     rows = await event_rows(engine_deps, run.id)
     assert [(r["status"], r["error_type"], r["http_status"]) for r in rows] == [("error", error_type, status)] * 2
     group = run.summary["groups"][0]
@@ -94,41 +101,63 @@ async def test_invalid_spec_fails_before_any_request(engine_deps: EngineDeps) ->
         assert mock.ground_truth() == []
 
 
+def requests_done(executor: RunExecutor) -> int:
+    """Requests the executor has finished so far (0 before it started)."""
+    progress = getattr(executor, "progress", None)
+    return progress.done if progress else 0
+
+
+def completions(mock: MockLLM) -> list[dict]:
+    return [r for r in mock.ground_truth() if r["path"].endswith("/chat/completions")]
+
+
 async def test_cancel_stops_new_sends_and_lets_in_flight_finish(engine_deps: EngineDeps) -> None:
+    concurrency = 2
     with run_mock_llm(ttft_ms=20, gap_ms=5, output_tokens=10) as mock:
-        spec = mock_spec(mock.base_url, items=50, load={"profile": "concurrent", "concurrency": 2})
+        spec = mock_spec(mock.base_url, items=50, load={"profile": "concurrent", "concurrency": concurrency})
         run_id = await submit_run(engine_deps, load_spec(spec))
         executor = RunExecutor(engine_deps, run_id)
         task = asyncio.create_task(executor.execute())
-        await asyncio.sleep(0.6)
+        # Polled on the executor's own event loop: the cancel lands right after the 4th request finishes,
+        # long before the 50th could (each request takes the mock at least 65 ms).
+        await eventually(lambda: requests_done(executor) >= 4, "4 finished requests")
+        done_at_cancel = requests_done(executor)
         executor.cancel()
         run = await task
+        sent = completions(mock)
     assert run.status == "cancelled"
     rows = await event_rows(engine_deps, run_id)
-    assert 2 <= len(rows) < 50
+    assert done_at_cancel <= len(rows) <= done_at_cancel + concurrency < 50  # only those in flight finished
+    assert len(rows) == len(sent) and all(r["outcome"] == "completed" for r in sent)  # nothing sent was dropped
     assert all(r["status"] == "ok" for r in rows)  # the requests in flight finished normally
 
 
 async def test_resume_after_a_crash_skips_recorded_cells(engine_deps: EngineDeps) -> None:
+    concurrency = 2
     with run_mock_llm(ttft_ms=40, gap_ms=2, output_tokens=5) as mock:
-        spec = load_spec(mock_spec(mock.base_url, items=30, load={"profile": "concurrent", "concurrency": 2}))
+        spec = load_spec(mock_spec(mock.base_url, items=30, load={"profile": "concurrent",
+                                                                  "concurrency": concurrency}))
         run_id = await submit_run(engine_deps, spec)
-        task = asyncio.create_task(RunExecutor(engine_deps, run_id).execute())
-        await asyncio.sleep(0.4)  # about a third of the run
-        task.cancel()  # the process stops mid-run
+        executor = RunExecutor(engine_deps, run_id)
+        task = asyncio.create_task(executor.execute())
+        await eventually(lambda: requests_done(executor) >= 5, "5 finished requests")
+        task.cancel()  # the process stops mid-run: requests in flight are dropped
         with pytest.raises(asyncio.CancelledError):
             await task
         async with engine_deps.pg.acquire() as conn:
-            assert (await get_run(conn, run_id)).status == "interrupted"
-        before = await event_rows(engine_deps, run_id, "event_id")
-        assert 0 < len(before) < 30
+            interrupted = await get_run(conn, run_id)
+        assert interrupted.status == "interrupted"
+        before = {r["event_id"] for r in await event_rows(engine_deps, run_id, "event_id")}
+        assert 5 <= len(before) == interrupted.completed_requests < 30  # what finished was recorded
         assert await resume_run(engine_deps, run_id)
         run = await RunExecutor(engine_deps, run_id).execute()
-        requests_seen = len(mock.ground_truth())
+        sends = Counter(r["request_id"] for r in completions(mock))
     assert run.status == "completed"
     after = await event_rows(engine_deps, run_id, "event_id")
-    assert len(after) == 30 and len({r["event_id"] for r in after}) == 30
-    assert requests_seen <= 30 + 2  # resumed cells were not sent again (2 may have been in flight at the crash)
+    assert len(after) == 30 and {str(r["event_id"]) for r in after} == set(sends)
+    assert all(sends[str(event)] == 1 for event in before), "a recorded request was sent again"
+    resent = [event for event, n in sends.items() if n > 1]
+    assert len(resent) <= concurrency and max(sends.values()) <= 2  # only those in flight at the crash
 
 
 async def test_runs_of_a_dead_process_are_marked_interrupted(engine_deps: EngineDeps) -> None:
@@ -143,23 +172,35 @@ async def test_runs_of_a_dead_process_are_marked_interrupted(engine_deps: Engine
     assert isinstance(run.id, UUID)
 
 
+def test_retry_after_wins_over_the_backoff() -> None:
+    policy = RetryPolicy(max_attempts=3, backoff_s=5, max_backoff_s=20)
+    rng = random.Random(0)
+    assert policy.delay_s(1, 0.2, rng) == 0.2  # shorter than the 5 s backoff: the server's word wins
+    assert policy.delay_s(2, 60, rng) == 20  # capped by max_backoff_s
+    assert 5 <= policy.delay_s(2, None, rng) <= 10  # no Retry-After: exponential backoff (attempt 2), jittered
+
+
 async def test_retries_honour_retry_after_and_are_recorded(engine_deps: EngineDeps) -> None:
+    retry_after_s = 1  # the Retry-After header is in whole seconds
     with run_mock_llm(ttft_ms=5, gap_ms=1, output_tokens=4) as mock:
-        spec = mock_spec(mock.base_url, items=2, models={"m": behaviour(fault="429", fault_times=2,
-                                                                         retry_after_s=0.2)})
-        spec["retries"] = {"max_attempts": 3, "backoff_s": 5}  # Retry-After (0.2 s) must win over 5 s backoff
+        spec = mock_spec(mock.base_url, items=2, load={"profile": "concurrent", "concurrency": 2},
+                         models={"m": behaviour(fault="429", fault_times=2, retry_after_s=retry_after_s)})
+        spec["retries"] = {"max_attempts": 3, "backoff_s": 0.01}  # Retry-After (1 s) must win over 10 ms backoff
         run = await run_spec(engine_deps, spec)
-        records = mock.ground_truth()
+        records = completions(mock)
     rows = await event_rows(engine_deps, run.id)
     assert [(r["status"], r["attempt"]) for r in rows] == [("ok", 3), ("ok", 3)]
     assert run.summary["groups"][0]["retries"] == 4
     by_request: dict[str, list[dict]] = {}
     for record in records:
         by_request.setdefault(record["request_id"], []).append(record)
+    assert len(by_request) == 2
     for attempts in by_request.values():
         assert [a["status"] for a in attempts] == [429, 429, 200]
-        waits = [(b["arrival_ns"] - a["end_ns"]) / 1e9 for a, b in zip(attempts, attempts[1:], strict=False)]
-        assert all(0.15 < w < 2 for w in waits), waits
+        # From the mock's stamp just before it wrote the 429 to its first read of the retry: the client cannot
+        # have had the answer earlier, so this is at least the client's wait (asyncio never wakes early).
+        waits = [(b["first_byte_ns"] - a["events"]["send_ns"][-1]) / 1e9 for a, b in itertools.pairwise(attempts)]
+        assert all(w >= retry_after_s for w in waits), waits
 
 
 async def test_missing_usage_falls_back_to_an_estimate(engine_deps: EngineDeps) -> None:

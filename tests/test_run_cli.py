@@ -27,7 +27,7 @@ def test_run_prints_a_json_summary_and_exits_0(tmp_path: Path) -> None:
     assert report["status"] == "completed"
     [group] = report["summary"]["groups"]
     assert group["requests"] == group["succeeded"] == group["good_requests"] == 6
-    assert 15 < group["ttft_ms"]["p50"] < 60
+    assert group["ttft_ms"]["p50"] >= 20  # never below the mock's TTFT; how far above is for benchmarks
     assert "loop_lag_ms" in report["selfMeasurement"]
     assert "6/6" in result.stderr  # the progress line reached the end
 
@@ -39,7 +39,10 @@ def test_table_output_and_failed_run_exit_status(tmp_path: Path) -> None:
         result = run_cli(["run", str(write_spec(tmp_path / "spec.yaml", spec))],
                          {"BENCHLAB_DATA_DIR": str(tmp_path / "data")}, timeout=180)
     assert result.returncode == 1
-    assert "failed (stopped: error rate 100% exceeded max_error_rate 50%)" in result.stdout
+    # The rule's decision and the final count, and each error class with its first message.
+    assert "failed (stopped after 20 requests: error rate 100% exceeded max_error_rate 50% (" in result.stdout
+    assert "requests failed: server_error x" in result.stdout
+    assert "errors server_error: " in result.stdout and ": first " in result.stdout
     assert "TTFT p50" in result.stdout
 
 

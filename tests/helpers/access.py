@@ -58,3 +58,14 @@ def db(client: TestClient, query: str, *args: Any) -> list[dict[str, Any]]:
             return [dict(r) for r in await conn.fetch(query, *args)]
 
     return client.portal.call(run)
+
+
+async def database_snapshot(conn: asyncpg.Connection) -> dict[str, list[str]]:
+    """Every row of every table, to show that a call changed nothing (or something).
+
+    API keys' `last_used_at` is left out: authenticating with a key records its use, whatever the call does.
+    """
+    tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+    return {table: [row[0] for row in await conn.fetch(
+                f"SELECT (to_jsonb(t) - 'last_used_at')::text FROM {table} t ORDER BY 1")]
+            for (table,) in tables}
