@@ -13,6 +13,7 @@ from benchlab.engine.spec import load_spec
 from benchlab.stores.runs_repo import RunRecord, get_run
 from tests.helpers.engine import event_rows, mock_spec
 from tests.helpers.mock_llm import run_mock_llm
+from tests.helpers.polling import eventually
 
 
 async def interrupt_after(deps: EngineDeps, spec: dict[str, Any], done: int) -> UUID:
@@ -20,9 +21,8 @@ async def interrupt_after(deps: EngineDeps, spec: dict[str, Any], done: int) -> 
     run_id = await submit_run(deps, load_spec(spec))
     executor = RunExecutor(deps, run_id)
     task = asyncio.create_task(executor.execute())
-    async with asyncio.timeout(60):
-        while getattr(executor, "recorded", None) is None or executor.progress.done < done:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)  # polling the executor's counters: there is no event to wait on
+    await eventually(lambda: getattr(executor, "recorded", None) is not None and executor.progress.done >= done,
+                     f"{done} requests done")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

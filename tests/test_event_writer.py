@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from benchlab.engine.spool import Spool
 from benchlab.stores.clickhouse import ClickHouseStore
 from benchlab.stores.clickhouse_migrations import migrate_clickhouse
 from tests.helpers.event_rows import event_row, table_columns
+from tests.helpers.polling import eventually
 
 TABLE = "request_events"
 FAST = {"flush_interval_s": 0.02, "retry_backoff_s": 0.02, "max_backoff_s": 0.1}
@@ -39,15 +39,6 @@ async def count(store: ClickHouseStore, table: str = TABLE) -> int:
     return (await store.query(f"SELECT count() FROM {table}", caller="tests")).rows[0][0]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 10.0) -> None:
-    """Poll `check` until it holds; the deadline only guards against hanging."""
-    async with asyncio.timeout(within_s):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.01)
-
-
 def spool_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.arrow"))
 
@@ -66,7 +57,7 @@ async def test_full_batches_are_written_without_flush_and_not_per_row(
     async def two_batches_landed() -> bool:
         return await count(clickhouse) == 200
 
-    await eventually(two_batches_landed)
+    await eventually(two_batches_landed, "two full batches written")
     await writer.flush()
     assert await count(clickhouse) == 250
     assert (writer.stats.batches_written, writer.stats.rows_written) == (3, 250)
@@ -83,7 +74,7 @@ async def test_a_partial_batch_is_written_once_its_oldest_row_is_due(
     async def landed() -> bool:
         return await count(clickhouse) == 10
 
-    await eventually(landed)
+    await eventually(landed, "the rows written")
     assert writer.stats.batches_written == 1
     await writer.close()
 
@@ -175,7 +166,7 @@ async def test_rows_wait_on_disk_while_the_table_is_gone_and_land_exactly_once(
     async def drained() -> bool:
         return writer.stats.rows_pending_on_disk == 0
 
-    await eventually(drained)
+    await eventually(drained, "the spool replayed")
     await writer.close()
     assert await event_ids(clickhouse) == sorted(row[columns.index("event_id")] for row in rows)
     assert writer.stats.rows_written == 600
@@ -250,7 +241,7 @@ async def test_rows_stay_in_memory_when_the_disk_fails_too_and_land_later(
     async def landed() -> bool:
         return await count(clickhouse) == 30
 
-    await eventually(landed)
+    await eventually(landed, "the rows written")
     await writer.close()
     assert folder_entries(spool_dir) == []
 
