@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from benchlab.config import redact_url
+from benchlab.config import redact_text, redact_url
 from benchlab.errors import StoreUnavailableError
 from benchlab.realtime.fanout import FanOut
 from benchlab.realtime.memory_backend import BoundedMemoryBackend
@@ -46,8 +46,8 @@ class Hub:
         try:
             await self.backend.connect()
         except Exception as exc:  # unreachable Redis, bad credentials: one clear line
-            raise StoreUnavailableError(URL_VARIABLE, redact_url(self.url),
-                                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StoreUnavailableError(URL_VARIABLE, redact_url(self.url), redact_text(reason, self.url)) from None
         self._fanout.start()
 
     async def stop(self) -> None:
