@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import litellm
+import pytest
 
+from benchlab.engine.cost import model_prices
 from benchlab.engine.event_row import OUTPUT_LIMIT_CHARS, tool_calls_json
 from benchlab.engine.runner import EngineDeps
 from tests.helpers.engine import event_rows, mock_spec, run_spec
@@ -74,3 +77,24 @@ async def test_the_direct_transport_prices_models_from_litellms_map_and_marks_un
     groups = {g["model"]: g for g in run.summary["groups"]}
     assert groups["unpriced"]["cost_usd"] is None and groups["unpriced"]["cost_unknown_requests"] == 2
     assert groups["mapped"]["cost_unknown_requests"] == 0 and groups["mapped"]["cost_usd"] > 0
+
+
+async def test_prices_are_looked_up_before_the_first_request_is_sent(
+        engine_deps: EngineDeps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first lookup imports litellm (~2 s of CPU): done mid-run, it froze the event loop while requests
+    were being timed (and kept a second Ctrl-C waiting)."""
+    import benchlab.engine.runner as runner
+
+    looked_up: list[int] = []
+
+    def recording(*args: Any) -> Any:
+        prices = model_prices(*args)
+        looked_up.append(time.monotonic_ns())
+        return prices
+
+    monkeypatch.setattr(runner, "model_prices", recording)
+    with run_mock_llm(ttft_ms=5, gap_ms=1, output_tokens=4) as mock:
+        run = await run_spec(engine_deps, mock_spec(mock.base_url, items=3, models={"a": "mock-llm", "b": "mock-llm"}))
+        first_request_ns = min(record["first_byte_ns"] for record in mock.ground_truth())
+    assert run.status == "completed" and len(looked_up) == 2
+    assert max(looked_up) < first_request_ns  # both clocks are CLOCK_MONOTONIC

@@ -92,12 +92,20 @@ def _stopped_before_start(status: int) -> int:
 
 async def _run(settings: Settings, embedded: bool, spec: Any, resume: UUID | None, as_json: bool,
                stop: StopSignals) -> int:
-    from benchlab.engine.runner import RunExecutor, resume_run, submit_run
-    from benchlab.stores.runs_repo import transition
-
     main = asyncio.current_task()
     assert main is not None
     stop.install(lambda: say("stopping before the run starts (Ctrl-C again to stop at once)"), main.cancel)
+    try:
+        return await _open_and_run(settings, embedded, spec, resume, as_json, stop)
+    finally:
+        stop.uninstall()
+
+
+async def _open_and_run(settings: Settings, embedded: bool, spec: Any, resume: UUID | None, as_json: bool,
+                        stop: StopSignals) -> int:
+    from benchlab.engine.runner import RunExecutor, resume_run, submit_run
+    from benchlab.stores.runs_repo import transition
+
     runtime = await Runtime.open(settings, embedded_postgres=embedded)
     try:
         await runtime.migrate()

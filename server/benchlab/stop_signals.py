@@ -82,23 +82,23 @@ class StopSignals:
         self.first_signal: int | None = None
         self.received = 0
         self._steps: list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop
 
     def install(self, *steps: Callable[[], None]) -> None:
-        """Plain `signal.signal` handlers that hand the signal to the loop, rather than the loop's own
-        `add_signal_handler`: that one ties the signal to the loop's wake-up pipe, which is closed before the
-        handlers are removed when the loop ends, so a late Ctrl-C printed a traceback. Outside the loop's
-        lifetime the handler only announces."""
-        loop = asyncio.get_running_loop()
+        """Handle the signals on the running loop until `uninstall()`. The loop's own handlers, because they
+        wake it through its wake-up pipe: the kernel may deliver a signal to any thread (chDB's, the default
+        executor's), and a plain Python handler runs only once the main thread wakes up by itself."""
+        self._loop = asyncio.get_running_loop()
         self._steps = list(steps)
-
-        def handler(signum: int, frame: FrameType | None) -> None:
-            try:
-                loop.call_soon_threadsafe(self._on_signal, signum)
-            except RuntimeError:  # the loop is closed: the command is already stopping
-                _announce(signum, frame)
-
         for each in STOP_SIGNALS:
-            signal.signal(each, handler)
+            self._loop.add_signal_handler(each, self._on_signal, each)
+
+    def uninstall(self) -> None:
+        """Back to `announce_signals` before the loop closes: the loop closes its wake-up pipe before it removes
+        its signal handlers, and a signal in between printed a traceback."""
+        for each in STOP_SIGNALS:
+            self._loop.remove_signal_handler(each)
+        announce_signals()
 
     def escalate_with(self, *steps: Callable[[], None]) -> None:
         """Replace the steps still to come (e.g. once the run has started, stopping means cancelling it)."""

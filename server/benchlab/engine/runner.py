@@ -22,7 +22,7 @@ from uuid import UUID
 import asyncpg
 
 from benchlab.engine import load as load_profiles
-from benchlab.engine.cost import request_cost
+from benchlab.engine.cost import Prices, model_prices, request_cost
 from benchlab.engine.event_row import REQUEST_EVENT_COLUMNS, request_event_row
 from benchlab.engine.event_writer import EventWriter
 from benchlab.engine.executor import RetryPolicy, Transport, execute
@@ -274,10 +274,19 @@ class RunExecutor:
         """Open the transports and send every request; the task `abort()` cancels. The run's clock starts once
         the connections are open, as the load phases do: connection set-up is not part of the run's time."""
         await self._open_transports(spec)
+        self.prices = await self._look_up_prices(spec)
         self.wall_anchor_ns, self.perf_anchor_ns = time.time_ns(), time.perf_counter_ns()
         self.last_done_ns = self.perf_anchor_ns
         await self._run_phases(spec)
         self._sending_done = True
+
+    async def _look_up_prices(self, spec: ExperimentSpec) -> dict[str, Prices | None]:
+        """Each model's prices, found before anything is timed (cost.py: the first lookup imports litellm)."""
+        provider_types = {provider.name: provider.type for provider in spec.providers}
+        return {model.name: await asyncio.to_thread(model_prices, model.input_price_per_mtok,
+                                                    model.output_price_per_mtok,
+                                                    f"{provider_types[model.provider]}/{model.model}")
+                for model in spec.models}
 
     async def _run_phases(self, spec: ExperimentSpec) -> None:
         load = spec.load
@@ -343,9 +352,7 @@ class RunExecutor:
         load = self.spec.load
         in_window = offset_s >= load.warmup_s and (
             not load.duration_s or offset_s <= load.duration_s - load.cooldown_s)
-        model = planned.model
-        cost = request_cost(outcome.prompt_tokens, outcome.completion_tokens, model.input_price_per_mtok,
-                            model.output_price_per_mtok, f"{planned.provider.type}/{model.model}")
+        cost = request_cost(outcome.prompt_tokens, outcome.completion_tokens, self.prices[planned.model.name])
         row = request_event_row(self.run.project_id, self.run.id, self.run.experiment_id, planned, outcome,
                                 ts=self._wall(outcome.first_send_ns), in_window=in_window, run_offset_s=offset_s,
                                 phase=phase, cost_usd=cost)
