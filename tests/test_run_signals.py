@@ -121,10 +121,13 @@ def test_sigterm_is_a_graceful_cancel(tmp_path: Path) -> None:
     assert_no_postgres_left(tmp_path)
 
 
-def test_sigterm_while_starting_stops_before_the_run_and_leaves_no_postgres(tmp_path: Path) -> None:
+@pytest.mark.parametrize("after_initdb_s", [0.0, 0.1, 0.25, 0.5])  # across PostgreSQL's start, whatever it takes
+def test_sigterm_while_starting_stops_before_the_run_and_leaves_no_postgres(tmp_path: Path,
+                                                                            after_initdb_s: float) -> None:
     with run_mock_llm(**SLOW) as mock:
         run = start_run(tmp_path, spec_file(tmp_path, mock))
         run.wait_until(lambda: (tmp_path / "data" / "postgres" / "PG_VERSION").exists(), 60, "initdb")
+        time.sleep(after_initdb_s)
         run.process.send_signal(signal.SIGTERM)
         status = run.wait(60)
         assert mock.ground_truth() == []

@@ -31,6 +31,7 @@ from benchlab.stop_signals import (
     raise_on_signals,
     restored_signal_handlers,
     say,
+    signals_held,
 )
 from benchlab.stores.local import local_stores
 
@@ -74,7 +75,7 @@ def run_command(settings: Settings, spec_path: Path | None, resume: UUID | None,
     with restored_signal_handlers():
         raise_on_signals()  # while embedded PostgreSQL starts
         try:
-            with local_stores(settings) as resolved:
+            with local_stores(settings, starting=lambda: signals_held("PostgreSQL has started")) as resolved:
                 try:
                     return asyncio.run(_run(resolved, settings.embedded_postgres, spec, resume, as_json, stop))
                 except asyncio.CancelledError:  # a second signal before the run started

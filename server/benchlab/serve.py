@@ -17,7 +17,7 @@ from benchlab.auth.local_mode import check_listen_address, create_login_link
 from benchlab.config import Settings, redact_url
 from benchlab.errors import BenchlabError
 from benchlab.runtime import Runtime
-from benchlab.stop_signals import STOP_SIGNALS, announce_signals
+from benchlab.stop_signals import STOP_SIGNALS, announce_signals, signals_held
 from benchlab.stores.local import local_stores
 
 log = logging.getLogger("benchlab")
@@ -70,7 +70,7 @@ async def _serve(settings: Settings, listeners: list[socket.socket], started: fl
     if settings.uses_chdb:
         log.info("embedded ClickHouse (chDB) allows one server process per data dir; use a ClickHouse server "
                  "(BENCHLAB_CLICKHOUSE_URL) to run several workers or replicas")
-    with local_stores(settings) as resolved:
+    with local_stores(settings, starting=lambda: signals_held("PostgreSQL has started")) as resolved:
         runtime = await Runtime.open(resolved, embedded_postgres=settings.embedded_postgres)
         try:
             report = await runtime.migrate()

@@ -61,6 +61,27 @@ def announce_signals() -> None:
 
 
 @contextmanager
+def signals_held(until: str) -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while something must not be cut short (embedded PostgreSQL starting: killed half-way,
+    its server would come up after the check that stops it); the first signal held is delivered right after."""
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        if not held:
+            say(f"stopping once {until}")
+        held.append(signum)
+
+    previous = {each: signal.signal(each, hold) for each in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+    if held:
+        signal.raise_signal(held[0])  # to whatever handles it now (e.g. raise ShutdownRequested)
+
+
+@contextmanager
 def restored_signal_handlers() -> Iterator[None]:
     """Put back the handlers a command found, whatever it installed meanwhile (tests call commands in-process)."""
     previous = {each: signal.getsignal(each) for each in STOP_SIGNALS}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from benchlab.config import Settings
 from benchlab.stores.datadir import DataDirLock
@@ -14,11 +14,13 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def local_stores(settings: Settings) -> Iterator[Settings]:
+def local_stores(settings: Settings,
+                 starting: Callable[[], AbstractContextManager[object]] = nullcontext) -> Iterator[Settings]:
     """Lock the data dir and start embedded PostgreSQL when the settings call for it.
 
     Yields the settings with `database_url` resolved. On exit PostgreSQL is stopped and the lock released,
-    whatever happened inside.
+    whatever happened inside. `starting()` wraps PostgreSQL's start, which must not be cut short: a command
+    passes what holds its stop signals meanwhile.
     """
     if not settings.owns_data_dir:
         yield settings
@@ -29,7 +31,8 @@ def local_stores(settings: Settings) -> Iterator[Settings]:
             return
         postgres = EmbeddedPostgres(settings.data_dir)
         try:
-            url = postgres.start()
+            with starting():
+                url = postgres.start()
             yield settings.with_overrides(database_url=url)
         finally:
             postgres.stop()
