@@ -39,17 +39,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from benchlab.access.api_keys import mint
 from benchlab.analytics.columns import utc
 from benchlab.analytics.series import latency_series
+from benchlab.analytics.summary import SLOs, compute_summary
 from benchlab.api.ids import decode_global_id, encode_global_id
 from benchlab.app import create_app
+from benchlab.auth.api_keys import mint
+from benchlab.commands.serve import uvicorn_config
 from benchlab.config import Settings
 from benchlab.engine.event_row import REQUEST_EVENT_COLUMNS
-from benchlab.engine.summary import SLOs, compute_summary
 from benchlab.logging_setup import configure_logging
 from benchlab.runtime import Runtime
-from benchlab.serve import uvicorn_config
 from benchlab.stores.clickhouse import ClickHouseStore
 from ingest import realistic_rows
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import httpx
 
-from benchlab.access.api_keys import mint
 from benchlab.app import create_app
+from benchlab.auth.api_keys import mint
 from benchlab.config import Settings
 from benchlab.runtime import Runtime
 from benchlab.stores.embedded_postgres import EmbeddedPostgres

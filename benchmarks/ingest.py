@@ -29,9 +29,9 @@ from typing import Any
 
 import clickhouse_connect
 
-from benchlab.engine.event_writer import EventWriter
 from benchlab.resources import clickhouse_migrations_dir
 from benchlab.stores.clickhouse import ClickHouseStore
+from benchlab.stores.event_writer import EventWriter
 from benchlab.stores.sql_files import load_migrations
 
 DATABASE = "bench"

@@ -28,10 +28,10 @@ from starlette.testclient import TestClient
 
 from benchlab.api.ids import encode_global_id
 from benchlab.api.schema import build_schema
-from benchlab.engine.spec import load_spec
 from benchlab.secrets import SecretBox
+from benchlab.spec import load_spec
 from benchlab.stores.catalog_repo import register_experiment
-from benchlab.stores.runs_repo import create_run, transition
+from benchlab.stores.runs import create_run, transition
 from tests.helpers.access import as_key, database_snapshot, make_key, make_user
 from tests.helpers.engine import mock_spec
 from tests.helpers.graphql import gql

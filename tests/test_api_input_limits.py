@@ -15,10 +15,10 @@ from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
 from benchlab.api.ids import encode_global_id
-from benchlab.engine.spec import load_spec
 from benchlab.secrets import SecretBox
+from benchlab.spec import load_spec
 from benchlab.stores.catalog_repo import register_experiment
-from benchlab.stores.runs_repo import create_run, transition
+from benchlab.stores.runs import create_run, transition
 from tests.helpers.access import make_key
 from tests.helpers.engine import mock_spec
 from tests.helpers.event_rows import event_row, table_columns

@@ -13,13 +13,13 @@ import pytest
 from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
-from benchlab.api.identity import Identity
 from benchlab.api.ids import encode_global_id
-from benchlab.engine.spec import load_spec
+from benchlab.auth.identity import Identity
 from benchlab.secrets import SecretBox
+from benchlab.spec import load_spec
 from benchlab.stores.catalog_repo import register_experiment
 from benchlab.stores.postgres import create_pool
-from benchlab.stores.runs_repo import create_run, transition
+from benchlab.stores.runs import create_run, transition
 from tests.helpers.access import make_user
 from tests.helpers.engine import mock_spec
 from tests.helpers.graphql import data, error_codes, execute_counting, gql

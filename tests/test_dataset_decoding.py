@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from benchlab.engine.spec import SpecError, load_spec
+from benchlab.spec import SpecError, load_spec
 from tests.helpers.graphql import data, error_codes
 
 PROMPT = [{"role": "user", "content": "{{q}}"}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from benchlab.engine.runner import EngineDeps, RunExecutor, progress_channel, submit_run
-from benchlab.engine.spec import load_spec
+from benchlab.spec import load_spec
 from tests.helpers.engine import event_rows, mock_spec, run_spec
 from tests.helpers.mock_llm import run_mock_llm
 from tests.helpers.mock_pause import frozen

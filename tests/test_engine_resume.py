@@ -9,8 +9,8 @@ from uuid import UUID
 import pytest
 
 from benchlab.engine.runner import EngineDeps, RunExecutor, resume_run, submit_run
-from benchlab.engine.spec import load_spec
-from benchlab.stores.runs_repo import RunRecord, get_run
+from benchlab.spec import load_spec
+from benchlab.stores.runs import RunRecord, get_run
 from tests.helpers.engine import event_rows, mock_spec
 from tests.helpers.mock_llm import run_mock_llm
 from tests.helpers.polling import eventually

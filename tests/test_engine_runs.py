@@ -13,8 +13,8 @@ import pytest
 
 from benchlab.engine.executor import RetryPolicy
 from benchlab.engine.runner import EngineDeps, RunExecutor, resume_run, submit_run
-from benchlab.engine.spec import SpecError, load_spec
-from benchlab.stores.runs_repo import get_run, mark_orphans_interrupted
+from benchlab.spec import SpecError, load_spec
+from benchlab.stores.runs import get_run, mark_orphans_interrupted
 from tests.helpers.engine import event_rows, mock_spec, run_spec
 from tests.helpers.mock_llm import MockLLM, run_mock_llm
 from tests.helpers.polling import eventually

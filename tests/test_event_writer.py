@@ -12,10 +12,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from benchlab.engine.event_writer import EventWriter
-from benchlab.engine.spool import Spool
 from benchlab.stores.clickhouse import ClickHouseStore
 from benchlab.stores.clickhouse_migrations import migrate_clickhouse
+from benchlab.stores.event_writer import EventWriter
+from benchlab.stores.spool import Spool
 from tests.helpers.event_rows import event_row, table_columns
 from tests.helpers.polling import eventually
 
@@ -137,7 +137,7 @@ async def test_a_spooled_batch_that_had_landed_is_not_written_twice(
 async def test_rows_wait_on_disk_while_the_table_is_gone_and_land_exactly_once(
         clickhouse: ClickHouseStore, columns: tuple[str, ...], tmp_path: Path,
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="benchlab.engine.event_writer")
+    caplog.set_level(logging.INFO, logger="benchlab.stores.event_writer")
     writer = EventWriter(clickhouse, TABLE, columns, tmp_path, max_batch_rows=50, **FAST)
     await writer.start()
     rows = [event_row(columns, n) for n in range(600)]
@@ -172,7 +172,7 @@ async def test_rows_wait_on_disk_while_the_table_is_gone_and_land_exactly_once(
     assert writer.stats.rows_written == 600
     assert spool_files(tmp_path) == []
 
-    records = [r for r in caplog.records if r.name == "benchlab.engine.event_writer"]
+    records = [r for r in caplog.records if r.name == "benchlab.stores.event_writer"]
     assert [r.levelno for r in records] == [logging.WARNING, logging.INFO]
     assert "unavailable" in records[0].getMessage() and "available again" in records[1].getMessage()
     assert "item-" not in caplog.text and str(rows[0][columns.index("event_id")]) not in caplog.text

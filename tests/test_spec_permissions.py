@@ -17,8 +17,8 @@ from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
 from benchlab.api.ids import encode_global_id
-from benchlab.engine.spec import load_spec
 from benchlab.secrets import SecretBox
+from benchlab.spec import load_spec
 from benchlab.stores.catalog_repo import register_experiment
 from tests.helpers.access import as_key, db, make_key
 from tests.helpers.engine import mock_spec

@@ -14,10 +14,10 @@ from pathlib import Path
 from uuid import UUID
 
 from benchlab import __version__
+from benchlab.commands.signals import ShutdownRequested, raise_on_signals
 from benchlab.config import Settings
 from benchlab.errors import BenchlabError
 from benchlab.logging_setup import configure_logging
-from benchlab.stop_signals import ShutdownRequested, raise_on_signals
 
 log = logging.getLogger("benchlab")
 
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.with_overrides(host=args.host or settings.host, port=args.port or settings.port)
-    from benchlab.serve import serve
+    from benchlab.commands.serve import serve
 
     raise_on_signals()
     asyncio.run(serve(settings))
@@ -83,7 +83,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from benchlab.run_command import run_command
+    from benchlab.commands.run import run_command
 
     if (args.spec is None) == (args.resume is None):
         raise BenchlabError("give either a spec file or --resume RUN_ID")
@@ -116,7 +116,7 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_login_link(args: argparse.Namespace, settings: Settings) -> int:
-    from benchlab.auth.login_link_command import login_link_command
+    from benchlab.commands.login_link import login_link_command
 
     return login_link_command(settings)
 

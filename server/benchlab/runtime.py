@@ -22,7 +22,7 @@ from benchlab.stores.postgres_migrations import migrate_postgres
 from benchlab.stores.sql_files import MigrationFile
 
 if TYPE_CHECKING:
-    from benchlab.api.authn import Authenticator
+    from benchlab.auth.authenticator import Authenticator
     from benchlab.auth.state import AuthState
     from benchlab.engine.run_manager import RunManager
     from benchlab.engine.runner import EngineDeps
@@ -53,7 +53,7 @@ class Runtime:
     @classmethod
     async def open(cls, settings: Settings, *, embedded_postgres: bool = False) -> Runtime:
         """Connect to every store named by `settings` (the database URL must be resolved by now)."""
-        assert settings.database_url, "start embedded PostgreSQL first (see benchlab.serve)"
+        assert settings.database_url, "start embedded PostgreSQL first (see benchlab.commands.serve)"
         pg = await create_pool(settings.database_url)
         clickhouse = ClickHouseStore(settings.effective_clickhouse_url, settings.clickhouse_database,
                                      query_timeout_s=settings.query_timeout_s)
@@ -76,7 +76,7 @@ class Runtime:
 
     async def recover_interrupted_runs(self) -> list[UUID]:
         """Mark runs whose process died as `interrupted`, so they can be resumed (DESIGN.md §5)."""
-        from benchlab.stores.runs_repo import mark_orphans_interrupted
+        from benchlab.stores.runs import mark_orphans_interrupted
 
         async with self.pg.acquire() as conn:
             return await mark_orphans_interrupted(conn)
@@ -100,7 +100,7 @@ class Runtime:
     def authenticator(self) -> Authenticator:
         """Identifies callers (API keys, sessions) with this process's short caches."""
         if self._authenticator is None:
-            from benchlab.api.authn import Authenticator
+            from benchlab.auth.authenticator import Authenticator
 
             self._authenticator = Authenticator(self)
         return self._authenticator

@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 from starlette.testclient import TestClient
 
-from benchlab.access.api_keys import mint
+from benchlab.auth.api_keys import mint
 from benchlab.auth.sessions import ACCESS_COOKIE, issue_access_token
 
 

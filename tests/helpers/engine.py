@@ -7,8 +7,8 @@ from typing import Any
 from uuid import UUID
 
 from benchlab.engine.runner import EngineDeps, RunExecutor, submit_run
-from benchlab.engine.spec import load_spec
-from benchlab.stores.runs_repo import RunRecord
+from benchlab.spec import load_spec
+from benchlab.stores.runs import RunRecord
 
 
 def mock_spec(base_url: str, *, models: dict[str, str] | None = None, items: int = 3, repetitions: int = 1,

@@ -8,9 +8,9 @@ import asyncpg
 from starlette.testclient import TestClient
 
 from benchlab.api.db import RequestDb
-from benchlab.api.identity import Identity
 from benchlab.api.loaders import Loaders
 from benchlab.api.schema import build_schema
+from benchlab.auth.identity import Identity
 
 
 def gql(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:

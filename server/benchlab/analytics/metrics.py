@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from benchlab.analytics.errors import AnalyticsInputError
+from benchlab.analytics.summary import LATENCY_METRICS
 from benchlab.analytics.validation import reject_duplicates
-from benchlab.engine.summary import LATENCY_METRICS
 
 LATENCY_DECIMALS = 3  # latencies are stored as Float32 ms: a microsecond is the most they can honestly say
 

@@ -7,8 +7,8 @@ from uuid import UUID
 
 from strawberry.types import Info
 
-from benchlab.access.audit import record
 from benchlab.api.context import identity_of, runtime_of
+from benchlab.auth.audit import record
 
 
 def client_address(info: Info) -> str | None:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from strawberry.types import Info
 
 from benchlab.api.db import RequestDb
-from benchlab.api.identity import Identity
 from benchlab.api.loaders import Loaders
+from benchlab.auth.identity import Identity
 
 if TYPE_CHECKING:
     from benchlab.runtime import Runtime

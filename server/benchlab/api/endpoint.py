@@ -24,14 +24,14 @@ from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
-from benchlab.api.authn import bearer_credential
 from benchlab.api.context import build_context
 from benchlab.api.errors import ApiError, ErrorCode, Unauthenticated
 from benchlab.api.graphiql import render_graphiql
-from benchlab.api.identity import ANONYMOUS
 from benchlab.api.live_connections import ACCESS_REVOKED_CODE, LiveConnection
 from benchlab.api.schema import BenchlabSchema
+from benchlab.auth.authenticator import bearer_credential
 from benchlab.auth.cookies import ACCESS_COOKIE
+from benchlab.auth.identity import ANONYMOUS
 from benchlab.auth.origin import is_our_origin
 
 MAX_CLOSE_REASON_BYTES = 123  # a close frame carries at most 125 bytes, two of them the code

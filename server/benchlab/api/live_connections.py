@@ -22,11 +22,11 @@ from uuid import UUID
 
 from strawberry.types import Info
 
-from benchlab.access.changes import AccessChange
-from benchlab.access.roles import Role
 from benchlab.api.errors import ApiError
-from benchlab.api.identity import Identity
 from benchlab.api.loaders import Loaders
+from benchlab.auth.changes import AccessChange
+from benchlab.auth.identity import Identity
+from benchlab.auth.roles import Role
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from uuid import UUID
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from benchlab.access.roles import Role
 from benchlab.api.context import identity_of, loaders_of
 from benchlab.api.errors import Forbidden, NotFound, Unauthenticated
+from benchlab.auth.roles import Role
 
 SIGN_IN_HINT = ("sign in (GET /auth/login) or send an API key as `Authorization: Bearer blk_…` "
                 "(in connection_init's payload for subscriptions)")

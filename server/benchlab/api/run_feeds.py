@@ -14,7 +14,6 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from benchlab.access.roles import Role
 from benchlab.api.context import runtime_of
 from benchlab.api.errors import BadUserInput
 from benchlab.api.live_connections import following
@@ -23,10 +22,11 @@ from benchlab.api.permissions import require_role
 from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
 from benchlab.api.types.requests import RequestEvent
 from benchlab.api.types.runs import Run, RunStatus
+from benchlab.auth.roles import Role
 from benchlab.engine.request_feed import feed_channel
 from benchlab.engine.runner import progress_channel
 from benchlab.realtime.subscription import Subscription, is_gap
-from benchlab.stores.runs_repo import TERMINAL_STATES
+from benchlab.stores.runs import TERMINAL_STATES
 
 ENDED = TERMINAL_STATES | {"interrupted"}
 MAX_REPLAY = 500

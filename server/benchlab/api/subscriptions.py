@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import strawberry
 from strawberry.types import Info
 
-from benchlab.access.roles import Role
 from benchlab.api import run_feeds
 from benchlab.api.errors import BadUserInput
 from benchlab.api.permissions import SignedIn, project_role
 from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
 from benchlab.api.types.server_info import Heartbeat
+from benchlab.auth.roles import Role
 
 
 @strawberry.type

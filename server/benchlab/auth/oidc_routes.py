@@ -17,8 +17,8 @@ from authlib.integrations.base_client import OAuthError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from benchlab.access.audit import record
 from benchlab.auth import accounts
+from benchlab.auth.audit import record
 from benchlab.auth.cookies import REFRESH_COOKIE, clear_session_cookies
 from benchlab.auth.id_tokens import IdTokenInvalid
 from benchlab.auth.login_page import SECURITY_HEADERS, render_login_page

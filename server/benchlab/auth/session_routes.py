@@ -14,8 +14,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from benchlab.access.audit import record
 from benchlab.auth import local_mode, refresh_tokens
+from benchlab.auth.audit import record
 from benchlab.auth.cookies import ACCESS_COOKIE, REFRESH_COOKIE, clear_session_cookies
 from benchlab.auth.redirects import DEFAULT_RETURN_TO
 from benchlab.auth.sessions import issue_session, refresh_session, session_of

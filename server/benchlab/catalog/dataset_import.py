@@ -23,8 +23,8 @@ from benchlab.catalog.common import active_project, ensure_active, fetch_owned
 from benchlab.catalog.dataset_items import latest_version, version_items
 from benchlab.catalog.dataset_text import ImportedItem, parse_items
 from benchlab.catalog.records import DATASET, DATASET_VERSION_COLUMNS, DatasetImportResult, DatasetVersionRecord
-from benchlab.engine.spec import DatasetItem, DatasetSpec
 from benchlab.errors import InvalidInputError
+from benchlab.spec import DatasetItem, DatasetSpec
 from benchlab.stores.catalog_repo import _register_dataset_version
 
 MODES = ("append", "replace")

@@ -16,8 +16,8 @@ from uuid import UUID
 import asyncpg
 
 from benchlab.catalog.records import DATASET_VERSION_COLUMNS, from_json
-from benchlab.engine.spec import DatasetItem
-from benchlab.engine.spec_model import canonical_hash
+from benchlab.spec import DatasetItem
+from benchlab.spec.model import canonical_hash
 
 
 async def latest_version(conn: asyncpg.Connection, dataset_id: UUID) -> asyncpg.Record | None:

@@ -12,10 +12,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from benchlab.engine.dataset_files import LABEL, _csv_records, _item, _jsonl_records, decode_text
-from benchlab.engine.spec import DatasetItem
-from benchlab.engine.spec_fields import Located, check_unique
 from benchlab.errors import InvalidInputError
+from benchlab.spec import DatasetItem
+from benchlab.spec.datasets import LABEL, _csv_records, _item, _jsonl_records, decode_text
+from benchlab.spec.fields import Located, check_unique
 
 FORMATS: dict[str, Callable[[str, list[str]], list[Located]]] = {"jsonl": _jsonl_records, "csv": _csv_records}
 MAX_IMPORT_BYTES = 20 * 1024 * 1024

@@ -9,7 +9,7 @@ import asyncpg
 from benchlab.catalog.common import active_project, set_archived, write_unique
 from benchlab.catalog.records import DATASET, DatasetRecord
 from benchlab.catalog.validation import checked, description_field, name_field
-from benchlab.engine.spec_fields import Section
+from benchlab.spec.fields import Section
 
 
 async def create_dataset(conn: asyncpg.Connection, project_id: UUID, name: str, description: str = "") -> DatasetRecord:

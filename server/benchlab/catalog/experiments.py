@@ -24,9 +24,9 @@ from benchlab.catalog.common import active_project, ensure_active, fetch_owned, 
 from benchlab.catalog.records import EXPERIMENT, ExperimentRecord
 from benchlab.catalog.spec_references import resolve_references
 from benchlab.catalog.spec_store_checks import store_conflicts
-from benchlab.engine.spec import ExperimentSpec, SpecError, load_spec
 from benchlab.errors import BenchlabError
 from benchlab.secrets import SecretBox
+from benchlab.spec import ExperimentSpec, SpecError, load_spec
 from benchlab.stores.catalog_repo import Created, RegisteredExperiment, register_experiment
 
 

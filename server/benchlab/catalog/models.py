@@ -15,8 +15,8 @@ import asyncpg
 from benchlab.catalog.common import UNSET, Unset, active_project, ensure_active, fetch_owned, set_archived, write_unique
 from benchlab.catalog.records import MODEL, PROVIDER, ModelRecord
 from benchlab.catalog.validation import spec_entry
-from benchlab.engine.spec import ModelSpec
-from benchlab.engine.spec_load import _models
+from benchlab.spec import ModelSpec
+from benchlab.spec.load import _models
 
 
 async def _active_provider_name(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID) -> str:

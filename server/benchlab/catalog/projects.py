@@ -9,7 +9,7 @@ import asyncpg
 from benchlab.catalog.common import ensure_active, fetch_owned, set_archived, write_unique
 from benchlab.catalog.records import PROJECT, ProjectRecord
 from benchlab.catalog.validation import checked, description_field, name_field, slug_field
-from benchlab.engine.spec_fields import Section
+from benchlab.spec.fields import Section
 
 
 async def create_project(conn: asyncpg.Connection, slug: str, name: str, description: str = "") -> ProjectRecord:

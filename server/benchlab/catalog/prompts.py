@@ -13,9 +13,9 @@ import asyncpg
 from benchlab.catalog.common import active_project, ensure_active, fetch_owned, set_archived, write_unique
 from benchlab.catalog.records import PROMPT, PROMPT_VERSION_COLUMNS, PromptRecord, PromptVersionRecord
 from benchlab.catalog.validation import checked, name_field, spec_entry
-from benchlab.engine.spec import PromptSpec, SpecError
-from benchlab.engine.spec_load import _prompts
 from benchlab.errors import ConflictError
+from benchlab.spec import PromptSpec, SpecError
+from benchlab.spec.load import _prompts
 from benchlab.stores.catalog_repo import _register_prompt_version
 
 

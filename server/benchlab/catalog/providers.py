@@ -11,9 +11,9 @@ import asyncpg
 from benchlab.catalog.common import UNSET, Unset, active_project, ensure_active, fetch_owned, set_archived, write_unique
 from benchlab.catalog.records import PROVIDER, ProviderRecord
 from benchlab.catalog.validation import spec_entry
-from benchlab.engine.spec import ProviderSpec
-from benchlab.engine.spec_load import _providers
 from benchlab.secrets import SecretBox
+from benchlab.spec import ProviderSpec
+from benchlab.spec.load import _providers
 
 
 def _validated(fields: dict[str, Any]) -> ProviderSpec:

@@ -25,9 +25,9 @@ import asyncpg
 
 from benchlab.catalog.dataset_items import latest_version, version_items
 from benchlab.catalog.records import DATASET_VERSION_COLUMNS, from_json
-from benchlab.engine.spec import SpecError
-from benchlab.engine.spec_fields import is_integer
-from benchlab.engine.spec_model import to_plain
+from benchlab.spec import SpecError
+from benchlab.spec.fields import is_integer
+from benchlab.spec.model import to_plain
 
 PRICE_KEYS = ("input_price_per_mtok", "output_price_per_mtok")
 

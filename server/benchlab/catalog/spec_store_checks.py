@@ -14,8 +14,8 @@ from uuid import UUID
 import asyncpg
 
 from benchlab.catalog.records import from_json
-from benchlab.engine.spec import ExperimentSpec
-from benchlab.engine.spec_model import canonical_json
+from benchlab.spec import ExperimentSpec
+from benchlab.spec.model import canonical_json
 
 
 async def store_conflicts(conn: asyncpg.Connection, project_id: UUID, spec: ExperimentSpec) -> list[str]:

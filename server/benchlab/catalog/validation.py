@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from benchlab.engine.spec_fields import Section
-from benchlab.engine.spec_load import PROJECT_SLUG
 from benchlab.errors import InvalidInputError
+from benchlab.spec.fields import Section
+from benchlab.spec.load import PROJECT_SLUG
 
 T = TypeVar("T")
 

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from benchlab.engine.spec import ExperimentSpec, ModelSpec, PromptSpec, ProviderSpec, grid_combinations, params_hash
-from benchlab.engine.spec import render_messages as render_prompt
 from benchlab.engine.transport_direct import LLMRequest
+from benchlab.spec import ExperimentSpec, ModelSpec, PromptSpec, ProviderSpec, grid_combinations, params_hash
+from benchlab.spec import render_messages as render_prompt
 
 
 @dataclass(frozen=True)

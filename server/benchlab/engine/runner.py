@@ -21,25 +21,25 @@ from uuid import UUID
 
 import asyncpg
 
+from benchlab.analytics.summary import SLOs, compute_summary, describe_errors
 from benchlab.engine import load as load_profiles
 from benchlab.engine.cost import Prices, model_prices, request_cost
 from benchlab.engine.event_row import REQUEST_EVENT_COLUMNS, request_event_row
-from benchlab.engine.event_writer import EventWriter
 from benchlab.engine.executor import RetryPolicy, Transport, execute
 from benchlab.engine.planner import PlannedRequest, cells, plan
 from benchlab.engine.progress import Progress
 from benchlab.engine.request_feed import FLUSH_INTERVAL_S, RequestFeed, feed_channel, feed_entry
 from benchlab.engine.selfcheck import SelfMeasurement
-from benchlab.engine.spec import ExperimentSpec, ProviderSpec
-from benchlab.engine.summary import SLOs, compute_summary, describe_errors
 from benchlab.engine.transport_direct import DirectTransport
 from benchlab.engine.transport_litellm import LiteLLMTransport
 from benchlab.errors import BenchlabError
 from benchlab.realtime.hub import Hub
 from benchlab.secrets import SecretBox
+from benchlab.spec import ExperimentSpec, ProviderSpec
 from benchlab.stores.catalog_repo import register_experiment
 from benchlab.stores.clickhouse import ClickHouseStore
-from benchlab.stores.runs_repo import (
+from benchlab.stores.event_writer import EventWriter
+from benchlab.stores.runs import (
     RunRecord,
     create_run,
     get_run,

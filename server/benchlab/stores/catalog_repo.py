@@ -15,9 +15,9 @@ from uuid import UUID
 
 import asyncpg
 
-from benchlab.engine.spec import DatasetItem, DatasetSpec, ExperimentSpec, PromptSpec, SpecError
-from benchlab.engine.spec_model import canonical_hash, to_plain
 from benchlab.secrets import SecretBox
+from benchlab.spec import DatasetItem, DatasetSpec, ExperimentSpec, PromptSpec, SpecError
+from benchlab.spec.model import canonical_hash, to_plain
 
 
 @dataclass(frozen=True)

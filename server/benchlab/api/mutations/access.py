@@ -16,9 +16,6 @@ import asyncpg
 import strawberry
 from strawberry.types import Info
 
-from benchlab.access.api_keys import mint
-from benchlab.access.changes import AccessChange
-from benchlab.access.roles import Role
 from benchlab.api import lists
 from benchlab.api.auditing import audit
 from benchlab.api.context import identity_of, runtime_of
@@ -27,6 +24,9 @@ from benchlab.api.ids import expect_id
 from benchlab.api.node_lookup import reload
 from benchlab.api.permissions import InstanceAdmin, project_role, role_in
 from benchlab.api.types.access import ApiKey, ProjectMember, ProjectRole, User
+from benchlab.auth.api_keys import mint
+from benchlab.auth.changes import AccessChange
+from benchlab.auth.roles import Role
 
 
 @strawberry.input

@@ -16,7 +16,6 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from benchlab import catalog
-from benchlab.access.roles import Role
 from benchlab.api.catalog_audit import audit_created
 from benchlab.api.context import runtime_of
 from benchlab.api.errors import BadUserInput, Forbidden
@@ -26,6 +25,7 @@ from benchlab.api.node_lookup import reload
 from benchlab.api.permissions import project_role, role_in
 from benchlab.api.types.catalog import Dataset, DatasetVersion, Prompt, PromptVersion
 from benchlab.api.types.runs import Experiment
+from benchlab.auth.roles import Role
 from benchlab.catalog.experiments import CreatesCatalogEntries
 from benchlab.catalog.records import ExperimentRecord
 from benchlab.stores.catalog_repo import Created

@@ -7,7 +7,6 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from benchlab import catalog
-from benchlab.access.roles import Role
 from benchlab.api.auditing import audit
 from benchlab.api.catalog_audit import audit_created
 from benchlab.api.context import identity_of, runtime_of
@@ -17,6 +16,7 @@ from benchlab.api.mutations.common import keep_unset, owned, run_command
 from benchlab.api.node_lookup import reload
 from benchlab.api.permissions import SignedIn, project_role
 from benchlab.api.types.catalog import Model, Project, Provider
+from benchlab.auth.roles import Role
 from benchlab.stores.catalog_repo import Created
 
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from benchlab.access.roles import Role
 from benchlab.api.auditing import audit
 from benchlab.api.context import runtime_of
 from benchlab.api.errors import Conflict
 from benchlab.api.node_lookup import load_required, reload
 from benchlab.api.permissions import project_role
 from benchlab.api.types.runs import Experiment, Run
+from benchlab.auth.roles import Role
 from benchlab.engine.runner import planned_total
-from benchlab.engine.spec import ExperimentSpec
-from benchlab.stores.runs_repo import create_run, request_cancel, requeue_interrupted, transition
+from benchlab.spec import ExperimentSpec
+from benchlab.stores.runs import create_run, request_cancel, requeue_interrupted, transition
 
 
 @strawberry.input

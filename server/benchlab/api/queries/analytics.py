@@ -8,7 +8,6 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from benchlab.access.roles import Role
 from benchlab.api.context import runtime_of
 from benchlab.api.errors import BadUserInput
 from benchlab.api.node_lookup import load_required
@@ -16,6 +15,7 @@ from benchlab.api.permissions import project_role, require_role
 from benchlab.api.types.analytics import GroupBy, LatencySeriesResult, Metric, RunComparisonResult
 from benchlab.api.types.catalog import Project
 from benchlab.api.types.runs import Run
+from benchlab.auth.roles import Role
 
 LATENCY_METRICS = [Metric.TTFT, Metric.TPOT, Metric.E2E]
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from benchlab.access.roles import Role
 from benchlab.api import lists
 from benchlab.api.context import identity_of, loaders_of
 from benchlab.api.errors import BadUserInput, NotFound
-from benchlab.api.identity import Viewer
 from benchlab.api.loaders import Filter
 from benchlab.api.node_lookup import load_node, load_required, project_of
 from benchlab.api.pagination import Connection
@@ -17,6 +15,8 @@ from benchlab.api.permissions import Public, SignedIn, project_role, role_in
 from benchlab.api.types.catalog import IncludeArchived, Project
 from benchlab.api.types.node import Node
 from benchlab.api.types.runs import Run
+from benchlab.auth.identity import Viewer
+from benchlab.auth.roles import Role
 
 
 def visible_projects(info: Info) -> tuple[Filter, ...]:

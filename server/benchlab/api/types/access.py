@@ -10,9 +10,9 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from benchlab.access.roles import Role
 from benchlab.api.ids import encode_global_id
 from benchlab.api.types.node import Node
+from benchlab.auth.roles import Role
 
 
 @strawberry.enum(description=(

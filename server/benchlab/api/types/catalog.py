@@ -15,7 +15,6 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from benchlab.access.roles import Role
 from benchlab.api import lists
 from benchlab.api.context import loaders_of
 from benchlab.api.ids import encode_global_id
@@ -23,6 +22,7 @@ from benchlab.api.pagination import Connection
 from benchlab.api.permissions import on_this_project
 from benchlab.api.types.access import ApiKey, AuditEntry, ProjectMember
 from benchlab.api.types.node import Node
+from benchlab.auth.roles import Role
 
 if TYPE_CHECKING:
     from benchlab.api.types.runs import Experiment, Run, RunFilter, RunOrder

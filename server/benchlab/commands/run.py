@@ -21,10 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
 
-from benchlab.config import Settings
-from benchlab.errors import BenchlabError
-from benchlab.runtime import Runtime
-from benchlab.stop_signals import (
+from benchlab.commands.signals import (
     ShutdownRequested,
     StopSignals,
     announce_signals,
@@ -33,6 +30,9 @@ from benchlab.stop_signals import (
     say,
     signals_held,
 )
+from benchlab.config import Settings
+from benchlab.errors import BenchlabError
+from benchlab.runtime import Runtime
 from benchlab.stores.local import local_stores
 
 _BAR_WIDTH = 24
@@ -68,7 +68,7 @@ class ProgressLine:
 
 
 def run_command(settings: Settings, spec_path: Path | None, resume: UUID | None, as_json: bool) -> int:
-    from benchlab.engine.spec import load_spec
+    from benchlab.spec import load_spec
 
     spec = load_spec(spec_path) if spec_path is not None else None  # invalid specs fail before anything starts
     stop = StopSignals()
@@ -105,7 +105,7 @@ async def _run(settings: Settings, embedded: bool, spec: Any, resume: UUID | Non
 async def _open_and_run(settings: Settings, embedded: bool, spec: Any, resume: UUID | None, as_json: bool,
                         stop: StopSignals) -> int:
     from benchlab.engine.runner import RunExecutor, resume_run, submit_run
-    from benchlab.stores.runs_repo import transition
+    from benchlab.stores.runs import transition
 
     runtime = await Runtime.open(settings, embedded_postgres=embedded)
     try:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from benchlab.engine.spec_model import Secret, SpecError
+from benchlab.spec.model import Secret, SpecError
 
 JSON_SCALARS = (str, int, float, bool, type(None))
 

@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from benchlab.access.api_keys import KEY_PREFIX, ApiKeyVerifier, InvalidApiKey
-from benchlab.access.changes import ACCESS_CHANNEL, AccessChange
 from benchlab.api.errors import Unauthenticated
-from benchlab.api.identity import ANONYMOUS, Identity
 from benchlab.api.live_connections import LiveConnections
+from benchlab.auth.api_keys import KEY_PREFIX, ApiKeyVerifier, InvalidApiKey
+from benchlab.auth.changes import ACCESS_CHANNEL, AccessChange
+from benchlab.auth.identity import ANONYMOUS, Identity
 
 if TYPE_CHECKING:
     from benchlab.runtime import Runtime

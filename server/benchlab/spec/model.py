@@ -2,7 +2,7 @@
 
 Field names match the YAML keys on purpose: `ExperimentSpec.to_dict()` is then a plain walk, and
 `ExperimentSpec.from_dict()` feeds that dict back through the same parser, so a stored snapshot is validated
-by exactly the rules that admitted it. The document format is described in `benchlab.engine.spec`.
+by exactly the rules that admitted it. The document format is described in `benchlab.spec`.
 
 JSON payloads (params, vars, metadata, item messages) are plain dicts and lists copied by the parser; the
 dataclasses are frozen, the payloads are to be treated as read-only.
@@ -224,7 +224,7 @@ class ExperimentSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ExperimentSpec:
         """Parse a snapshot (or any spec dict) with the full validation; raises SpecError."""
-        from benchlab.engine.spec_load import load_spec  # the parser builds these classes: import it late
+        from benchlab.spec.load import load_spec  # the parser builds these classes: import it late
 
         return load_spec(dict(data))
 

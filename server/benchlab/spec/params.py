@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from benchlab.engine.spec_fields import is_integer, is_number, json_copy
+from benchlab.spec.fields import is_integer, is_number, json_copy
 
 OUTPUT_LIMITS = frozenset({"max_tokens", "max_completion_tokens"})
 PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

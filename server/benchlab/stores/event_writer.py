@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchlab.engine.spool import Spool, SpooledBatch
 from benchlab.errors import StoreUnavailableError
 from benchlab.stores.clickhouse import ClickHouseStore
+from benchlab.stores.spool import Spool, SpooledBatch
 
 log = logging.getLogger(__name__)
 

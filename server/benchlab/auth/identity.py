@@ -11,7 +11,7 @@ from uuid import UUID
 
 import strawberry
 
-from benchlab.access.roles import Role
+from benchlab.auth.roles import Role
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ import uvicorn
 from benchlab import __version__
 from benchlab.app import create_app
 from benchlab.auth.local_mode import check_listen_address, create_login_link
+from benchlab.commands.signals import STOP_SIGNALS, announce_signals, signals_held
 from benchlab.config import Settings, redact_url
 from benchlab.errors import BenchlabError
 from benchlab.runtime import Runtime
-from benchlab.stop_signals import STOP_SIGNALS, announce_signals, signals_held
 from benchlab.stores.local import local_stores
 
 log = logging.getLogger("benchlab")

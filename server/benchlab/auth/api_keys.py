@@ -22,7 +22,7 @@ from uuid import UUID
 
 import asyncpg
 
-from benchlab.access.roles import Role
+from benchlab.auth.roles import Role
 
 KEY_PREFIX = "blk_"
 CACHE_TTL_S = 5.0

@@ -90,8 +90,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from benchlab.engine.spec_load import load_spec
-from benchlab.engine.spec_model import (
+from benchlab.spec.load import load_spec
+from benchlab.spec.model import (
     MIN_REQUESTS_FOR_ERROR_RATE,
     OPENAI_COMPATIBLE_TYPES,
     PLACEHOLDER,

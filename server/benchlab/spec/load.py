@@ -1,4 +1,4 @@
-"""Parse and validate an experiment spec (format: `benchlab.engine.spec`), reporting every problem at once.
+"""Parse and validate an experiment spec (format: `benchlab.spec`), reporting every problem at once.
 
 Sections are read in document order into the dataclasses of `spec_model`; cross-references (a model's
 provider, template variables against dataset items, the output-length limit) are checked once everything is
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchlab.engine.dataset_files import read_dataset
-from benchlab.engine.spec_fields import Located, Section, check_unique, hint, parse_yaml
-from benchlab.engine.spec_model import (
+from benchlab.spec.datasets import read_dataset
+from benchlab.spec.fields import Located, Section, check_unique, hint, parse_yaml
+from benchlab.spec.model import (
     PLACEHOLDER,
     DatasetSpec,
     ExperimentSpec,
@@ -29,7 +29,7 @@ from benchlab.engine.spec_model import (
     SpecError,
     canonical_json,
 )
-from benchlab.engine.spec_params import OUTPUT_LIMITS, check_param_name, param_value
+from benchlab.spec.params import OUTPUT_LIMITS, check_param_name, param_value
 
 TOP_KEYS = ("name", "project", "description", "providers", "models", "prompts", "dataset", "params",
             "repetitions", "load", "slos", "timeout_s", "retries", "stream")

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchlab.engine.spec_fields import Located, Section, check_unique, json_copy
-from benchlab.engine.spec_model import DatasetItem
+from benchlab.spec.fields import Located, Section, check_unique, json_copy
+from benchlab.spec.model import DatasetItem
 
 LABEL = "dataset.file"
 JSON_COLUMNS = ("expected_tool_calls", "metadata")

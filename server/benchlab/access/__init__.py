@@ -1,1 +1,0 @@
-"""Who may do what: project roles, API keys, the audit trail."""

@@ -1,0 +1,1 @@
+"""The commands behind `benchlab <command>`: each opens what it needs, does its job, and closes it."""
