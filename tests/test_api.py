@@ -10,9 +10,10 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from benchlab import __version__
-from benchlab.api.errors import ErrorMasking, NotFound
+from benchlab.api.errors import ErrorMasking
 from benchlab.app import create_app
 from benchlab.config import Settings
+from benchlab.errors import NotFoundError
 
 SERVER_INFO = "{ serverInfo { version postgresBackend clickhouseBackend realtimeBackend uptimeSeconds startedAt } }"
 
@@ -96,7 +97,7 @@ def test_unexpected_errors_are_masked_with_the_request_id(caplog: pytest.LogCapt
 
         @strawberry.field
         def missing(self) -> int:
-            raise NotFound("no project with id P1")
+            raise NotFoundError("no project with id P1")
 
     schema = strawberry.Schema(query=Query, extensions=[ErrorMasking])
     request_id = uuid.uuid4().hex

@@ -1,8 +1,53 @@
-"""Errors that reach a person at the command line: one clear line, never a traceback."""
+"""The one error hierarchy: errors meant for a person, at the command line or through the API.
+
+Every `BenchlabError` has a message written for the user, safe to print or send as is (never a secret). The
+command line prints it as one line (`benchlab: error: ...`, exit status 2); the API maps each class to an
+`extensions.code` (api/errors.py). Anything that is not a `BenchlabError` is a bug: masked by the API,
+logged with a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 
 class BenchlabError(Exception):
-    """An error whose message is written for the user and is safe to print as is."""
+    """An error whose message is safe to show; `extensions` are details an API client can act on."""
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.extensions = extensions
+
+
+class InvalidInputError(BenchlabError):
+    """The input is invalid (API: BAD_USER_INPUT). Given a list, `problems` holds each problem as
+    `path: what is wrong and how to fix it`, and the API sends them all in `extensions.problems`."""
+
+    def __init__(self, problems: str | Sequence[str], **extensions: Any) -> None:
+        self.problems = [] if isinstance(problems, str) else list(problems)
+        super().__init__(problems if isinstance(problems, str) else "\n".join(self.problems), **extensions)
+
+
+class UnauthenticatedError(BenchlabError):
+    """No valid credential, or a credential that is present but wrong (API: UNAUTHENTICATED)."""
+
+
+class ForbiddenError(BenchlabError):
+    """The caller is known but may not do this; the message names the role needed (API: FORBIDDEN)."""
+
+
+class NotFoundError(BenchlabError):
+    """The entity does not exist in the caller's project (other projects' entities are reported alike)."""
+
+
+class ConflictError(BenchlabError):
+    """The request clashes with stored state (a taken name, an archived entity, a finished run); the message
+    says what exists and what to do instead (API: CONFLICT)."""
+
+
+class RateLimitedError(BenchlabError):
+    """Too many requests; `extensions` say when to try again (API: RATE_LIMITED)."""
 
 
 class ConfigError(BenchlabError):
@@ -23,24 +68,3 @@ class StoreUnavailableError(BenchlabError):
 
 class DataDirBusyError(BenchlabError):
     """Another benchlab process owns the data directory (chDB allows one engine per directory)."""
-
-
-class NotFoundError(BenchlabError):
-    """The entity does not exist in the caller's project (other projects' entities are reported alike)."""
-
-
-class ConflictError(BenchlabError):
-    """The request clashes with stored state (a taken name, an archived entity, an immutable version);
-    the message says what exists and what to do instead."""
-
-
-class InvalidInputError(BenchlabError):
-    """A command's input is invalid; `problems` lists each one as `path: what is wrong and how to fix it`.
-
-    Kept apart from the spec's SpecError, whose text introduces itself as an experiment spec problem:
-    a provider or a dataset import is not a spec. The API maps both to BAD_USER_INPUT with the problems.
-    """
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))

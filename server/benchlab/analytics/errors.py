@@ -1,19 +1,18 @@
 """Input errors of the analytics layer: the message names the argument and says what to change.
 
-The GraphQL layer can show these as they are (they are `BenchlabError`s), and map `argument` onto the
-offending input field.
+They are `InvalidInputError`s (the API's BAD_USER_INPUT) carrying the offending argument in `extensions`.
 """
 
 from __future__ import annotations
 
-from benchlab.errors import BenchlabError
+from benchlab.errors import InvalidInputError
 
 
-class AnalyticsInputError(BenchlabError):
+class AnalyticsInputError(InvalidInputError):
     """An analytics argument is out of range or malformed; nothing was queried."""
 
     def __init__(self, argument: str, problem: str) -> None:
-        super().__init__(f"{argument}: {problem}")
+        super().__init__(f"{argument}: {problem}", argument=argument)
         self.argument = argument
         self.problem = problem
 

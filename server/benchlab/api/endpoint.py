@@ -25,7 +25,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from benchlab.api.context import build_context
-from benchlab.api.errors import ApiError, ErrorCode, Unauthenticated
+from benchlab.api.errors import ErrorCode
 from benchlab.api.graphiql import render_graphiql
 from benchlab.api.live_connections import ACCESS_REVOKED_CODE, LiveConnection
 from benchlab.api.schema import BenchlabSchema
@@ -33,6 +33,7 @@ from benchlab.auth.authenticator import bearer_credential
 from benchlab.auth.cookies import ACCESS_COOKIE
 from benchlab.auth.identity import ANONYMOUS
 from benchlab.auth.origin import is_our_origin
+from benchlab.errors import BenchlabError, UnauthenticatedError
 
 MAX_CLOSE_REASON_BYTES = 123  # a close frame carries at most 125 bytes, two of them the code
 NOT_SIGNED_IN = ('not signed in: send {"authorization": "Bearer <API key or access token>"} in connection_init, '
@@ -119,7 +120,7 @@ class GraphQLEndpoint(GraphQL):
         identity, problem = ANONYMOUS, None
         try:
             identity = await runtime.authenticator.identify(request.headers, request.cookies)
-        except ApiError as exc:  # refused in execute_single (HTTP) or on_ws_connect (WebSocket)
+        except BenchlabError as exc:  # refused in execute_single (HTTP) or on_ws_connect (WebSocket)
             problem = str(exc)
         return build_context(request, response, request.scope["state"]["request_id"], runtime, identity, problem)
 
@@ -143,10 +144,10 @@ class GraphQLEndpoint(GraphQL):
             if credential is not None:
                 identity = await authenticator.from_bearer(credential)
             elif context.get("auth_error"):
-                raise Unauthenticated(context["auth_error"])
+                raise UnauthenticatedError(context["auth_error"])
             else:
                 identity = context["identity"]
-        except ApiError as exc:
+        except BenchlabError as exc:
             raise ConnectionRefused(str(exc)) from None
         if identity.kind == "anonymous":
             raise ConnectionRefused(NOT_SIGNED_IN)
@@ -177,11 +178,12 @@ def _payload_credential(params: dict[str, Any]) -> str | None:
             if source.get(key):
                 value = source[key]
                 if not isinstance(value, str):
-                    raise Unauthenticated(f"connection_init payload: {key} must be a string, `Bearer <credential>`")
+                    raise UnauthenticatedError(
+                        f"connection_init payload: {key} must be a string, `Bearer <credential>`")
                 return bearer_credential(value)
     token = params.get("token")
     if token:
         if not isinstance(token, str):
-            raise Unauthenticated("connection_init payload: token must be a string (an API key or access token)")
+            raise UnauthenticatedError("connection_init payload: token must be a string (an API key or access token)")
         return token.strip()
     return None

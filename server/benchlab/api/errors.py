@@ -1,7 +1,8 @@
 """The error taxonomy clients can rely on, and the masking of everything else.
 
 Every error a client sees carries `extensions.code`: one of BAD_USER_INPUT, UNAUTHENTICATED, FORBIDDEN,
-NOT_FOUND, CONFLICT, RATE_LIMITED for errors meant for them, or INTERNAL for anything unexpected. An INTERNAL
+NOT_FOUND, CONFLICT, RATE_LIMITED for errors meant for them (the classes of benchlab.errors, mapped here), or
+INTERNAL for anything unexpected. An INTERNAL
 error's message is replaced by "internal error" and the request id; the real exception is logged
 server-side under the same id, so a user's report can be matched to the log without leaking details.
 """
@@ -16,7 +17,14 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from benchlab.errors import BenchlabError, ConflictError, NotFoundError
+from benchlab.errors import (
+    BenchlabError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    UnauthenticatedError,
+)
 
 log = logging.getLogger("benchlab.api")
 
@@ -31,38 +39,18 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL"
 
 
-class ApiError(Exception):
-    """Raise from a resolver to send the client a message and a code."""
-
-    code: ErrorCode = ErrorCode.BAD_USER_INPUT
-
-    def __init__(self, message: str, **extensions: Any) -> None:
-        super().__init__(message)
-        self.extensions = extensions
-
-
-class BadUserInput(ApiError):
-    code = ErrorCode.BAD_USER_INPUT
+_CODES: tuple[tuple[type[BenchlabError], ErrorCode], ...] = (
+    (UnauthenticatedError, ErrorCode.UNAUTHENTICATED),
+    (ForbiddenError, ErrorCode.FORBIDDEN),
+    (NotFoundError, ErrorCode.NOT_FOUND),
+    (ConflictError, ErrorCode.CONFLICT),
+    (RateLimitedError, ErrorCode.RATE_LIMITED),
+    (BenchlabError, ErrorCode.BAD_USER_INPUT),  # InvalidInputError, and any other error written for the user
+)
 
 
-class Unauthenticated(ApiError):
-    code = ErrorCode.UNAUTHENTICATED
-
-
-class Forbidden(ApiError):
-    code = ErrorCode.FORBIDDEN
-
-
-class NotFound(ApiError):
-    code = ErrorCode.NOT_FOUND
-
-
-class Conflict(ApiError):
-    code = ErrorCode.CONFLICT
-
-
-class RateLimited(ApiError):
-    code = ErrorCode.RATE_LIMITED
+def code_of(error: BenchlabError) -> ErrorCode:
+    return next(code for cls, code in _CODES if isinstance(error, cls))
 
 
 def classify(error: GraphQLError) -> tuple[ErrorCode, dict[str, Any]] | None:
@@ -72,15 +60,9 @@ def classify(error: GraphQLError) -> tuple[ErrorCode, dict[str, Any]] | None:
     if original is None:
         # Syntax, validation and limit errors from graphql-core or an extension, or an error presented already.
         return (ErrorCode(existing) if existing in ErrorCode.__members__ else ErrorCode.BAD_USER_INPUT), {}
-    if isinstance(original, ApiError):
-        return original.code, original.extensions
-    if isinstance(original, NotFoundError):
-        return ErrorCode.NOT_FOUND, {}
-    if isinstance(original, ConflictError):
-        return ErrorCode.CONFLICT, {}
     if isinstance(original, BenchlabError):
-        problems = getattr(original, "problems", None)  # InvalidInputError, SpecError: every problem, with its path
-        return ErrorCode.BAD_USER_INPUT, ({"problems": list(problems)} if problems else {})
+        problems = getattr(original, "problems", None)  # every problem of an input, with its path
+        return code_of(original), {**original.extensions, **({"problems": list(problems)} if problems else {})}
     if isinstance(original, GraphQLError):
         return classify(original)
     if existing in ErrorCode.__members__:

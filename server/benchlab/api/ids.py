@@ -10,7 +10,7 @@ import base64
 import binascii
 from uuid import UUID
 
-from benchlab.api.errors import BadUserInput
+from benchlab.errors import InvalidInputError
 
 
 def encode_global_id(type_name: str, db_id: UUID) -> str:
@@ -26,7 +26,7 @@ def decode_global_id(global_id: str) -> tuple[str, UUID]:
             raise ValueError(global_id)
         return type_name, UUID(raw)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadUserInput(f"{global_id!r} is not a valid id; use the `id` field of an object this API returned",
+        raise InvalidInputError(f"{global_id!r} is not a valid id; use the `id` field of an object this API returned",
                            argument="id") from None
 
 
@@ -34,7 +34,7 @@ def expect_id(global_id: str, type_name: str, argument: str = "id") -> UUID:
     """The database id of a global id that must name a `type_name`."""
     found, db_id = decode_global_id(global_id)
     if found != type_name:
-        raise BadUserInput(f"{argument}: expected the id of {with_article(type_name)}, got the id of "
+        raise InvalidInputError(f"{argument}: expected the id of {with_article(type_name)}, got the id of "
                            f"{with_article(found)}", argument=argument)
     return db_id
 

@@ -22,11 +22,11 @@ from uuid import UUID
 
 from strawberry.types import Info
 
-from benchlab.api.errors import ApiError
 from benchlab.api.loaders import Loaders
 from benchlab.auth.changes import AccessChange
 from benchlab.auth.identity import Identity
 from benchlab.auth.roles import Role
+from benchlab.errors import BenchlabError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class LiveConnection:
         """Identify the principal again (fresh from the database) and close the socket if access is gone."""
         try:
             identity = await recheck_identity(self.identity)
-        except ApiError as exc:
+        except BenchlabError as exc:
             await self.close(ACCESS_REVOKED_CODE, str(exc))
             return
         # Later subscriptions on this connection must see the change too: fresh identity, empty loader caches.

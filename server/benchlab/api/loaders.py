@@ -18,8 +18,8 @@ import asyncpg
 from strawberry.dataloader import DataLoader
 
 from benchlab.api.db import RequestDb
-from benchlab.api.errors import BadUserInput
 from benchlab.api.pagination import Page, as_uuid, decode_cursor, encode_cursor
+from benchlab.errors import InvalidInputError
 
 Filter = tuple[str, Any]   # an SQL condition with `$?` for its one bound value, and the value
 
@@ -167,4 +167,4 @@ def _int_id(value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise BadUserInput("after: malformed cursor", argument="after") from None
+        raise InvalidInputError("after: malformed cursor", argument="after") from None

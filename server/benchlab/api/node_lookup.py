@@ -10,9 +10,9 @@ from strawberry.types import Info
 
 from benchlab.api import lists
 from benchlab.api.context import loaders_of, runtime_of
-from benchlab.api.errors import NotFound
 from benchlab.api.ids import decode_global_id, expect_id
 from benchlab.api.types import access, catalog, runs
+from benchlab.errors import NotFoundError
 
 
 def _node_types() -> dict[str, tuple[str, Callable[[Any], Any]]]:
@@ -39,7 +39,7 @@ async def load_node(info: Info, global_id: str) -> Any | None:
     """The object a global id names, or None when it no longer exists."""
     type_name, db_id = decode_global_id(global_id)
     if type_name not in NODE_TYPES:
-        raise NotFound(f"no object has the id {global_id!r}")
+        raise NotFoundError(f"no object has the id {global_id!r}")
     table, convert = NODE_TYPES[type_name]
     row = await loaders_of(info).row(table, db_id)
     return convert(row) if row is not None else None
@@ -51,7 +51,7 @@ async def load_required(info: Info, global_id: str, type_name: str, argument: st
     table, convert = NODE_TYPES[type_name]
     row = await loaders_of(info).row(table, db_id)
     if row is None:
-        raise NotFound(f"{argument}: no {type_name} with id {global_id!r}; it may have been deleted",
+        raise NotFoundError(f"{argument}: no {type_name} with id {global_id!r}; it may have been deleted",
                        argument=argument)
     return convert(row)
 

@@ -18,7 +18,7 @@ from uuid import UUID
 
 import strawberry
 
-from benchlab.api.errors import BadUserInput
+from benchlab.errors import InvalidInputError
 
 MAX_PAGE_SIZE = 500
 T = TypeVar("T")
@@ -54,7 +54,7 @@ class Connection(Generic[T]):
 
 def check_first(first: int) -> int:
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise BadUserInput(f"first must be between 1 and {MAX_PAGE_SIZE}, got {first}; ask for a page at a "
+        raise InvalidInputError(f"first must be between 1 and {MAX_PAGE_SIZE}, got {first}; ask for a page at a "
                            "time and pass pageInfo.endCursor as `after` for the next", argument="first")
     return first
 
@@ -77,7 +77,7 @@ def decode_cursor(cursor: str) -> tuple[Any, str]:
             value = datetime.fromisoformat(value)
         return value, row_id
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise BadUserInput(f"after: {cursor!r} is not a cursor of this list; pass a pageInfo.endCursor or an "
+        raise InvalidInputError(f"after: {cursor!r} is not a cursor of this list; pass a pageInfo.endCursor or an "
                            "edge cursor from a previous page", argument="after") from None
 
 
@@ -105,4 +105,4 @@ def as_uuid(value: str, argument: str = "after") -> UUID:
     try:
         return UUID(value)
     except ValueError:
-        raise BadUserInput(f"{argument}: malformed cursor", argument=argument) from None
+        raise InvalidInputError(f"{argument}: malformed cursor", argument=argument) from None

@@ -19,8 +19,8 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from benchlab.api.context import identity_of, loaders_of
-from benchlab.api.errors import Forbidden, NotFound, Unauthenticated
 from benchlab.auth.roles import Role
+from benchlab.errors import ForbiddenError, NotFoundError, UnauthenticatedError
 
 SIGN_IN_HINT = ("sign in (GET /auth/login) or send an API key as `Authorization: Bearer blk_…` "
                 "(in connection_init's payload for subscriptions)")
@@ -42,16 +42,16 @@ async def role_in(info: Info, project_id: UUID) -> Role | None:
 async def require_role(info: Info, project_id: UUID, required: Role, what: str = "object") -> Role:
     role = await role_in(info, project_id)
     if role is None:
-        raise NotFound(f"no such {what}, or it belongs to a project you are not a member of")
+        raise NotFoundError(f"no such {what}, or it belongs to a project you are not a member of")
     if not role.allows(required):
-        raise Forbidden(f"this needs the {required.value} role in the project; you have {role.value}",
+        raise ForbiddenError(f"this needs the {required.value} role in the project; you have {role.value}",
                         requiredRole=required.value.upper())
     return role
 
 
 def require_signed_in(info: Info) -> None:
     if identity_of(info).kind == "anonymous":
-        raise Unauthenticated(info.context.get("auth_error") or f"not signed in: {SIGN_IN_HINT}")
+        raise UnauthenticatedError(info.context.get("auth_error") or f"not signed in: {SIGN_IN_HINT}")
 
 
 class Public(BasePermission):
@@ -75,7 +75,7 @@ class InstanceAdmin(BasePermission):
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         require_signed_in(info)
         if not identity_of(info).is_instance_admin:
-            raise Forbidden("only instance administrators may do this")
+            raise ForbiddenError("only instance administrators may do this")
         return True
 
 

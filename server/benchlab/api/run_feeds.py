@@ -15,7 +15,6 @@ import strawberry
 from strawberry.types import Info
 
 from benchlab.api.context import runtime_of
-from benchlab.api.errors import BadUserInput
 from benchlab.api.live_connections import following
 from benchlab.api.node_lookup import load_required, reload
 from benchlab.api.permissions import require_role
@@ -25,6 +24,7 @@ from benchlab.api.types.runs import Run, RunStatus
 from benchlab.auth.roles import Role
 from benchlab.engine.request_feed import feed_channel
 from benchlab.engine.runner import progress_channel
+from benchlab.errors import InvalidInputError
 from benchlab.realtime.subscription import Subscription, is_gap
 from benchlab.stores.runs import TERMINAL_STATES
 
@@ -98,7 +98,7 @@ async def _replay(info: Info, run: Run, count: int) -> list[RequestEvent]:
 
 async def run_requests(info: Info, run_id: strawberry.ID, replay: int) -> AsyncGenerator[RunRequestsBatch, None]:
     if not 0 <= replay <= MAX_REPLAY:
-        raise BadUserInput(f"replay must be between 0 and {MAX_REPLAY}", argument="replay")
+        raise InvalidInputError(f"replay must be between 0 and {MAX_REPLAY}", argument="replay")
     run: Run = await load_required(info, run_id, "Run", "runId")
     with following(info, run.project_id):
         await _still_visible(info, run)

@@ -10,11 +10,11 @@ import strawberry
 from strawberry.types import Info
 
 from benchlab.api import run_feeds
-from benchlab.api.errors import BadUserInput
 from benchlab.api.permissions import SignedIn, project_role
 from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
 from benchlab.api.types.server_info import Heartbeat
 from benchlab.auth.roles import Role
+from benchlab.errors import InvalidInputError
 
 
 @strawberry.type
@@ -25,9 +25,9 @@ class Subscription:
                     "its subscription path (proxies, auth, keep-alives) works end to end.")
     async def heartbeat(self, interval_ms: int = 1000, count: int = 10) -> AsyncGenerator[Heartbeat, None]:
         if not 10 <= interval_ms <= 60_000:
-            raise BadUserInput("intervalMs must be between 10 and 60000")
+            raise InvalidInputError("intervalMs must be between 10 and 60000")
         if not 1 <= count <= 10_000:
-            raise BadUserInput("count must be between 1 and 10000")
+            raise InvalidInputError("count must be between 1 and 10000")
         for sequence in range(1, count + 1):
             if sequence > 1:
                 await asyncio.sleep(interval_ms / 1000)

@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from benchlab.api.errors import Unauthenticated
 from benchlab.api.live_connections import LiveConnections
 from benchlab.auth.api_keys import KEY_PREFIX, ApiKeyVerifier, InvalidApiKey
 from benchlab.auth.changes import ACCESS_CHANNEL, AccessChange
 from benchlab.auth.identity import ANONYMOUS, Identity
+from benchlab.errors import UnauthenticatedError
 
 if TYPE_CHECKING:
     from benchlab.runtime import Runtime
@@ -40,7 +40,7 @@ def bearer_credential(authorization: str) -> str:
     """The credential of an `Authorization: Bearer <credential>` value (any case of `Bearer`)."""
     scheme, _, credential = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
-        raise Unauthenticated(BEARER_FORM)
+        raise UnauthenticatedError(BEARER_FORM)
     return credential.strip()
 
 
@@ -69,7 +69,7 @@ class Authenticator:
             try:
                 key = await self.keys.verify(self._runtime.pg, credential)
             except InvalidApiKey as exc:
-                raise Unauthenticated(f"{exc}; {KEY_HINT}") from None
+                raise UnauthenticatedError(f"{exc}; {KEY_HINT}") from None
             return Identity("api_key", display_name=key.name, key_project_id=key.project_id, key_role=key.role,
                             key_id=key.key_id)
         return await self.from_access_token(credential)
@@ -84,7 +84,8 @@ class Authenticator:
             try:
                 claims = verify_access_token(self._runtime, token)
             except InvalidAccessToken as exc:
-                raise Unauthenticated(f"{exc}; refresh the session (POST /auth/refresh) or sign in again") from None
+                raise UnauthenticatedError(
+                    f"{exc}; refresh the session (POST /auth/refresh) or sign in again") from None
             if len(self._tokens) > 10_000:
                 self._tokens.clear()
             # A token is immutable and valid until it expires: checking its signature once is enough.
@@ -93,11 +94,11 @@ class Authenticator:
         return await self._enabled_user(user_id)
 
     async def recheck(self, identity: Identity) -> Identity:
-        """`identity` as the database has it now (after an access change); Unauthenticated when it is gone."""
+        """`identity` as the database has it now (after an access change); UnauthenticatedError when it is gone."""
         if identity.kind == "api_key" and identity.key_id is not None:
             refusal = await self.keys.refusal_of(self._runtime.pg, identity.key_id)
             if refusal is not None:
-                raise Unauthenticated(f"{refusal}; {KEY_HINT}")
+                raise UnauthenticatedError(f"{refusal}; {KEY_HINT}")
             return identity
         if identity.user_id is not None:
             return await self._enabled_user(identity.user_id)
@@ -151,7 +152,7 @@ class Authenticator:
     async def _enabled_user(self, user_id: UUID) -> Identity:
         identity = await self._user(user_id)
         if identity is None:
-            raise Unauthenticated("this account is disabled or no longer exists")
+            raise UnauthenticatedError("this account is disabled or no longer exists")
         return identity
 
     async def _user(self, user_id: UUID) -> Identity | None:

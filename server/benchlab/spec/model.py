@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from benchlab.errors import BenchlabError
+from benchlab.errors import InvalidInputError
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 """A template placeholder: `{{name}}` or `{{ name }}`; no filters, no logic."""
@@ -32,12 +32,11 @@ OPENAI_COMPATIBLE_TYPES = frozenset({
 })
 
 
-class SpecError(BenchlabError):
+class SpecError(InvalidInputError):
     """The spec is invalid; `problems` lists every problem found, each prefixed by its path in the document."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
+        super().__init__(problems)
 
     def __str__(self) -> str:
         count = len(self.problems)

@@ -22,7 +22,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from benchlab.config import redact_text, redact_url
-from benchlab.errors import BenchlabError, StoreUnavailableError
+from benchlab.errors import InvalidInputError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ URL_VARIABLE = "BENCHLAB_CLICKHOUSE_URL"
 _NARROW_CODES = {"TIMEOUT_EXCEEDED", "MEMORY_LIMIT_EXCEEDED", "TOO_MANY_ROWS", "TOO_MANY_BYTES"}
 
 
-class AnalyticsQueryError(BenchlabError):
+class AnalyticsQueryError(InvalidInputError):
     """A query hit a time or memory limit; the user should narrow the filter."""
 
 

@@ -19,7 +19,6 @@ from strawberry.types import Info
 from benchlab.api import lists
 from benchlab.api.auditing import audit
 from benchlab.api.context import identity_of, runtime_of
-from benchlab.api.errors import BadUserInput, Conflict, Forbidden, NotFound
 from benchlab.api.ids import expect_id
 from benchlab.api.node_lookup import reload
 from benchlab.api.permissions import InstanceAdmin, project_role, role_in
@@ -27,6 +26,7 @@ from benchlab.api.types.access import ApiKey, ProjectMember, ProjectRole, User
 from benchlab.auth.api_keys import mint
 from benchlab.auth.changes import AccessChange
 from benchlab.auth.roles import Role
+from benchlab.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 
 
 @strawberry.input
@@ -81,15 +81,15 @@ class UserPayload:
 
 def _check_grant(mine: Role, wanted: Role) -> None:
     if not mine.allows(wanted):
-        raise Forbidden(f"you cannot grant the {wanted.value} role: it is above your own ({mine.value})")
+        raise ForbiddenError(f"you cannot grant the {wanted.value} role: it is above your own ({mine.value})")
     if wanted is Role.OWNER and mine is not Role.OWNER:
-        raise Forbidden("only owners can make owners")
+        raise ForbiddenError("only owners can make owners")
 
 
 async def _member(conn: asyncpg.Connection, project_id: UUID, email: str) -> tuple[UUID, str | None]:
     user = await conn.fetchrow("SELECT id FROM users WHERE lower(email) = lower($1)", email)
     if user is None:
-        raise NotFound(f"email: nobody with {email!r} has signed in yet; ask them to sign in once, then add them",
+        raise NotFoundError(f"email: nobody with {email!r} has signed in yet; ask them to sign in once, then add them",
                        argument="email")
     role = await conn.fetchval("SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2",
                                project_id, user["id"])
@@ -106,7 +106,7 @@ async def _keep_an_owner(conn: asyncpg.Connection, project_id: UUID, user_id: UU
     others = await conn.fetchval("SELECT count(*) FROM project_members WHERE project_id = $1 AND role = 'owner' "
                                  "AND user_id <> $2", project_id, user_id)
     if not others:
-        raise Conflict("a project must keep at least one owner; make someone else owner first")
+        raise ConflictError("a project must keep at least one owner; make someone else owner first")
 
 
 @strawberry.type
@@ -117,9 +117,9 @@ class AccessMutations:
         project_id = expect_id(input.project_id, "Project", "projectId")
         _check_grant(await role_in(info, project_id), input.role.role)
         if not 1 <= len(input.name.strip()) <= 200:
-            raise BadUserInput("name: give 1 to 200 characters", argument="name")
+            raise InvalidInputError("name: give 1 to 200 characters", argument="name")
         if input.expires_at is not None and input.expires_at <= datetime.now(UTC):
-            raise BadUserInput("expiresAt: must be in the future", argument="expiresAt")
+            raise InvalidInputError("expiresAt: must be in the future", argument="expiresAt")
         secret, prefix, key_hash = mint()
         async with runtime_of(info).pg.acquire() as conn:
             key_id = await conn.fetchval(
@@ -151,7 +151,7 @@ class AccessMutations:
             user_id, before = await _member(conn, project_id, input.email)
             _check_grant(mine, input.role.role)
             if before == "owner" and mine is not Role.OWNER:
-                raise Forbidden("only owners can change an owner's role")
+                raise ForbiddenError("only owners can change an owner's role")
             if before == "owner" and input.role is not ProjectRole.OWNER:
                 await _keep_an_owner(conn, project_id, user_id)
             await conn.execute(
@@ -172,7 +172,7 @@ class AccessMutations:
             user_id, before = await _member(conn, project_id, input.email)
             if before == "owner":
                 if mine is not Role.OWNER:
-                    raise Forbidden("only owners can remove an owner")
+                    raise ForbiddenError("only owners can remove an owner")
                 await _keep_an_owner(conn, project_id, user_id)
             await conn.execute("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2",
                                project_id, user_id)
@@ -186,12 +186,12 @@ class AccessMutations:
     async def set_user(self, info: Info, input: SetUserInput) -> UserPayload:
         user_id = expect_id(input.user_id, "User", "userId")
         if user_id == identity_of(info).user_id and (input.disabled or input.is_instance_admin is False):
-            raise Conflict("you cannot disable yourself or drop your own instance admin rights")
+            raise ConflictError("you cannot disable yourself or drop your own instance admin rights")
         async with runtime_of(info).pg.acquire() as conn:
             before = await conn.fetchrow("SELECT email, disabled_at, is_instance_admin FROM users WHERE id = $1",
                                          user_id)
             if before is None:
-                raise NotFound("userId: no such user", argument="userId")
+                raise NotFoundError("userId: no such user", argument="userId")
             if input.disabled is not None:
                 await conn.execute("UPDATE users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now()) "
                                    "END WHERE id = $1", user_id, input.disabled)

@@ -18,7 +18,6 @@ from strawberry.types import Info
 from benchlab import catalog
 from benchlab.api.catalog_audit import audit_created
 from benchlab.api.context import runtime_of
-from benchlab.api.errors import BadUserInput, Forbidden
 from benchlab.api.ids import expect_id
 from benchlab.api.mutations.common import owned, run_command
 from benchlab.api.node_lookup import reload
@@ -28,6 +27,7 @@ from benchlab.api.types.runs import Experiment
 from benchlab.auth.roles import Role
 from benchlab.catalog.experiments import CreatesCatalogEntries
 from benchlab.catalog.records import ExperimentRecord
+from benchlab.errors import ForbiddenError, InvalidInputError
 from benchlab.stores.catalog_repo import Created
 
 
@@ -123,16 +123,16 @@ class ExperimentPayload:
 def spec_document(spec: object, spec_yaml: str | None) -> dict:
     """The spec as a mapping, from exactly one of the two inputs."""
     if (spec is None) == (spec_yaml is None):
-        raise BadUserInput("give exactly one of `spec` (a JSON object) and `specYaml` (YAML text)")
+        raise InvalidInputError("give exactly one of `spec` (a JSON object) and `specYaml` (YAML text)")
     if spec_yaml is not None:
         try:
             spec = yaml.safe_load(spec_yaml)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise BadUserInput(f"specYaml: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+            raise InvalidInputError(f"specYaml: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(spec, dict):
-        raise BadUserInput("the spec must be a mapping (an object) at the top level")
+        raise InvalidInputError("the spec must be a mapping (an object) at the top level")
     return spec
 
 
@@ -147,7 +147,7 @@ async def _store_experiment(info: Info, command: Any, project_id: UUID, *args: A
                                    runtime_of(info).secrets, may_create=role is not None and role.allows(Role.ADMIN),
                                    created=created)
     except CreatesCatalogEntries as exc:
-        raise Forbidden(
+        raise ForbiddenError(
             f"this spec would create {exc}: creating providers and models needs the admin role in the project; you "
             f"have {role.value if role else 'none'}. Ask an admin to create them (createProvider, createModel), "
             "then refer to them by name alone, e.g. models: [{name: <model>}]", requiredRole="ADMIN") from None

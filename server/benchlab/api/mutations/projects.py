@@ -10,13 +10,13 @@ from benchlab import catalog
 from benchlab.api.auditing import audit
 from benchlab.api.catalog_audit import audit_created
 from benchlab.api.context import identity_of, runtime_of
-from benchlab.api.errors import Forbidden
 from benchlab.api.ids import expect_id
 from benchlab.api.mutations.common import keep_unset, owned, run_command
 from benchlab.api.node_lookup import reload
 from benchlab.api.permissions import SignedIn, project_role
 from benchlab.api.types.catalog import Model, Project, Provider
 from benchlab.auth.roles import Role
+from benchlab.errors import ForbiddenError
 from benchlab.stores.catalog_repo import Created
 
 
@@ -105,7 +105,7 @@ class ProjectMutations:
     async def create_project(self, info: Info, input: CreateProjectInput) -> ProjectPayload:
         identity = identity_of(info)
         if identity.user_id is None:
-            raise Forbidden("projects are created by signed-in users; API keys belong to one project")
+            raise ForbiddenError("projects are created by signed-in users; API keys belong to one project")
         async with runtime_of(info).pg.acquire() as conn, conn.transaction():
             record = await catalog.create_project(conn, input.slug, input.name, input.description)
             await conn.execute("INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, 'owner')",

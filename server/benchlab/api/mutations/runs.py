@@ -12,12 +12,12 @@ from strawberry.types import Info
 
 from benchlab.api.auditing import audit
 from benchlab.api.context import runtime_of
-from benchlab.api.errors import Conflict
 from benchlab.api.node_lookup import load_required, reload
 from benchlab.api.permissions import project_role
 from benchlab.api.types.runs import Experiment, Run
 from benchlab.auth.roles import Role
 from benchlab.engine.runner import planned_total
+from benchlab.errors import ConflictError
 from benchlab.spec import ExperimentSpec
 from benchlab.stores.runs import create_run, request_cancel, requeue_interrupted, transition
 
@@ -50,7 +50,7 @@ class RunMutations:
     async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
         experiment: Experiment = await load_required(info, input.experiment_id, "Experiment", "experimentId")
         if experiment.archived_at is not None:
-            raise Conflict("experimentId: the experiment is archived; unarchive it or start another one")
+            raise ConflictError("experimentId: the experiment is archived; unarchive it or start another one")
         spec = ExperimentSpec.from_dict(experiment.spec)
         runtime = runtime_of(info)
         async with runtime.pg.acquire() as conn, conn.transaction():
@@ -69,12 +69,12 @@ class RunMutations:
         run: Run = await load_required(info, id, "Run")
         runtime = runtime_of(info)
         if run.status.value in ("completed", "failed"):
-            raise Conflict(f"the run is {run.status.value}; only pending, queued, running or interrupted runs "
+            raise ConflictError(f"the run is {run.status.value}; only pending, queued, running or interrupted runs "
                            "can be cancelled", status=run.status.name)
         async with runtime.pg.acquire() as conn:
             status = await request_cancel(conn, run.db_id)
         if status in ("completed", "failed"):  # it finished between our read and our update
-            raise Conflict(f"the run is {status}; it finished before it could be cancelled", status=status.upper())
+            raise ConflictError(f"the run is {status}; it finished before it could be cancelled", status=status.upper())
         runtime.runs.cancel(run.db_id)
         return CancelRunPayload(run=await reload(info, "Run", run.db_id))
 
@@ -88,6 +88,6 @@ class RunMutations:
             moved = await requeue_interrupted(conn, run.db_id)
             status = await conn.fetchval("SELECT status FROM runs WHERE id = $1", run.db_id)
         if not moved:
-            raise Conflict(f"the run is {status}; only interrupted runs can be resumed", status=status.upper())
+            raise ConflictError(f"the run is {status}; only interrupted runs can be resumed", status=status.upper())
         runtime.runs.start(run.db_id)
         return ResumeRunPayload(run=await reload(info, "Run", run.db_id))

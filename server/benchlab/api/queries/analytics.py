@@ -9,13 +9,13 @@ import strawberry
 from strawberry.types import Info
 
 from benchlab.api.context import runtime_of
-from benchlab.api.errors import BadUserInput
 from benchlab.api.node_lookup import load_required
 from benchlab.api.permissions import project_role, require_role
 from benchlab.api.types.analytics import GroupBy, LatencySeriesResult, Metric, RunComparisonResult
 from benchlab.api.types.catalog import Project
 from benchlab.api.types.runs import Run
 from benchlab.auth.roles import Role
+from benchlab.errors import InvalidInputError
 
 LATENCY_METRICS = [Metric.TTFT, Metric.TPOT, Metric.E2E]
 
@@ -35,7 +35,7 @@ class AnalyticsQueries:
         cand: Run = await load_required(info, candidate, "Run", "candidate")
         await require_role(info, cand.project_id, Role.VIEWER, "Run")
         if base.project_id != cand.project_id:
-            raise BadUserInput("baseline and candidate must be runs of the same project")
+            raise InvalidInputError("baseline and candidate must be runs of the same project")
         result = await compare_runs(runtime_of(info).clickhouse, base.project_id, base.db_id, cand.db_id,
                                     [g.value for g in group_by or [GroupBy.MODEL]],
                                     [m.value for m in metrics or LATENCY_METRICS], confidence=confidence)

@@ -7,7 +7,6 @@ from strawberry.types import Info
 
 from benchlab.api import lists
 from benchlab.api.context import identity_of, loaders_of
-from benchlab.api.errors import BadUserInput, NotFound
 from benchlab.api.loaders import Filter
 from benchlab.api.node_lookup import load_node, load_required, project_of
 from benchlab.api.pagination import Connection
@@ -17,6 +16,7 @@ from benchlab.api.types.node import Node
 from benchlab.api.types.runs import Run
 from benchlab.auth.identity import Viewer
 from benchlab.auth.roles import Role
+from benchlab.errors import InvalidInputError, NotFoundError
 
 
 def visible_projects(info: Info) -> tuple[Filter, ...]:
@@ -58,12 +58,12 @@ class ProjectQueries:
                       description="One project by id or by slug (give exactly one).")
     async def project(self, info: Info, id: strawberry.ID | None = None, slug: str | None = None) -> Project:
         if (id is None) == (slug is None):
-            raise BadUserInput("give exactly one of `id` and `slug`")
+            raise InvalidInputError("give exactly one of `id` and `slug`")
         if id is not None:
             return await load_required(info, id, "Project")
         row = await loaders_of(info).db.fetchrow("SELECT * FROM projects WHERE slug = $1", slug)
         if row is None or await role_in(info, row["id"]) is None:
-            raise NotFound(f"slug: no project {slug!r} that you are a member of", argument="slug")
+            raise NotFoundError(f"slug: no project {slug!r} that you are a member of", argument="slug")
         return Project.from_row(row)
 
     @strawberry.field(permission_classes=[project_role(Role.VIEWER, "id", "Run")],
