@@ -88,7 +88,7 @@ class ServerTiming:
 
 async def _project_of_caller(request: Request, project_id: UUID) -> bool:
     """The check GraphQL's permission classes make for an API key: the key belongs to this project."""
-    identity = await request.app.state.runtime.authenticator.identify(request.headers, request.cookies)
+    identity = await request.app.state.auth.authenticator.identify(request.headers, request.cookies)
     return identity.kind == "api_key" and identity.key_project_id == project_id
 
 

@@ -20,6 +20,7 @@ from benchlab.api.graphiql import ASSETS_PATH, serve_asset
 from benchlab.api.schema import QueryLimits, build_schema
 from benchlab.auth.origin import OriginCheckMiddleware
 from benchlab.auth.routes import auth_routes
+from benchlab.auth.services import AuthServices
 from benchlab.config import Settings
 from benchlab.request_log import RequestLogMiddleware
 from benchlab.runtime import Runtime
@@ -44,16 +45,26 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     graphql = GraphQLEndpoint(schema)
 
     @contextlib.asynccontextmanager
+    async def serving(app: Starlette, opened: Runtime) -> AsyncIterator[None]:
+        app.state.runtime = opened
+        app.state.auth = AuthServices(opened)
+        graphql.follow_access_changes(app.state.auth)
+        try:
+            yield
+        finally:
+            await app.state.auth.close()
+
+    @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if runtime is not None:
-            app.state.runtime = runtime
-            yield
+            async with serving(app, runtime):
+                yield
             return
         opened = await Runtime.open(settings)
         try:
             await opened.migrate()
-            app.state.runtime = opened
-            yield
+            async with serving(app, opened):
+                yield
         finally:
             await opened.close()
 

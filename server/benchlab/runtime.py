@@ -7,25 +7,21 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import asyncpg
 
 from benchlab.config import Settings
+from benchlab.engine.run_manager import RunManager
+from benchlab.engine.runner import EngineDeps
 from benchlab.realtime.hub import Hub
 from benchlab.secrets import SecretBox, load_secret_box
 from benchlab.stores.clickhouse import ClickHouseStore
 from benchlab.stores.clickhouse_migrations import migrate_clickhouse
 from benchlab.stores.postgres import create_pool
 from benchlab.stores.postgres_migrations import migrate_postgres
+from benchlab.stores.runs import mark_orphans_interrupted
 from benchlab.stores.sql_files import MigrationFile
-
-if TYPE_CHECKING:
-    from benchlab.auth.authenticator import Authenticator
-    from benchlab.auth.state import AuthState
-    from benchlab.engine.run_manager import RunManager
-    from benchlab.engine.runner import EngineDeps
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +43,6 @@ class Runtime:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
     _runs: RunManager | None = None
-    _authenticator: Authenticator | None = None
-    _auth: AuthState | None = None
 
     @classmethod
     async def open(cls, settings: Settings, *, embedded_postgres: bool = False) -> Runtime:
@@ -76,43 +70,19 @@ class Runtime:
 
     async def recover_interrupted_runs(self) -> list[UUID]:
         """Mark runs whose process died as `interrupted`, so they can be resumed (DESIGN.md §5)."""
-        from benchlab.stores.runs import mark_orphans_interrupted
-
         async with self.pg.acquire() as conn:
             return await mark_orphans_interrupted(conn)
 
     def engine_deps(self) -> EngineDeps:
-        """What the experiment engine needs (imported lazily: the engine pulls in heavy modules)."""
-        from benchlab.engine.runner import EngineDeps
-
+        """What the experiment engine needs."""
         return EngineDeps(self.pg, self.clickhouse, self.hub, self.settings.data_dir, self.secrets)
 
     @property
     def runs(self) -> RunManager:
-        """Runs executing in this process (created on first use: the engine pulls in heavy modules)."""
+        """Runs executing in this process (created on first use)."""
         if self._runs is None:
-            from benchlab.engine.run_manager import RunManager
-
             self._runs = RunManager(self.engine_deps())
         return self._runs
-
-    @property
-    def authenticator(self) -> Authenticator:
-        """Identifies callers (API keys, sessions) with this process's short caches."""
-        if self._authenticator is None:
-            from benchlab.auth.authenticator import Authenticator
-
-            self._authenticator = Authenticator(self)
-        return self._authenticator
-
-    @property
-    def auth(self) -> AuthState:
-        """Sign-in state of this process (identity-provider clients, rate limiter), created on first use."""
-        if self._auth is None:
-            from benchlab.auth.state import AuthState
-
-            self._auth = AuthState(self)
-        return self._auth
 
     async def readiness(self) -> dict[str, str]:
         """Ask every store to answer; returns "ok" or a short failure reason per store."""
@@ -133,8 +103,6 @@ class Runtime:
     async def close(self) -> None:
         if self._runs is not None:
             await self._runs.shutdown()  # runs in flight end `interrupted`, resumable after a restart
-        if self._auth is not None:
-            await self._auth.close()
         await self.hub.stop()
         await self.clickhouse.close()
         await self.pg.close()

@@ -27,12 +27,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from benchlab.api.context import build_context
 from benchlab.api.errors import ErrorCode
 from benchlab.api.graphiql import render_graphiql
-from benchlab.api.live_connections import ACCESS_REVOKED_CODE, LiveConnection
+from benchlab.api.live_connections import ACCESS_REVOKED_CODE, LiveConnection, LiveConnections
 from benchlab.api.schema import BenchlabSchema
 from benchlab.auth.authenticator import bearer_credential
 from benchlab.auth.cookies import ACCESS_COOKIE
 from benchlab.auth.identity import ANONYMOUS
 from benchlab.auth.origin import is_our_origin
+from benchlab.auth.services import AuthServices
+from benchlab.auth.services import auth_of as auth_services
 from benchlab.errors import BenchlabError, UnauthenticatedError
 
 MAX_CLOSE_REASON_BYTES = 123  # a close frame carries at most 125 bytes, two of them the code
@@ -92,7 +94,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
         finally:
             live = self.context.get("live")
             if live is not None:
-                self.context["runtime"].authenticator.live.remove(live)
+                self.view.live.remove(live)  # type: ignore[attr-defined]
 
 
 class GraphQLEndpoint(GraphQL):
@@ -108,21 +110,26 @@ class GraphQLEndpoint(GraphQL):
             keep_alive=True,
             keep_alive_interval=15,
         )
+        self.live = LiveConnections()
+
+    def follow_access_changes(self, auth: AuthServices) -> None:
+        """Re-check this endpoint's WebSocket connections whenever access changes (called once per app)."""
+        auth.authenticator.on_access_change(lambda change: self.live.recheck(change, auth.authenticator.recheck))
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """Our GraphiQL page: keeps the session alive, works offline, says why when it cannot load."""
-        return HTMLResponse(render_graphiql(request.app.state.runtime, request.cookies.get(ACCESS_COOKIE)),
+        return HTMLResponse(render_graphiql(auth_services(request).runtime, request.cookies.get(ACCESS_COOKIE)),
                             headers={"Cache-Control": "no-store"})
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Any:
         """Identify the caller from the request; WebSockets may send another credential in `connection_init`."""
-        runtime = request.app.state.runtime
+        auth = auth_services(request)
         identity, problem = ANONYMOUS, None
         try:
-            identity = await runtime.authenticator.identify(request.headers, request.cookies)
+            identity = await auth.authenticator.identify(request.headers, request.cookies)
         except BenchlabError as exc:  # refused in execute_single (HTTP) or on_ws_connect (WebSocket)
             problem = str(exc)
-        return build_context(request, response, request.scope["state"]["request_id"], runtime, identity, problem)
+        return build_context(request, response, request.scope["state"]["request_id"], auth, identity, problem)
 
     async def execute_single(self, **kwargs: Any) -> ExecutionResult:  # type: ignore[override]
         """A wrong credential fails the whole HTTP request: the caller must not get anonymous answers."""
@@ -138,7 +145,7 @@ class GraphQLEndpoint(GraphQL):
         `headers: {"Authorization": ...}`, or `{"token": "<API key or access token>"}`); without one, the
         upgrade request's `Authorization` header or session cookie counts.
         """
-        authenticator = context["runtime"].authenticator
+        authenticator = context["auth"].authenticator
         try:
             credential = _payload_credential(context.get("connection_params") or {})
             if credential is not None:
@@ -154,17 +161,17 @@ class GraphQLEndpoint(GraphQL):
         context["identity"] = identity
         context["auth_error"] = None
         context["live"] = LiveConnection(context, context["ws_handler"].end)
-        authenticator.live.add(context["live"])
+        self.live.add(context["live"])
         return {"viewer": identity.kind}
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         """Besides strawberry's same-origin rule: BENCHLAB_PUBLIC_URL's origin (a proxy may rewrite Host)."""
-        return is_our_origin(origin, request.app.state.runtime.settings, request.headers.get("host"))
+        return is_our_origin(origin, auth_services(request).runtime.settings, request.headers.get("host"))
 
     async def reject_websocket(self, request: WebSocket) -> WebSocket:
         """Say why a cross-site handshake is refused: a refused handshake (HTTP 403) reaches no client code."""
         await request.accept(subprotocol=await self.pick_websocket_subprotocol(request))
-        public_url = request.app.state.runtime.settings.public_url
+        public_url = auth_services(request).runtime.settings.public_url
         await request.close(code=ACCESS_REVOKED_CODE, reason=close_reason(
             f"cross-site WebSocket refused: the page's Origin is not {public_url}"))
         return request

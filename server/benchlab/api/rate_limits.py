@@ -31,10 +31,10 @@ def caller_key(context: dict) -> str:
 class GraphQLRateLimit(SchemaExtension):
     async def on_operation(self) -> AsyncIterator[None]:
         context = self.execution_context.context
-        runtime = context.get("runtime") if isinstance(context, dict) else None
-        if runtime is not None:
-            limit = runtime.settings.graphql_rate_limit
-            wait = await runtime.auth.limiter.hit(caller_key(context), limit, WINDOW_S)
+        auth = context.get("auth") if isinstance(context, dict) else None
+        if auth is not None:
+            limit = auth.runtime.settings.graphql_rate_limit
+            wait = await auth.limiter.hit(caller_key(context), limit, WINDOW_S)
             if wait is not None:
                 seconds = max(1, math.ceil(wait))
                 response = context.get("response")

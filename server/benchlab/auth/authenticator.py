@@ -5,9 +5,9 @@ A credential that is present but wrong is an error (UNAUTHENTICATED with what to
 fall-back to anonymous: a script with a revoked key should fail loudly, not see an empty project list.
 Users and keys are cached for a few seconds so a signed-in request costs no database read in the common
 case. A change of access (revoked key, disabled user, changed membership) empties those caches at once in
-every process, through an access-changed message on the realtime hub (access/changes.py), and re-checks
-the WebSocket connections of that principal (api/live_connections.py); the TTLs only bound how long a
-message lost without a gap marker could matter.
+every process, through an access-changed message on the realtime hub (auth/changes.py), and is handed to the
+listeners registered here (the API re-checks that principal's WebSocket connections); the TTLs only bound how
+long a message lost without a gap marker could matter.
 """
 
 from __future__ import annotations
@@ -16,18 +16,17 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 from uuid import UUID
 
-from benchlab.api.live_connections import LiveConnections
 from benchlab.auth.api_keys import KEY_PREFIX, ApiKeyVerifier, InvalidApiKey
 from benchlab.auth.changes import ACCESS_CHANNEL, AccessChange
+from benchlab.auth.cookies import ACCESS_COOKIE
 from benchlab.auth.identity import ANONYMOUS, Identity
+from benchlab.auth.sessions import InvalidAccessToken, verify_access_token
 from benchlab.errors import UnauthenticatedError
-
-if TYPE_CHECKING:
-    from benchlab.runtime import Runtime
+from benchlab.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class Authenticator:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self.keys = ApiKeyVerifier()
-        self.live = LiveConnections()
+        self._listeners: list[Callable[[AccessChange], None]] = []
         self._users: dict[UUID, tuple[float, Identity | None]] = {}
         self._tokens: dict[str, tuple[float, UUID]] = {}   # verified access token -> (expires at, user)
         self._origin = uuid.uuid4().hex  # this process, in its own access-changed messages
@@ -59,8 +58,6 @@ class Authenticator:
         authorization = headers.get("authorization", "")
         if authorization:
             return await self.from_bearer(bearer_credential(authorization))
-        from benchlab.auth.sessions import ACCESS_COOKIE
-
         token = cookies.get(ACCESS_COOKIE)
         return await self.from_access_token(token) if token else ANONYMOUS
 
@@ -75,8 +72,6 @@ class Authenticator:
         return await self.from_access_token(credential)
 
     async def from_access_token(self, token: str) -> Identity:
-        from benchlab.auth.sessions import InvalidAccessToken, verify_access_token
-
         cached = self._tokens.get(token)
         if cached is not None and cached[0] > time.time():
             user_id = cached[1]
@@ -103,6 +98,10 @@ class Authenticator:
         if identity.user_id is not None:
             return await self._enabled_user(identity.user_id)
         return identity
+
+    def on_access_change(self, listener: Callable[[AccessChange], None]) -> None:
+        """Call `listener` with every change of access applied in this process (it must not block)."""
+        self._listeners.append(listener)
 
     def forget_user(self, user_id: UUID | None) -> None:
         """Drop a cached user (None: every user)."""
@@ -137,7 +136,8 @@ class Authenticator:
                 self.keys.forget(change.key_id)
             if change.user_id is not None:
                 self.forget_user(change.user_id)
-        self.live.recheck(change, self.recheck)
+        for listener in self._listeners:
+            listener(change)
 
     async def _listen(self) -> None:
         """Subscribe to access changes before the first credential is cached (once per process)."""

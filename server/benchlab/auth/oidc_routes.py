@@ -24,6 +24,7 @@ from benchlab.auth.id_tokens import IdTokenInvalid
 from benchlab.auth.login_page import SECURITY_HEADERS, render_login_page
 from benchlab.auth.providers import ProviderUnavailable
 from benchlab.auth.redirects import safe_return_to
+from benchlab.auth.services import auth_of
 from benchlab.auth.session_routes import rotate
 from benchlab.auth.sessions import issue_session
 from benchlab.auth.web import NO_STORE, client_address, fail, rate_limited, request_id, runtime_of, too_many_page
@@ -53,7 +54,7 @@ async def login_page(request: Request) -> Response:
 async def login_start(request: Request) -> Response:
     runtime = runtime_of(request)
     name = request.path_params["provider"]
-    providers = runtime.auth.providers
+    providers = auth_of(request).providers
     if providers.config(name) is None:
         return fail(request, "unknown_provider", "no provider by that name is configured", level=logging.INFO)
     wait = await rate_limited(request, "login")
@@ -74,9 +75,8 @@ async def login_start(request: Request) -> Response:
 
 
 async def callback(request: Request) -> Response:
-    runtime = runtime_of(request)
     name = request.path_params["provider"]
-    providers = runtime.auth.providers
+    providers = auth_of(request).providers
     config = providers.config(name)
     if config is None:
         return fail(request, "unknown_provider", "callback for a provider that is not configured")

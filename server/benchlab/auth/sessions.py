@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import asyncpg
@@ -21,9 +20,7 @@ from starlette.responses import Response
 
 from benchlab.auth import refresh_tokens
 from benchlab.auth.cookies import ACCESS_COOKIE, REFRESH_COOKIE, set_session_cookies
-
-if TYPE_CHECKING:
-    from benchlab.runtime import Runtime
+from benchlab.runtime import Runtime
 
 __all__ = ["ACCESS_COOKIE", "REFRESH_COOKIE", "AccessClaims", "InvalidAccessToken", "IssuedSession",
            "issue_access_token", "issue_session", "refresh_session", "session_of", "verify_access_token"]

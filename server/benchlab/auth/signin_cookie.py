@@ -23,8 +23,8 @@ class SignInCookieMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._session is None:
-            runtime = scope["app"].state.runtime
+            auth = scope["app"].state.auth
             self._session = SessionMiddleware(
-                self.app, secret_key=runtime.auth.signin_session_secret, session_cookie=SIGNIN_COOKIE,
-                max_age=SIGNIN_MAX_AGE_S, path="/auth", same_site="lax", https_only=runtime.settings.cookie_secure)
+                self.app, secret_key=auth.signin_session_secret, session_cookie=SIGNIN_COOKIE,
+                max_age=SIGNIN_MAX_AGE_S, path="/auth", same_site="lax", https_only=auth.runtime.settings.cookie_secure)
         await self._session(scope, receive, send)

@@ -8,16 +8,14 @@ JSON in the same shape as GraphQL errors.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from benchlab.auth.login_page import SECURITY_HEADERS, render_login_page
 from benchlab.auth.rate_limit import retry_after_header
-
-if TYPE_CHECKING:
-    from benchlab.runtime import Runtime
+from benchlab.auth.services import auth_of
+from benchlab.runtime import Runtime
 
 log = logging.getLogger("benchlab.auth")
 
@@ -47,9 +45,8 @@ def fail(request: Request, code: str, detail: str, *, level: int = logging.WARNI
 
 async def rate_limited(request: Request, bucket: str) -> float | None:
     """Count this request against its client address in `bucket` (BENCHLAB_AUTH_RATE_LIMIT per minute)."""
-    runtime = runtime_of(request)
-    return await runtime.auth.limiter.hit(f"auth:{bucket}:{client_address(request)}",
-                                          runtime.settings.auth_rate_limit, RATE_WINDOW_S)
+    return await auth_of(request).limiter.hit(f"auth:{bucket}:{client_address(request)}",
+                                              runtime_of(request).settings.auth_rate_limit, RATE_WINDOW_S)
 
 
 def too_many_page(request: Request, wait_s: float) -> HTMLResponse:

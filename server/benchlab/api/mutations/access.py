@@ -18,7 +18,7 @@ from strawberry.types import Info
 
 from benchlab.api import lists
 from benchlab.api.auditing import audit
-from benchlab.api.context import identity_of, runtime_of
+from benchlab.api.context import auth_of, identity_of, runtime_of
 from benchlab.api.ids import expect_id
 from benchlab.api.node_lookup import reload
 from benchlab.api.permissions import InstanceAdmin, project_role, role_in
@@ -138,7 +138,7 @@ class AccessMutations:
             project_id = await conn.fetchval(
                 "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING project_id",
                 key_id)
-        await runtime_of(info).authenticator.access_changed(AccessChange(key_id=key_id, project_id=project_id))
+        await auth_of(info).authenticator.access_changed(AccessChange(key_id=key_id, project_id=project_id))
         await audit(info, "api_key.revoke", str(key_id), project_id)
         return ApiKeyPayload(api_key=await reload(info, "ApiKey", key_id))
 
@@ -159,7 +159,7 @@ class AccessMutations:
                 "ON CONFLICT (project_id, user_id) DO UPDATE SET role = EXCLUDED.role",
                 project_id, user_id, input.role.value)
             member = await _member_view(conn, project_id, user_id)
-        await runtime_of(info).authenticator.access_changed(AccessChange(user_id=user_id, project_id=project_id))
+        await auth_of(info).authenticator.access_changed(AccessChange(user_id=user_id, project_id=project_id))
         await audit(info, "member.role_change", input.email, project_id, before=before, after=input.role.value)
         return MemberPayload(member=member)
 
@@ -176,7 +176,7 @@ class AccessMutations:
                 await _keep_an_owner(conn, project_id, user_id)
             await conn.execute("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2",
                                project_id, user_id)
-        await runtime_of(info).authenticator.access_changed(AccessChange(user_id=user_id, project_id=project_id))
+        await auth_of(info).authenticator.access_changed(AccessChange(user_id=user_id, project_id=project_id))
         if before is not None:
             await audit(info, "member.remove", input.email, project_id, before=before)
         return MemberPayload(member=None)
@@ -198,7 +198,7 @@ class AccessMutations:
             if input.is_instance_admin is not None:
                 await conn.execute("UPDATE users SET is_instance_admin = $2 WHERE id = $1", user_id,
                                    input.is_instance_admin)
-        await runtime_of(info).authenticator.access_changed(AccessChange(user_id=user_id))
+        await auth_of(info).authenticator.access_changed(AccessChange(user_id=user_id))
         await audit(info, "user.update", before["email"],
                     before={"disabled": before["disabled_at"] is not None, "admin": before["is_instance_admin"]},
                     after={"disabled": input.disabled, "admin": input.is_instance_admin})
