@@ -11,7 +11,6 @@ import pytest
 
 from benchlab.spec import (
     DatasetItem,
-    ExperimentSpec,
     PromptMessage,
     PromptSpec,
     SpecError,
@@ -116,7 +115,7 @@ def assert_problems(problems: list[str], expected: list[str]) -> None:
 def test_valid_spec_round_trips_through_its_snapshot() -> None:
     spec = load_spec(VALID)
     snapshot = spec.to_dict()
-    assert ExperimentSpec.from_dict(json.loads(json.dumps(snapshot))) == spec
+    assert load_spec(json.loads(json.dumps(snapshot))) == spec
     assert spec.prompts[1].version == "2" and spec.prompts[1].kind == "completion"
     assert [item.id for item in spec.dataset.items] == ["q1", "item-0002"]
     assert spec.dataset.items[1].expected_tool_calls == ()
@@ -238,7 +237,7 @@ def test_jsonl_dataset_file_with_line_numbered_problems(tmp_path: Path) -> None:
     assert [(i.id, i.vars, i.expected_output) for i in spec.dataset.items] == [
         ("a", {"question": "1?"}, "1"), ("item-0002", {"question": "2?"}, None)]
     assert "file" not in spec.to_dict()["dataset"]
-    assert ExperimentSpec.from_dict(spec.to_dict()) == spec
+    assert load_spec(spec.to_dict()) == spec
 
     (tmp_path / "items.jsonl").write_text(
         '{"vars": {"question": "1?"}}\n'

@@ -16,16 +16,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
 from strawberry.types import Info
 
 from benchlab.api.loaders import Loaders
+from benchlab.api.permissions import role_of
 from benchlab.auth.changes import AccessChange
 from benchlab.auth.identity import Identity
-from benchlab.auth.roles import Role
 from benchlab.errors import BenchlabError
 
 log = logging.getLogger(__name__)
@@ -65,16 +64,9 @@ class LiveConnection:
         self.context["identity"] = identity
         self.context["loaders"] = Loaders(self.context["db"])
         for project_id in list(self.projects):
-            if await _role_in(self.context, project_id) is None:
+            if await role_of(identity, self.context["loaders"], project_id) is None:
                 await self.close(ACCESS_REVOKED_CODE, PROJECT_ACCESS_REMOVED)
                 return
-
-
-async def _role_in(context: dict[str, Any], project_id: UUID) -> Role | None:
-    """The one rule for roles (api/permissions.role_in), asked with this connection's context."""
-    from benchlab.api.permissions import role_in  # permissions imports the context module, which is ours too
-
-    return await role_in(SimpleNamespace(context=context), project_id)  # type: ignore[arg-type]
 
 
 class LiveConnections:

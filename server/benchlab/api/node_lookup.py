@@ -8,31 +8,20 @@ from uuid import UUID
 
 from strawberry.types import Info
 
-from benchlab.api import lists
 from benchlab.api.context import loaders_of, runtime_of
 from benchlab.api.ids import decode_global_id, expect_id
+from benchlab.api.node_tables import NODE_TABLES
 from benchlab.api.types import access, catalog, runs
 from benchlab.errors import NotFoundError
 
-
-def _node_types() -> dict[str, tuple[str, Callable[[Any], Any]]]:
-    return {
-        "Project": ("projects", catalog.Project.from_row),
-        "Provider": ("providers", catalog.Provider.from_row),
-        "Model": ("models", catalog.Model.from_row),
-        "Dataset": ("datasets", catalog.Dataset.from_row),
-        "DatasetVersion": ("dataset_versions", catalog.DatasetVersion.from_row),
-        "DatasetItem": (lists.ITEM_REVISIONS, catalog.DatasetItem.from_row),
-        "Prompt": ("prompts", catalog.Prompt.from_row),
-        "PromptVersion": ("prompt_versions", catalog.PromptVersion.from_row),
-        "Experiment": ("experiments", runs.Experiment.from_row),
-        "Run": ("runs", runs.Run.from_row),
-        "ApiKey": ("api_keys", access.ApiKey.from_row),
-        "User": ("users", access.User.from_row),
-    }
-
-
-NODE_TYPES = _node_types()
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "Project": catalog.Project.from_row, "Provider": catalog.Provider.from_row, "Model": catalog.Model.from_row,
+    "Dataset": catalog.Dataset.from_row, "DatasetVersion": catalog.DatasetVersion.from_row,
+    "DatasetItem": catalog.DatasetItem.from_row, "Prompt": catalog.Prompt.from_row,
+    "PromptVersion": catalog.PromptVersion.from_row, "Experiment": runs.Experiment.from_row,
+    "Run": runs.Run.from_row, "ApiKey": access.ApiKey.from_row, "User": access.User.from_row,
+}
+NODE_TYPES = {name: (NODE_TABLES[name], convert) for name, convert in _CONVERTERS.items()}
 
 
 async def load_node(info: Info, global_id: str) -> Any | None:

@@ -19,6 +19,10 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from benchlab.api.context import identity_of, loaders_of
+from benchlab.api.ids import expect_id
+from benchlab.api.loaders import Loaders
+from benchlab.api.node_tables import NODE_TABLES
+from benchlab.auth.identity import Identity
 from benchlab.auth.roles import Role
 from benchlab.errors import ForbiddenError, NotFoundError, UnauthenticatedError
 
@@ -28,14 +32,18 @@ SIGN_IN_HINT = ("sign in (GET /auth/login) or send an API key as `Authorization:
 
 async def role_in(info: Info, project_id: UUID) -> Role | None:
     """The caller's effective role in a project (instance admins: owner everywhere), or None."""
-    identity = identity_of(info)
+    return await role_of(identity_of(info), loaders_of(info), project_id)
+
+
+async def role_of(identity: Identity, loaders: Loaders, project_id: UUID) -> Role | None:
+    """The one rule for roles: `identity`'s effective role in a project, or None."""
     if identity.is_instance_admin:
         return Role.OWNER
     if identity.kind == "api_key":
         return identity.key_role if identity.key_project_id == project_id else None
     if identity.user_id is None:
         return None
-    role = await loaders_of(info).membership(identity.user_id, project_id)
+    role = await loaders.membership(identity.user_id, project_id)
     return Role(role) if role else None
 
 
@@ -95,11 +103,12 @@ class ProjectRole(BasePermission):
         global_id = _dig(kwargs, self.argument)
         if global_id is None:  # an optional argument left out: the resolver decides
             return True
-        from benchlab.api.node_lookup import load_required  # node types import this module
-
-        node = await load_required(info, global_id, self.of, _camel(self.argument))
-        project_id = node.db_id if self.of == "Project" else node.project_id
-        await require_role(info, project_id, self.required, self.of)
+        argument = _camel(self.argument)
+        row = await loaders_of(info).row(NODE_TABLES[self.of], expect_id(global_id, self.of, argument))
+        if row is None:
+            raise NotFoundError(f"{argument}: no {self.of} with id {global_id!r}; it may have been deleted",
+                                argument=argument)
+        await require_role(info, row["id"] if self.of == "Project" else row["project_id"], self.required, self.of)
         return True
 
 

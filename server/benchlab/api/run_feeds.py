@@ -20,7 +20,8 @@ from benchlab.api.node_lookup import load_required, reload
 from benchlab.api.permissions import require_role
 from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
 from benchlab.api.types.requests import RequestEvent
-from benchlab.api.types.runs import Run, RunStatus
+from benchlab.api.types.run_lists import RunStatus
+from benchlab.api.types.runs import Run
 from benchlab.auth.roles import Role
 from benchlab.engine.request_feed import feed_channel
 from benchlab.engine.runner import progress_channel

@@ -35,7 +35,7 @@ from benchlab.engine.transport_litellm import LiteLLMTransport
 from benchlab.errors import BenchlabError
 from benchlab.realtime.hub import Hub
 from benchlab.secrets import SecretBox
-from benchlab.spec import ExperimentSpec, ProviderSpec
+from benchlab.spec import ExperimentSpec, ProviderSpec, load_spec
 from benchlab.stores.catalog_repo import register_experiment
 from benchlab.stores.clickhouse import ClickHouseStore
 from benchlab.stores.event_writer import EventWriter
@@ -160,7 +160,7 @@ class RunExecutor:
                 raise BenchlabError(f"run {self.run_id} does not exist")
             if not await transition(conn, self.run_id, "running"):
                 raise BenchlabError(f"run {self.run_id} is {run.status}; only queued runs can start")
-        spec = ExperimentSpec.from_dict(run.config_snapshot)
+        spec = load_spec(run.config_snapshot)
         self.progress = Progress(total=run.planned_requests or None)
         try:
             summary, measured = await self._run(run, spec)

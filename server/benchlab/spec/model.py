@@ -1,8 +1,8 @@
 """The parsed experiment spec: frozen dataclasses whose field names are the document's keys.
 
 Field names match the YAML keys on purpose: `ExperimentSpec.to_dict()` is then a plain walk, and
-`ExperimentSpec.from_dict()` feeds that dict back through the same parser, so a stored snapshot is validated
-by exactly the rules that admitted it. The document format is described in `benchlab.spec`.
+`load_spec()` takes that dict back through the same parser, so a stored snapshot is validated by exactly
+the rules that admitted it. The document format is described in `benchlab.spec`.
 
 JSON payloads (params, vars, metadata, item messages) are plain dicts and lists copied by the parser; the
 dataclasses are frozen, the payloads are to be treated as read-only.
@@ -219,13 +219,6 @@ class ExperimentSpec:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready snapshot: dataset items inline, literal API keys omitted, unset optional fields omitted."""
         return to_plain(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ExperimentSpec:
-        """Parse a snapshot (or any spec dict) with the full validation; raises SpecError."""
-        from benchlab.spec.load import load_spec  # the parser builds these classes: import it late
-
-        return load_spec(dict(data))
 
 
 def to_plain(value: Any) -> Any:

@@ -18,7 +18,7 @@ from benchlab.api.types.runs import Experiment, Run
 from benchlab.auth.roles import Role
 from benchlab.engine.runner import planned_total
 from benchlab.errors import ConflictError
-from benchlab.spec import ExperimentSpec
+from benchlab.spec import load_spec
 from benchlab.stores.runs import create_run, request_cancel, requeue_interrupted, transition
 
 
@@ -51,7 +51,7 @@ class RunMutations:
         experiment: Experiment = await load_required(info, input.experiment_id, "Experiment", "experimentId")
         if experiment.archived_at is not None:
             raise ConflictError("experimentId: the experiment is archived; unarchive it or start another one")
-        spec = ExperimentSpec.from_dict(experiment.spec)
+        spec = load_spec(experiment.spec)
         runtime = runtime_of(info)
         async with runtime.pg.acquire() as conn, conn.transaction():
             run_id = await create_run(conn, experiment.project_id, experiment.db_id, spec.to_dict(),

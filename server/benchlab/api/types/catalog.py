@@ -21,16 +21,15 @@ from benchlab.api.ids import encode_global_id
 from benchlab.api.pagination import Connection
 from benchlab.api.permissions import on_this_project
 from benchlab.api.types.access import ApiKey, AuditEntry, ProjectMember
-from benchlab.api.types.node import Node
+from benchlab.api.types.node import Node, node_type
+from benchlab.api.types.run_lists import RunFilter, RunOrder, run_connection
 from benchlab.auth.roles import Role
 
 if TYPE_CHECKING:
-    from benchlab.api.types.runs import Experiment, Run, RunFilter, RunOrder
+    from benchlab.api.types.runs import Experiment, Run
 
 ExperimentRef = Annotated["Experiment", strawberry.lazy("benchlab.api.types.runs")]
 RunRef = Annotated["Run", strawberry.lazy("benchlab.api.types.runs")]
-RunFilterRef = Annotated["RunFilter", strawberry.lazy("benchlab.api.types.runs")]
-RunOrderRef = Annotated["RunOrder", strawberry.lazy("benchlab.api.types.runs")]
 
 INCLUDE_ARCHIVED = "Also list archived items (default: only active ones)."
 IncludeArchived = Annotated[bool, strawberry.argument(description=INCLUDE_ARCHIVED)]
@@ -82,10 +81,8 @@ class Project(Node):
     @strawberry.field(description="Experiments (a spec: models × prompts × params × items × repetitions).")
     async def experiments(self, info: Info, first: int, after: str | None = None,
                           include_archived: IncludeArchived = False) -> Connection[ExperimentRef]:
-        from benchlab.api.types.runs import Experiment
-
         return await lists.connection(info, lists.PROJECT_EXPERIMENTS, self.db_id, first, after,
-                                      Experiment.from_row, lists.archived_filter(include_archived))
+                                      node_type("Experiment").from_row, lists.archived_filter(include_archived))
 
     @strawberry.field(permission_classes=[on_this_project(Role.VIEWER)],
                       description="Who may use the project, and with which role.")
@@ -105,10 +102,8 @@ class Project(Node):
         return await lists.connection(info, lists.PROJECT_AUDIT, self.db_id, first, after, AuditEntry.from_row)
 
     @strawberry.field(description="Runs of every experiment of the project, newest first by default.")
-    async def runs(self, info: Info, first: int, after: str | None = None, filter: RunFilterRef | None = None,
-                   order_by: RunOrderRef | None = None) -> Connection[RunRef]:
-        from benchlab.api.types.runs import run_connection
-
+    async def runs(self, info: Info, first: int, after: str | None = None, filter: RunFilter | None = None,
+                   order_by: RunOrder | None = None) -> Connection[RunRef]:
         return await run_connection(info, lists.PROJECT_RUNS, self.db_id, first, after, filter, order_by)
 
 

@@ -9,7 +9,7 @@ from strawberry.scalars import JSON
 
 from benchlab.api.ids import encode_global_id
 from benchlab.api.types.requests import RequestEvent
-from benchlab.api.types.runs import RunStatus
+from benchlab.api.types.run_lists import RunStatus
 
 
 @strawberry.type(description=(

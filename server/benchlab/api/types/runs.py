@@ -7,8 +7,7 @@ exactly what each number means.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -17,81 +16,24 @@ from strawberry.types import Info
 
 from benchlab.api import lists
 from benchlab.api.context import loaders_of, runtime_of
-from benchlab.api.ids import encode_global_id, expect_id
-from benchlab.api.loaders import Filter, ListSpec
+from benchlab.api.ids import encode_global_id
 from benchlab.api.pagination import Connection, Page, check_first, to_connection
 from benchlab.api.types.analytics import GroupBy, Metric, RunMetricsResult, RunTimelineResult
-from benchlab.api.types.catalog import DatasetVersion, Project, as_json
-from benchlab.api.types.node import Node
+from benchlab.api.types.catalog import DatasetVersion, as_json
+from benchlab.api.types.node import Node, node_type
 from benchlab.api.types.requests import RequestEvent, RequestFilterInput
+from benchlab.api.types.run_lists import RunFilter, RunOrder, RunStatus, run_connection
 
+if TYPE_CHECKING:
+    from benchlab.api.types.catalog import Project
+
+ProjectRef = Annotated["Project", strawberry.lazy("benchlab.api.types.catalog")]
 DEFAULT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 
 def _cursor_of(row: Any) -> str:
     """A request's keyset cursor, made by the analytics layer (ClickHouse's (ts, event_id) order)."""
     return row.cursor
-
-
-@strawberry.enum(description="Where a run is in its life (DESIGN.md §5).")
-class RunStatus(Enum):
-    PENDING = "pending"
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
-
-
-@strawberry.input(description="Narrow a run list; all conditions must hold.")
-class RunFilter:
-    status: list[RunStatus] | None = strawberry.field(default=None, description="Any of these statuses.")
-    experiment_id: strawberry.ID | None = strawberry.field(default=None, description="Runs of this experiment.")
-    created_after: datetime | None = strawberry.field(default=None, description="Created at or after (UTC).")
-    created_before: datetime | None = strawberry.field(default=None, description="Created before (UTC).")
-
-
-@strawberry.enum
-class RunOrderField(Enum):
-    CREATED_AT = "created_at"
-    FINISHED_AT = "finished_at"
-
-
-@strawberry.enum
-class OrderDirection(Enum):
-    ASC = "asc"
-    DESC = "desc"
-
-
-@strawberry.input(description="Sort a run list. Ordering by FINISHED_AT lists finished runs only.")
-class RunOrder:
-    field: RunOrderField = RunOrderField.CREATED_AT
-    direction: OrderDirection = OrderDirection.DESC
-
-
-def run_filters(run_filter: RunFilter | None, order: RunOrder | None) -> tuple[Filter, ...]:
-    filters: list[Filter] = []
-    if run_filter is not None:
-        if run_filter.status:
-            filters.append(("status = ANY($?::text[])", tuple(s.value for s in run_filter.status)))
-        if run_filter.experiment_id is not None:
-            filters.append(("experiment_id = $?", expect_id(run_filter.experiment_id, "Experiment",
-                                                             "filter.experimentId")))
-        if run_filter.created_after is not None:
-            filters.append(("created_at >= $?", run_filter.created_after))
-        if run_filter.created_before is not None:
-            filters.append(("created_at < $?", run_filter.created_before))
-    if order is not None and order.field is RunOrderField.FINISHED_AT:
-        filters.append(("finished_at IS NOT NULL", None))
-    return tuple(filters)
-
-
-async def run_connection(info: Info, spec: ListSpec, parent_id: UUID, first: int, after: str | None,
-                         run_filter: RunFilter | None, order: RunOrder | None) -> Connection[Run]:
-    order = order or RunOrder()
-    return await lists.connection(info, spec, parent_id, first, after, Run.from_row, run_filters(run_filter, order),
-                                  order.field.value, order.direction is OrderDirection.DESC)
 
 
 @strawberry.type(description="A stored experiment: the full spec (models × prompts × params × dataset items × "
@@ -115,8 +57,8 @@ class Experiment(Node):
                    updated_at=row["updated_at"], archived_at=row["archived_at"])
 
     @strawberry.field
-    async def project(self, info: Info) -> Project:
-        return Project.from_row(await loaders_of(info).row("projects", self.project_id))
+    async def project(self, info: Info) -> ProjectRef:
+        return node_type("Project").from_row(await loaders_of(info).row("projects", self.project_id))
 
     @strawberry.field(description="The dataset version the experiment runs on.")
     async def dataset_version(self, info: Info) -> DatasetVersion | None:
@@ -181,8 +123,8 @@ class Run(Node):
         return Experiment.from_row(await loaders_of(info).row("experiments", self.experiment_id))
 
     @strawberry.field
-    async def project(self, info: Info) -> Project:
-        return Project.from_row(await loaders_of(info).row("projects", self.project_id))
+    async def project(self, info: Info) -> ProjectRef:
+        return node_type("Project").from_row(await loaders_of(info).row("projects", self.project_id))
 
     @strawberry.field(description=(
         "Aggregates of this run's requests in the measurement window (warm-up and cool-down excluded), per "

@@ -1,0 +1,80 @@
+"""Run lists: the statuses, filters and orderings every list of runs takes, and the list itself (a project's
+runs, an experiment's runs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from benchlab.api import lists
+from benchlab.api.ids import expect_id
+from benchlab.api.loaders import Filter, ListSpec
+from benchlab.api.pagination import Connection
+from benchlab.api.types.node import node_type
+
+
+@strawberry.enum(description="Where a run is in its life (DESIGN.md §5).")
+class RunStatus(Enum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+@strawberry.input(description="Narrow a run list; all conditions must hold.")
+class RunFilter:
+    status: list[RunStatus] | None = strawberry.field(default=None, description="Any of these statuses.")
+    experiment_id: strawberry.ID | None = strawberry.field(default=None, description="Runs of this experiment.")
+    created_after: datetime | None = strawberry.field(default=None, description="Created at or after (UTC).")
+    created_before: datetime | None = strawberry.field(default=None, description="Created before (UTC).")
+
+
+@strawberry.enum
+class RunOrderField(Enum):
+    CREATED_AT = "created_at"
+    FINISHED_AT = "finished_at"
+
+
+@strawberry.enum
+class OrderDirection(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.input(description="Sort a run list. Ordering by FINISHED_AT lists finished runs only.")
+class RunOrder:
+    field: RunOrderField = RunOrderField.CREATED_AT
+    direction: OrderDirection = OrderDirection.DESC
+
+
+def run_filters(run_filter: RunFilter | None, order: RunOrder | None) -> tuple[Filter, ...]:
+    filters: list[Filter] = []
+    if run_filter is not None:
+        if run_filter.status:
+            filters.append(("status = ANY($?::text[])", tuple(s.value for s in run_filter.status)))
+        if run_filter.experiment_id is not None:
+            filters.append(("experiment_id = $?", expect_id(run_filter.experiment_id, "Experiment",
+                                                             "filter.experimentId")))
+        if run_filter.created_after is not None:
+            filters.append(("created_at >= $?", run_filter.created_after))
+        if run_filter.created_before is not None:
+            filters.append(("created_at < $?", run_filter.created_before))
+    if order is not None and order.field is RunOrderField.FINISHED_AT:
+        filters.append(("finished_at IS NOT NULL", None))
+    return tuple(filters)
+
+
+async def run_connection(info: Info, spec: ListSpec, parent_id: UUID, first: int, after: str | None,
+                         run_filter: RunFilter | None, order: RunOrder | None) -> Connection[Any]:
+    order = order or RunOrder()
+    return await lists.connection(info, spec, parent_id, first, after, node_type("Run").from_row,
+                                  run_filters(run_filter, order),
+                                  order.field.value, order.direction is OrderDirection.DESC)
