@@ -23,6 +23,7 @@ from benchlab.app import create_app
 from benchlab.config import Settings
 from benchlab.stores.clickhouse import ClickHouseStore
 from benchlab.stores.embedded_postgres import EmbeddedPostgres
+from benchlab.stores.postgres import connect
 from benchlab.stores.postgres_migrations import migrate_postgres
 from tests.helpers.access import sign_in
 from tests.helpers.server_process import ServerProcess, free_port
@@ -105,7 +106,8 @@ async def empty_database_url(postgres_server: EmbeddedPostgres) -> AsyncIterator
 
 @pytest.fixture
 async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
+    """A connection to this test's database, with the JSON codec every benchlab connection has."""
+    conn = await connect(database_url)
     yield conn
     await conn.close()
 

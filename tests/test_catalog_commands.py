@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -271,7 +270,7 @@ async def stored_items(pg: asyncpg.Connection, version_id: uuid.UUID) -> list[tu
         "SELECT i.external_id, r.input FROM dataset_version_items v JOIN dataset_item_revisions r "
         "ON r.id = v.revision_id JOIN dataset_items i ON i.id = r.item_id WHERE v.version_id = $1 ORDER BY v.position",
         version_id)
-    return [(row["external_id"], json.loads(row["input"])) for row in rows]
+    return [(row["external_id"], row["input"]) for row in rows]
 
 
 async def test_import_jsonl_creates_a_version(pg: asyncpg.Connection, project: Any) -> None:
@@ -294,7 +293,7 @@ async def test_import_csv(pg: asyncpg.Connection, project: Any) -> None:
     assert await stored_items(pg, result.version.id) == [("q1", {"vars": {"question": "What is 2+2?"}}),
                                                          ("q2", {"vars": {"question": "Capital?"}})]
     expected = await pg.fetch("SELECT expected_output, metadata FROM dataset_item_revisions ORDER BY expected_output")
-    assert [(row["expected_output"], json.loads(row["metadata"])) for row in expected] == [("4", {"topic": "math"}),
+    assert [(row["expected_output"], row["metadata"]) for row in expected] == [("4", {"topic": "math"}),
                                                                                            (None, {})]
 
 

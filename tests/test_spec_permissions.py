@@ -8,7 +8,6 @@ createProvider and createModel leave.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import asyncpg
@@ -89,7 +88,7 @@ def test_an_admin_creates_them_through_a_spec_and_is_audited_like_create_provide
         modelId: "gpt-y"}) { model { id } } }""", prov=provider["provider"]["id"])
     rows = db(client, "SELECT actor, action, target, details FROM audit_log WHERE action LIKE 'provider.%' "
                       "OR action LIKE 'model.%' ORDER BY id")
-    entries = [(r["action"], r["target"], {k: v for k, v in json.loads(r["details"]).items() if k != "address"})
+    entries = [(r["action"], r["target"], {k: v for k, v in r["details"].items() if k != "address"})
                for r in rows]
     assert entries == [("provider.create", "mine", {"credentials_set": True, "experiment": "admin-made"}),
                        ("model.create", "mine-model", {"experiment": "admin-made"}),

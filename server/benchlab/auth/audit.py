@@ -22,4 +22,4 @@ async def record(conn: asyncpg.Connection, *, actor: str, action: str, target: s
         payload["after"] = after
     await conn.execute(
         "INSERT INTO audit_log (actor, project_id, action, target, details) VALUES ($1, $2, $3, $4, $5::jsonb)",
-        actor, project_id, action, target, json.dumps(payload, default=str))
+        actor, project_id, action, target, json.loads(json.dumps(payload, default=str)))

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import asyncpg
 
-from benchlab.catalog.records import DATASET_VERSION_COLUMNS, from_json
+from benchlab.catalog.records import DATASET_VERSION_COLUMNS
 from benchlab.spec import DatasetItem
 from benchlab.spec.model import canonical_hash
 
@@ -35,9 +35,9 @@ async def version_items(conn: asyncpg.Connection, version_id: UUID) -> list[Data
 
 
 def _item(row: asyncpg.Record) -> DatasetItem:
-    stored_input = from_json(row["input"])
-    tool_calls = from_json(row["expected_tool_calls"])
-    metadata = from_json(row["metadata"])
+    stored_input = row["input"]
+    tool_calls = row["expected_tool_calls"]
+    metadata = row["metadata"]
     item = DatasetItem(id=row["external_id"], vars=stored_input.get("vars", {}),
                        messages=tuple(stored_input.get("messages", ())), expected_output=row["expected_output"],
                        expected_tool_calls=None if tool_calls is None else tuple(tool_calls), metadata=metadata)

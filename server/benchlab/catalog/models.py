@@ -6,7 +6,6 @@ The stored model's own id is called `model_record_id` here, because `model_id` i
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
@@ -44,7 +43,7 @@ async def create_model(conn: asyncpg.Connection, project_id: UUID, provider_id: 
             "INSERT INTO models (project_id, provider_id, name, model_id, input_price_per_mtok, output_price_per_mtok, "
             f"params) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING {MODEL.columns}",
             project_id, provider_id, spec.name, spec.model, spec.input_price_per_mtok, spec.output_price_per_mtok,
-            json.dumps(spec.params))
+            spec.params)
     return ModelRecord.from_row(row)
 
 
@@ -75,7 +74,7 @@ async def update_model(conn: asyncpg.Connection, project_id: UUID, model_record_
             "output_price_per_mtok = $7, params = $8::jsonb, updated_at = now() "
             f"WHERE id = $1 AND project_id = $2 RETURNING {MODEL.columns}",
             model_record_id, project_id, provider_id, spec.name, spec.model, spec.input_price_per_mtok,
-            spec.output_price_per_mtok, json.dumps(spec.params))
+            spec.output_price_per_mtok, spec.params)
     return ModelRecord.from_row(row)
 
 

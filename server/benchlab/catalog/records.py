@@ -7,29 +7,18 @@ credentials are never selected: its record says only whether a key is stored.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 from uuid import UUID
 
 import asyncpg
 
 
-def from_json(value: Any) -> Any:
-    """A jsonb value as Python: asyncpg hands jsonb over as text unless a codec was registered."""
-    return json.loads(value) if isinstance(value, str) else value
-
-
 class _FromRow:
-    JSON_FIELDS: ClassVar[tuple[str, ...]] = ()  # jsonb columns, decoded from text
-
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Self:
-        values = {f.name: row[f.name] for f in fields(cls)}  # type: ignore[arg-type]
-        for name in cls.JSON_FIELDS:
-            values[name] = from_json(values[name])
-        return cls(**values)
+        return cls(**{f.name: row[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -59,7 +48,6 @@ class ProviderRecord(_FromRow):
 
 @dataclass(frozen=True)
 class ModelRecord(_FromRow):
-    JSON_FIELDS = ("params",)
 
     id: UUID
     project_id: UUID
@@ -114,7 +102,6 @@ class PromptRecord(_FromRow):
 
 @dataclass(frozen=True)
 class PromptVersionRecord(_FromRow):
-    JSON_FIELDS = ("template",)
 
     id: UUID
     prompt_id: UUID
@@ -126,7 +113,6 @@ class PromptVersionRecord(_FromRow):
 
 @dataclass(frozen=True)
 class ExperimentRecord(_FromRow):
-    JSON_FIELDS = ("spec",)
 
     id: UUID
     project_id: UUID

@@ -24,7 +24,7 @@ from uuid import UUID
 import asyncpg
 
 from benchlab.catalog.dataset_items import latest_version, version_items
-from benchlab.catalog.records import DATASET_VERSION_COLUMNS, from_json
+from benchlab.catalog.records import DATASET_VERSION_COLUMNS
 from benchlab.spec import SpecError
 from benchlab.spec.fields import is_integer
 from benchlab.spec.model import to_plain
@@ -93,7 +93,7 @@ async def _fill_models(conn: asyncpg.Connection, project_id: UUID, doc: dict[str
         else:
             prices = {key: row[key] for key in PRICE_KEYS if row[key] is not None}
             doc["models"][index] = {"name": name, "provider": row["provider"], "model": row["model_id"], **prices,
-                                    "params": from_json(row["params"])}
+                                    "params": row["params"]}
 
 
 async def _stored_provider(conn: asyncpg.Connection, project_id: UUID, name: str) -> asyncpg.Record | None:
@@ -167,7 +167,7 @@ async def _fill_prompts(conn: asyncpg.Connection, project_id: UUID, doc: dict[st
             problems.append(f'{path}.name: prompt "{name}" has no versions yet; create one first or give messages '
                             "or text")
         else:
-            doc["prompts"][index] = {"name": name, "version": found["version"], **from_json(found["template"])}
+            doc["prompts"][index] = {"name": name, "version": found["version"], **found["template"]}
 
 
 async def _fill_dataset(conn: asyncpg.Connection, project_id: UUID, doc: dict[str, Any], problems: list[str]) -> None:

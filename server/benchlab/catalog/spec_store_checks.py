@@ -13,7 +13,6 @@ from uuid import UUID
 
 import asyncpg
 
-from benchlab.catalog.records import from_json
 from benchlab.spec import ExperimentSpec
 from benchlab.spec.model import canonical_json
 
@@ -44,7 +43,7 @@ async def store_conflicts(conn: asyncpg.Connection, project_id: UUID, spec: Expe
         if row is None:
             continue
         stored = (row["provider"], row["model_id"], row["input_price_per_mtok"], row["output_price_per_mtok"],
-                  canonical_json(from_json(row["params"])))
+                  canonical_json(row["params"]))
         if row["archived_at"] is not None:
             problems.append(f"{path}.name: model '{model.name}' is archived; unarchive it first")
         elif stored != (model.provider, model.model, model.input_price_per_mtok, model.output_price_per_mtok,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import asyncpg
 import psutil
 
 from benchlab.auth.local_mode import LINK_TTL_S, create_login_link
@@ -25,6 +24,7 @@ from benchlab.errors import BenchlabError, DataDirBusyError
 from benchlab.stores.datadir import LOCK_FILE_NAME
 from benchlab.stores.embedded_postgres import EmbeddedPostgres, socket_is_live
 from benchlab.stores.local import local_stores
+from benchlab.stores.postgres import connect
 from benchlab.stores.postgres_migrations import migrate_postgres
 
 
@@ -52,7 +52,7 @@ def login_link_command(settings: Settings) -> int:
 
 
 async def _link(database_url: str, settings: Settings, base_url: str | None, *, migrate: bool) -> str:
-    conn = await asyncpg.connect(database_url)
+    conn = await connect(database_url)
     try:
         if migrate:
             await migrate_postgres(conn)

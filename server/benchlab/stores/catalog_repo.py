@@ -70,7 +70,7 @@ async def register_experiment(conn: asyncpg.Connection, spec: ExperimentSpec, bo
                 "model_id = EXCLUDED.model_id, input_price_per_mtok = EXCLUDED.input_price_per_mtok, "
                 "output_price_per_mtok = EXCLUDED.output_price_per_mtok, params = EXCLUDED.params, updated_at = now() "
                 "RETURNING xmax = 0", project_id, provider_ids[model.provider], model.name, model.model,
-                model.input_price_per_mtok, model.output_price_per_mtok, json.dumps(model.params))
+                model.input_price_per_mtok, model.output_price_per_mtok, model.params)
             if inserted:
                 created.append(Created("model", model.name))
         for prompt in spec.prompts:
@@ -81,7 +81,7 @@ async def register_experiment(conn: asyncpg.Connection, spec: ExperimentSpec, bo
             "VALUES ($1, $2, $3, $4::jsonb, $5) ON CONFLICT (project_id, name) DO UPDATE SET "
             "description = EXCLUDED.description, spec = EXCLUDED.spec, "
             "dataset_version_id = EXCLUDED.dataset_version_id, updated_at = now() RETURNING id",
-            project_id, spec.name, spec.description or "", json.dumps(spec.to_dict()), version_id)
+            project_id, spec.name, spec.description or "", spec.to_dict(), version_id)
     return RegisteredExperiment(project_id, experiment_id, version_id, tuple(created))
 
 
@@ -100,7 +100,7 @@ async def _register_prompt_version(conn: asyncpg.Connection, project_id: UUID, p
         return existing["id"]
     return await conn.fetchval(
         "INSERT INTO prompt_versions (prompt_id, version, template, content_hash) VALUES ($1, $2, $3::jsonb, $4) "
-        "RETURNING id", prompt_id, prompt.version, json.dumps(template), content_hash)
+        "RETURNING id", prompt_id, prompt.version, template, content_hash)
 
 
 async def _register_dataset_version(conn: asyncpg.Connection, project_id: UUID, dataset: DatasetSpec) -> UUID:
@@ -142,7 +142,7 @@ async def _item_revision(conn: asyncpg.Connection, dataset_id: UUID, item: Datas
     return await conn.fetchval(
         "INSERT INTO dataset_item_revisions (item_id, revision, content_hash, input, expected_output, "
         "expected_tool_calls, metadata) VALUES ($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7::jsonb) RETURNING id",
-        item_id, (latest["revision"] + 1) if latest else 1, content_hash, json.dumps(content["input"]),
+        item_id, (latest["revision"] + 1) if latest else 1, content_hash, content["input"],
         None if expected is None else (expected if isinstance(expected, str) else json.dumps(expected)),
-        None if item.expected_tool_calls is None else json.dumps(content["expected_tool_calls"]),
-        json.dumps(item.metadata))
+        None if item.expected_tool_calls is None else content["expected_tool_calls"],
+        item.metadata)

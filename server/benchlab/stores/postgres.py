@@ -1,8 +1,13 @@
-"""PostgreSQL connection pool (asyncpg) with errors that name the setting to fix."""
+"""PostgreSQL connections (asyncpg): the pool, with errors that name the setting to fix, and one JSON codec.
+
+Every connection benchlab opens gets the same codec for `json` and `jsonb`: Python values in, Python values out.
+No statement passes JSON text and no reader decodes it by hand.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import asyncpg
@@ -29,12 +34,25 @@ def describe_connect_error(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+async def register_json_codec(conn: asyncpg.Connection) -> None:
+    """`json`/`jsonb` as Python values on this connection (every pooled connection runs this first)."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    """One connection outside the pool (a short command, a test), with the same JSON codec as the pool."""
+    conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    await register_json_codec(conn)
+    return conn
+
+
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """Open a pool and prove it works with one round trip, or raise StoreUnavailableError."""
     try:
         pool = await asyncio.wait_for(
             asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=CONNECT_TIMEOUT_S,
-                                command_timeout=60),
+                                command_timeout=60, init=register_json_codec),
             timeout=CONNECT_TIMEOUT_S + 1,
         )
     except Exception as exc:  # every failure becomes one clear line naming the variable

@@ -7,7 +7,6 @@ processes can never both move a run, and a caller learns whether its transition 
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from dataclasses import dataclass
@@ -56,13 +55,10 @@ class RunRecord:
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> RunRecord:
-        def as_json(value: Any) -> Any:
-            return json.loads(value) if isinstance(value, str) else value
-
         return cls(row["id"], row["project_id"], row["experiment_id"], row["status"],
-                   as_json(row["config_snapshot"]), row["planned_requests"], row["completed_requests"],
-                   row["failed_requests"], as_json(row["summary"]), row["client_saturated"],
-                   as_json(row["self_measurement"]), row["error"], row["cancel_requested"], row["created_at"],
+                   row["config_snapshot"], row["planned_requests"], row["completed_requests"],
+                   row["failed_requests"], row["summary"], row["client_saturated"],
+                   row["self_measurement"], row["error"], row["cancel_requested"], row["created_at"],
                    row["started_at"], row["finished_at"])
 
 
@@ -71,7 +67,7 @@ async def create_run(conn: asyncpg.Connection, project_id: UUID, experiment_id: 
     return await conn.fetchval(
         "INSERT INTO runs (project_id, experiment_id, config_snapshot, planned_requests) "
         "VALUES ($1, $2, $3::jsonb, $4) RETURNING id",
-        project_id, experiment_id, json.dumps(config_snapshot), planned_requests)
+        project_id, experiment_id, config_snapshot, planned_requests)
 
 
 async def get_run(conn: asyncpg.Connection, run_id: UUID) -> RunRecord | None:
@@ -97,7 +93,7 @@ async def transition(conn: asyncpg.Connection, run_id: UUID, to_status: str, **f
                         "failed_requests"}:
             raise ValueError(f"cannot set runs.{name} in a transition")
         cast = "::jsonb" if name in {"summary", "self_measurement"} else ""
-        values.append(json.dumps(value) if cast else value)
+        values.append(value)
         assignments.append(f"{name} = ${len(values)}{cast}")
     result = await conn.execute(
         f"UPDATE runs SET {', '.join(assignments)} WHERE id = $1 AND status = ANY($3::text[])", *values)

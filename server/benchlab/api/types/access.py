@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -94,4 +93,4 @@ class AuditEntry:
         project = row["project_id"]
         return cls(at=row["at"], actor=row["actor"], action=row["action"], target=row["target"],
                    project_id=strawberry.ID(encode_global_id("Project", project)) if project else None,
-                   details=json.loads(details) if isinstance(details, str) else details)
+                   details=details)

@@ -6,7 +6,6 @@ DataLoaders. Provider credentials are write-only: only `hasCredentials` is ever 
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
@@ -33,10 +32,6 @@ RunRef = Annotated["Run", strawberry.lazy("benchlab.api.types.runs")]
 
 INCLUDE_ARCHIVED = "Also list archived items (default: only active ones)."
 IncludeArchived = Annotated[bool, strawberry.argument(description=INCLUDE_ARCHIVED)]
-
-
-def as_json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 @strawberry.type(description="A workspace: its providers, models, datasets, prompts, experiments and runs.")
@@ -157,7 +152,7 @@ class Model(Node):
         return cls(id=strawberry.ID(encode_global_id("Model", row["id"])), db_id=row["id"],
                    project_id=row["project_id"], provider_id=row["provider_id"], name=row["name"],
                    model_id=row["model_id"], input_price_per_mtok=row["input_price_per_mtok"],
-                   output_price_per_mtok=row["output_price_per_mtok"], params=as_json(row["params"]),
+                   output_price_per_mtok=row["output_price_per_mtok"], params=row["params"],
                    created_at=row["created_at"], updated_at=row["updated_at"], archived_at=row["archived_at"])
 
     @strawberry.field
@@ -239,9 +234,9 @@ class DatasetItem(Node):
     def from_row(cls, row: Any) -> DatasetItem:
         return cls(id=strawberry.ID(encode_global_id("DatasetItem", row["id"])), dataset_id=row["dataset_id"],
                    external_id=row["external_id"],
-                   revision=row["revision"], input=as_json(row["input"]),
-                   expected_output=row["expected_output"], expected_tool_calls=as_json(row["expected_tool_calls"]),
-                   metadata=as_json(row["metadata"]), created_at=row["created_at"])
+                   revision=row["revision"], input=row["input"],
+                   expected_output=row["expected_output"], expected_tool_calls=row["expected_tool_calls"],
+                   metadata=row["metadata"], created_at=row["created_at"])
 
 
 @strawberry.type(description="A prompt template with immutable versions.")
@@ -280,7 +275,7 @@ class PromptVersion(Node):
     @classmethod
     def from_row(cls, row: Any) -> PromptVersion:
         return cls(id=strawberry.ID(encode_global_id("PromptVersion", row["id"])), db_id=row["id"],
-                   prompt_id=row["prompt_id"], version=row["version"], template=as_json(row["template"]),
+                   prompt_id=row["prompt_id"], version=row["version"], template=row["template"],
                    content_hash=row["content_hash"], created_at=row["created_at"])
 
     @strawberry.field

@@ -19,7 +19,7 @@ from benchlab.api.context import loaders_of, runtime_of
 from benchlab.api.ids import encode_global_id
 from benchlab.api.pagination import Connection, Page, check_first, to_connection
 from benchlab.api.types.analytics import GroupBy, Metric, RunMetricsResult, RunTimelineResult
-from benchlab.api.types.catalog import DatasetVersion, as_json
+from benchlab.api.types.catalog import DatasetVersion
 from benchlab.api.types.node import Node, node_type
 from benchlab.api.types.requests import RequestEvent, RequestFilterInput
 from benchlab.api.types.run_lists import RunFilter, RunOrder, RunStatus, run_connection
@@ -53,7 +53,7 @@ class Experiment(Node):
     def from_row(cls, row: Any) -> Experiment:
         return cls(id=strawberry.ID(encode_global_id("Experiment", row["id"])), db_id=row["id"],
                    project_id=row["project_id"], dataset_version_id=row["dataset_version_id"], name=row["name"],
-                   description=row["description"], spec=as_json(row["spec"]), created_at=row["created_at"],
+                   description=row["description"], spec=row["spec"], created_at=row["created_at"],
                    updated_at=row["updated_at"], archived_at=row["archived_at"])
 
     @strawberry.field
@@ -110,11 +110,11 @@ class Run(Node):
     def from_row(cls, row: Any) -> Run:
         return cls(id=strawberry.ID(encode_global_id("Run", row["id"])), db_id=row["id"],
                    project_id=row["project_id"], experiment_id=row["experiment_id"],
-                   status=RunStatus(row["status"]), config_snapshot=as_json(row["config_snapshot"]),
+                   status=RunStatus(row["status"]), config_snapshot=row["config_snapshot"],
                    progress=RunProgress(planned=row["planned_requests"], completed=row["completed_requests"],
                                         failed=row["failed_requests"]),
-                   summary=as_json(row["summary"]), client_saturated=row["client_saturated"],
-                   self_measurement=as_json(row["self_measurement"]), error=row["error"],
+                   summary=row["summary"], client_saturated=row["client_saturated"],
+                   self_measurement=row["self_measurement"], error=row["error"],
                    cancel_requested=row["cancel_requested"], created_at=row["created_at"],
                    started_at=row["started_at"], finished_at=row["finished_at"])
 
