@@ -44,7 +44,7 @@ from api_fanout import fan_out, print_fan_out
 from api_server import RUN_BY_ID_SQL
 from api_stack import Stack, running_stack
 from benchlab.api.ids import decode_global_id
-from benchlab.engine.selfcheck import percentile
+from benchlab.metrics import quantile
 
 SUMMARY_QUERY = "query($id: ID!) { run(id: $id) { summary } }"
 SERIES_QUERY = ("query($p: ID!, $from: DateTime!, $to: DateTime!) { latencySeries(projectId: $p, from: $from, "
@@ -221,7 +221,7 @@ async def latency_series(stack: Stack, requests: int, events: int) -> None:
 def ratio(numerator: list[float], denominator: list[float], q: float) -> str:
     if not numerator or not denominator:
         return "n/a"
-    return f"{percentile(numerator, q) / percentile(denominator, q):.2f}"
+    return f"{quantile(numerator, q) / quantile(denominator, q):.2f}"
 
 
 def print_table(timings: dict[str, Timings], loaded: dict[str, tuple[float, Timings]] | None = None,
@@ -244,7 +244,7 @@ def print_table(timings: dict[str, Timings], loaded: dict[str, tuple[float, Timi
 def _p50_p99(values: list[float], width: int) -> str:
     if not values:
         return f"{'-':>{width}}{'-':>8}"
-    return f"{percentile(values, 0.5):{width}.3f}{percentile(values, 0.99):8.3f}"
+    return f"{quantile(values, 0.5):{width}.3f}{quantile(values, 0.99):8.3f}"
 
 
 def main() -> None:

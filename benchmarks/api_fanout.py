@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from api_stack import HERE, Stack
 from benchlab.engine.progress import Progress
 from benchlab.engine.runner import progress_channel
-from benchlab.engine.selfcheck import percentile
+from benchlab.metrics import quantile
 
 
 @dataclass
@@ -129,11 +129,11 @@ def print_fan_out(result: FanOutResult, subscribers: int, processes: int, messag
           + (f"; {result.gaps} gap markers (server dropped messages for slow clients)" if result.gaps else ""))
     if not delays:
         return
-    print(f"   delivery latency, every (message, client): p50 {percentile(delays, 0.5):.1f} ms, "
-          f"p99 {percentile(delays, 0.99):.1f} ms, max {max(delays):.1f} ms  (target p99 < 50 ms)")
-    print(f"   last client per message: p50 {percentile(last_client, 0.5):.1f} ms, "
+    print(f"   delivery latency, every (message, client): p50 {quantile(delays, 0.5):.1f} ms, "
+          f"p99 {quantile(delays, 0.99):.1f} ms, max {max(delays):.1f} ms  (target p99 < 50 ms)")
+    print(f"   last client per message: p50 {quantile(last_client, 0.5):.1f} ms, "
           f"max {max(last_client):.1f} ms; first client per message: p50 "
-          f"{percentile([min(v) for v in by_message.values()], 0.5):.1f} ms")
+          f"{quantile([min(v) for v in by_message.values()], 0.5):.1f} ms")
     print(f"   CPU from first publish to last delivery: server {result.server_cpu:.0%} of one core, client processes "
           f"{result.clients_cpu_s / result.window_s:.0%} of one core (2 cores in all)")
 

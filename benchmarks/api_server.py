@@ -47,10 +47,10 @@ from benchlab.app import create_app
 from benchlab.auth.api_keys import mint
 from benchlab.commands.serve import uvicorn_config
 from benchlab.config import Settings
-from benchlab.engine.event_row import REQUEST_EVENT_COLUMNS
 from benchlab.logging_setup import configure_logging
 from benchlab.runtime import Runtime
 from benchlab.stores.clickhouse import ClickHouseStore
+from benchlab.stores.request_events import COLUMNS as REQUEST_EVENT_COLUMNS
 from ingest import realistic_rows
 
 # ingest.py's rows are realistic but slow to make in Python (~5 k rows/s, ~3 KB each); past this many, the

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ import httpx
 from benchlab.app import create_app
 from benchlab.auth.api_keys import mint
 from benchlab.config import Settings
+from benchlab.metrics import quantile
 from benchlab.runtime import Runtime
 from benchlab.stores.embedded_postgres import EmbeddedPostgres
 
@@ -62,11 +62,6 @@ async def measure(client: httpx.AsyncClient, variants: dict[str, dict[str, str]]
     return timings
 
 
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def run(requests: int, rounds: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-auth-"))
     postgres = EmbeddedPostgres(tmp, durable=False)
@@ -87,7 +82,7 @@ async def run(requests: int, rounds: int) -> None:
                 for _ in range(rounds):
                     timings = await measure(client, variants, requests)
                     for name, values in timings.items():
-                        p50, p99 = statistics.median(values), quantile(values, 0.99)
+                        p50, p99 = quantile(values, 0.5), quantile(values, 0.99)
                         if name not in best or p50 < best[name][0]:
                             best[name] = (p50, p99)
             base = best["anonymous"][0]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,8 @@ from typing import Any
 
 import httpx
 import psutil
+
+from benchlab.metrics import quantile
 
 TTFT_MS, TOKENS = 50, 64
 # (concurrency, gap_ms): the reference scenario (10 ms gaps, vLLM-like), then 256 streams at a rate that
@@ -57,9 +58,8 @@ async def drive(base_url: str, concurrency: int, requests: int, gap_ms: int) -> 
 
 
 def percentiles(values_ns: list[int]) -> str:
-    ms = sorted(v / 1e6 for v in values_ns)
-    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
-    return f"{statistics.median(ms):7.3f} {p99:7.3f} {ms[-1]:7.3f}"
+    ms = [v / 1e6 for v in values_ns]
+    return f"{quantile(ms, 0.5):7.3f} {quantile(ms, 0.99):7.3f} {max(ms):7.3f}"
 
 
 def schedule_errors(records: list[dict[str, Any]]) -> dict[str, list[int]]:

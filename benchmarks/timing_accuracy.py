@@ -31,9 +31,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from benchlab.engine.load import constant_offsets, poisson_offsets, run_closed_loop, run_open_loop  # noqa: E402
 from benchlab.engine.response import ResponseRecord  # noqa: E402
-from benchlab.engine.selfcheck import SelfMeasurement, percentile  # noqa: E402
+from benchlab.engine.selfcheck import SelfMeasurement  # noqa: E402
 from benchlab.engine.transport_direct import DirectTransport, LLMRequest  # noqa: E402
 from benchlab.engine.transport_litellm import LiteLLMTransport  # noqa: E402
+from benchlab.metrics import quantile  # noqa: E402
 from benchlab.mockllm.process import run_mock_llm  # noqa: E402
 
 MODEL = "mock-llm"
@@ -88,9 +89,15 @@ def score(records: dict[str, ResponseRecord], truths: dict[str, dict]) -> dict[s
         event_lags += [(m - w) / 1e6 for m, w in zip(mine, writes, strict=False)]
         gaps += [(b - a) / 1e6 for a, b in itertools.pairwise(mine)]
     collapsed = sum(g < 0.5 for g in gaps) / len(gaps) if gaps else 0.0
-    return {"ttft_p50": percentile(ttft_errors, 0.5), "ttft_p99": percentile(ttft_errors, 0.99),
-            "lag_p99": percentile(event_lags, 0.99), "collapsed": collapsed, "failed": failed, "n": len(ttft_errors),
-            "delivery_p99": percentile(delivery, 0.99)}
+    return {"ttft_p50": _measured(ttft_errors, 0.5), "ttft_p99": _measured(ttft_errors, 0.99),
+            "lag_p99": _measured(event_lags, 0.99), "collapsed": collapsed, "failed": failed, "n": len(ttft_errors),
+            "delivery_p99": _measured(delivery, 0.99)}
+
+
+def _measured(values: list[float], level: float) -> float:
+    """A quantile by benchlab's one method; 0 when every request failed (the failures are printed)."""
+    value = quantile(values, level)
+    return 0.0 if value is None else value
 
 
 async def open_loop_rate(base_url: str, offsets: Iterator[float], rate: float, requests: int) -> tuple[float, float]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchlab.analytics.metrics import Metric
+from benchlab.metrics import Metric
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

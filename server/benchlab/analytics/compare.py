@@ -14,6 +14,7 @@ import asyncio
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -22,10 +23,10 @@ import numpy as np
 from benchlab.analytics.columns import KeyColumn, key_columns
 from benchlab.analytics.errors import AnalyticsInputError
 from benchlab.analytics.grouping import GROUP_KEYS, group_expressions
-from benchlab.analytics.metrics import Metric, resolve_metrics
 from benchlab.analytics.scope import runs_scope
 from benchlab.analytics.stats import SampleComparison, compare_samples
-from benchlab.analytics.validation import check_whole_number
+from benchlab.analytics.validation import check_whole_number, resolve_metrics
+from benchlab.metrics import Metric
 from benchlab.stores.clickhouse import ClickHouseStore
 
 COMPARE_GROUP_KEYS = tuple(key for key in GROUP_KEYS if key != "run")
@@ -128,16 +129,15 @@ def _compare_all(groups: list[Key], metrics: list[Metric], samples: dict[str, di
             # One generator per (group, metric): a row's numbers do not depend on which other rows exist.
             rng = np.random.default_rng([seed, zlib.crc32(repr((key, metric.name)).encode())])
             result = compare_samples(base, cand, confidence=confidence, resamples=resamples, rng=rng,
-                                     labels=_LATENCY_LABELS if metric.latency else _AMOUNT_LABELS)
+                                     labels=_LATENCY_LABELS if metric.latency else _AMOUNT_LABELS,
+                                     median=partial(metric.quantile, level=0.5))
             rows.append((key, metric.name, base_n, cand_n, _cleaned(result, metric)))
     return rows
 
 
 def _cleaned(result: SampleComparison, metric: Metric) -> SampleComparison:
     """Values in the metric's unit get its rounding; p-value and relative delta stay as computed."""
-    def clean(value: float | None) -> float | None:
-        return None if value is None else metric.clean(value)
-
+    clean = metric.clean
     return SampleComparison(clean(result.baseline_median), clean(result.candidate_median),
                             clean(result.delta_median), result.relative_delta, clean(result.ci_low),
                             clean(result.ci_high), result.p_value, result.verdict)

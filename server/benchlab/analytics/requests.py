@@ -12,9 +12,9 @@ from uuid import UUID
 
 from benchlab.analytics.columns import epoch_micros, utc
 from benchlab.analytics.cursor import decode_cursor, encode_cursor
-from benchlab.analytics.metrics import LATENCY_DECIMALS
 from benchlab.analytics.scope import runs_scope
 from benchlab.analytics.validation import check_whole_number
+from benchlab.metrics import LATENCY_DECIMALS
 from benchlab.stores.clickhouse import ClickHouseStore
 
 MAX_PAGE_SIZE = 1000
@@ -50,7 +50,7 @@ _FILTERS = {
 
 @dataclass(frozen=True)
 class RequestRow:
-    """One request as recorded (DESIGN.md §5 definitions); latencies in ms, 0 where a metric does not apply."""
+    """One request as recorded (`benchlab.metrics` defines each value); latencies in ms, 0 where one does not apply."""
 
     cursor: str
     event_id: UUID

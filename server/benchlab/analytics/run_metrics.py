@@ -1,7 +1,6 @@
 """Per-group statistics over one or a few runs: the table behind "compare models / prompts / params".
 
-Percentiles are exact (`quantilesExactInclusive`, linear interpolation between order statistics, the same
-definition as numpy's default), which stays cheap at the size of a few runs.
+Every metric's rows and percentiles are `benchlab.metrics`' own, so a run's numbers here equal its summary's.
 """
 
 from __future__ import annotations
@@ -13,9 +12,9 @@ from uuid import UUID
 
 from benchlab.analytics.columns import KeyColumn, PercentileColumn, column, key_columns, percentile_columns
 from benchlab.analytics.grouping import group_expressions
-from benchlab.analytics.metrics import Metric, resolve_metrics
 from benchlab.analytics.scope import runs_scope
-from benchlab.analytics.validation import check_ids, quantile_levels
+from benchlab.analytics.validation import check_ids, quantile_levels, resolve_metrics
+from benchlab.metrics import Metric
 from benchlab.stores.clickhouse import ClickHouseStore
 
 _STATS = ("count", "avg", "min", "max", "sum", "quantiles")
@@ -76,7 +75,7 @@ async def run_metrics(store: ClickHouseStore, project_id: UUID, run_ids: Sequenc
 
 def _metric_aggregates(metric: Metric, levels: str) -> list[str]:
     # Without percentiles, a constant empty array keeps every metric the same width.
-    quantiles = metric.aggregate("quantilesExactInclusive", levels) if levels else "[]"
+    quantiles = metric.quantiles(levels) if levels else "[]"
     return [metric.count(), metric.aggregate("avg"), metric.aggregate("min"), metric.aggregate("max"),
             metric.aggregate("sum"), quantiles]
 

@@ -1,8 +1,8 @@
 """Latency percentiles over time across every run of a project: the dashboard time series.
 
-This scans a project's time range rather than a few runs, so it uses `quantilesTDigest`: approximate (a
-t-digest, returned as Float32; rough on buckets with few values, close on large ones) but with bounded memory
-per bucket and model whatever the row count. Use `run_metrics` for exact numbers on specific runs.
+It scans a project's time range rather than a few runs, yet takes the same rows and exact percentiles as every
+other view (`benchlab.metrics` measured that this stays affordable), so the same requests give the same numbers
+here as in a run's summary.
 """
 
 from __future__ import annotations
@@ -15,9 +15,14 @@ from uuid import UUID
 
 from benchlab.analytics.columns import PercentileColumn, column, epoch_micros, percentile_columns, utc
 from benchlab.analytics.errors import AnalyticsInputError
-from benchlab.analytics.metrics import resolve_metric
 from benchlab.analytics.scope import time_scope
-from benchlab.analytics.validation import check_bucket_count, check_time_range, interval_step_us, quantile_levels
+from benchlab.analytics.validation import (
+    check_bucket_count,
+    check_time_range,
+    interval_step_us,
+    quantile_levels,
+    resolve_metric,
+)
 from benchlab.stores.clickhouse import ClickHouseStore
 
 _US_PER_S = 1_000_000
@@ -40,7 +45,7 @@ class LatencySeries:
 async def latency_series(store: ClickHouseStore, project_id: UUID, start: datetime, end: datetime,
                          interval_s: float, models: Sequence[str] | None, metric: str,
                          percentiles: Sequence[float], include_window_only: bool = True) -> LatencySeries:
-    """Approximate percentiles of `metric` per time bucket and model over [start, end); `models=None` means all.
+    """Percentiles of `metric` per time bucket and model over [start, end); `models=None` means all.
 
     Buckets are aligned to the epoch (toStartOfInterval); at most 10,000 of them. Only qualifying values
     count (successful requests for latencies), and warm-up/cool-down requests are left out unless
@@ -59,7 +64,7 @@ async def latency_series(store: ClickHouseStore, project_id: UUID, start: dateti
     if models is not None:
         where += " AND model IN {models:Array(String)}"
         query_parameters["models"] = list(models)
-    quantiles = chosen.aggregate("quantilesTDigest", levels, conditional=False) if levels else "[]"
+    quantiles = chosen.quantiles(levels, conditional=False) if levels else "[]"
     result = await store.query(
         "SELECT toStartOfInterval(ts, toIntervalMicrosecond({step:UInt64})) AS bucket, model, "
         f"{chosen.count(conditional=False)} AS n, {quantiles} FROM request_events WHERE {where} "

@@ -11,6 +11,7 @@ same numbers, whatever order the database returned them in.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,15 +36,17 @@ class SampleComparison:
 
 
 def compare_samples(baseline: ArrayLike, candidate: ArrayLike, *, confidence: float, resamples: int,
-                    rng: np.random.Generator, labels: tuple[str, str]) -> SampleComparison:
+                    rng: np.random.Generator, labels: tuple[str, str],
+                    median: Callable[[list[float]], float | None]) -> SampleComparison:
     """Compare two samples; `labels` name a (decrease, increase), e.g. ("faster", "slower") for latencies.
 
-    A direction is claimed only when the CI excludes 0 and p < 1 - confidence; either side with fewer than
-    MIN_SAMPLES values gives "insufficient_data" (medians still reported where there are values).
+    `median` (None without values) is the metric's own, so the reported medians are the p50 every other view
+    gives for the same values. A direction is claimed only when the CI excludes 0 and p < 1 - confidence;
+    either side with fewer than MIN_SAMPLES values gives "insufficient_data" (medians still reported where
+    there are values).
     """
     base, cand = _sorted(baseline), _sorted(candidate)
-    base_median = float(np.median(base)) if base.size else None
-    cand_median = float(np.median(cand)) if cand.size else None
+    base_median, cand_median = median(base.tolist()), median(cand.tolist())
     delta = cand_median - base_median if base_median is not None and cand_median is not None else None
     relative = delta / base_median if delta is not None and base_median else None
     if min(base.size, cand.size) < MIN_SAMPLES:

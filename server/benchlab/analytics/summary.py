@@ -1,10 +1,11 @@
-"""The run summary, computed in ClickHouse over the run's rows and stored on the run (DESIGN.md §5).
+"""The run summary, computed in ClickHouse over the run's rows and stored on the run.
 
 Per load phase (only sweeps have several) × model × prompt version × parameter set: request and error counts
-by class; p50/p90/p95/p99/p99.9, mean, std, min and max of TTFT, TTFOT, TPOT, E2E and queue delay over
-successful requests only; the distribution of inter-event gaps; tokens and cost; request, output-token and
-good-request throughput over the measurement window (warm-up and cool-down excluded). TPOT counts only
-requests with two or more completion tokens. Cost sums the requests whose price is known and counts the others.
+by class; p50/p90/p95/p99/p99.9, mean, std, min and max of TTFT, TTFOT, TPOT, E2E and queue delay; the
+percentiles of inter-event gaps; tokens and cost; request, output-token and good-request throughput over the
+measurement window (warm-up and cool-down excluded). Which rows each metric takes and how its percentiles are
+computed are `benchlab.metrics`' (successful requests only for latencies), so `run.metrics` over the same rows
+gives the same numbers. Cost sums the requests whose price is known and counts the others.
 
 The measurement window is defined on the run's own clock (`run_offset_s`: seconds of execution since the run
 first started, the pause between an interruption and its resume excluded): it starts after the warm-up and
@@ -20,18 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from benchlab.metrics import METRICS, Metric
 from benchlab.stores.clickhouse import ClickHouseStore
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99, 0.999)
 QUANTILE_NAMES = ("p50", "p90", "p95", "p99", "p999")
-LATENCY_METRICS = {
-    "ttft_ms": "status = 'ok' AND ttft_ms > 0",
-    "ttfot_ms": "status = 'ok' AND ttfot_ms > 0",
-    "tpot_ms": "status = 'ok' AND completion_tokens >= 2",
-    "e2e_ms": "status = 'ok' AND e2e_ms > 0",
-    "queue_delay_ms": "status = 'ok'",
-}
-_STATS = ("mean", "std", "min", "max")
+_LEVELS = ", ".join(str(q) for q in QUANTILES)
+_LATENCIES = tuple(METRICS[name] for name in ("ttft_ms", "ttfot_ms", "tpot_ms", "e2e_ms", "queue_delay_ms"))
+_GAPS, _TOKENS = METRICS["inter_event_ms"], METRICS["completion_tokens"]
+_COLLAPSED_GAP_MS = 0.5  # a shorter gap means events arrived bunched, not a real token rate
+_STATS = {"mean": "avg", "std": "stddevPop", "min": "min", "max": "max"}  # summary key -> ClickHouse function
 _GROUP = ("load_phase", "model", "prompt_version", "params_hash")
 
 
@@ -42,12 +41,14 @@ class SLOs:
     e2e_ms: float | None = None
 
 
-def _metric_columns(metric: str, condition: str) -> str:
-    levels = ", ".join(str(q) for q in QUANTILES)
-    return (f"quantilesExactIf({levels})({metric}, {condition}) AS {metric}__q, "
-            f"avgIf({metric}, {condition}) AS {metric}__mean, stddevPopIf({metric}, {condition}) AS {metric}__std, "
-            f"minIf({metric}, {condition}) AS {metric}__min, maxIf({metric}, {condition}) AS {metric}__max, "
-            f"countIf({condition}) AS {metric}__n")
+def _metric_columns(metric: Metric) -> str:
+    stats = ", ".join(f"{metric.aggregate(function)} AS {metric.name}__{key}" for key, function in _STATS.items())
+    return f"{metric.quantiles(_LEVELS)} AS {metric.name}__q, {stats}, {metric.count()} AS {metric.name}__n"
+
+
+def _gap_columns() -> str:
+    collapsed = f"sumIf(arrayCount(gap -> gap < {_COLLAPSED_GAP_MS}, {_GAPS.name}), {_GAPS.condition})"
+    return f"{_GAPS.quantiles(_LEVELS)} AS gaps__q, {_GAPS.count()} AS gaps__n, {collapsed} AS gaps__collapsed"
 
 
 def _good_condition(slos: SLOs) -> str:
@@ -70,25 +71,20 @@ async def compute_summary(store: ClickHouseStore, project_id: UUID, run_id: UUID
     for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
         if getattr(slos, name) is not None:
             params[f"slo_{name}"] = float(getattr(slos, name))
-    metrics_sql = ", ".join(_metric_columns(m, c) for m, c in LATENCY_METRICS.items())
+    metrics_sql = ", ".join(_metric_columns(metric) for metric in _LATENCIES)
     result = await store.query(
         f"SELECT {', '.join(_GROUP)}, count() AS requests, countIf(status = 'ok') AS succeeded, "
         "sumMapIf([error_type], [toUInt64(1)], status != 'ok') AS errors, "
-        f"{metrics_sql}, sum(prompt_tokens) AS sum_prompt_tokens, sum(completion_tokens) AS sum_completion_tokens, "
-        "sumIf(completion_tokens, status = 'ok') AS sum_ok_completion_tokens, "
+        f"{metrics_sql}, {_gap_columns()}, "
+        "sum(prompt_tokens) AS sum_prompt_tokens, sum(completion_tokens) AS sum_completion_tokens, "
+        f"{_TOKENS.aggregate('sum')} AS sum_ok_completion_tokens, "
         "countIf(tokens_estimated) AS estimated_token_requests, sumIf(cost_usd, cost_known) AS sum_cost_usd, "
         "countIf(NOT cost_known) AS cost_unknown_requests, "
         f"countIf({_good_condition(slos)}) AS good, sum(attempt - 1) AS retries "
         f"FROM request_events WHERE {_WINDOW} GROUP BY {', '.join(_GROUP)} ORDER BY {', '.join(_GROUP)}",
         params, caller="run-summary")
-    gaps = await store.query(
-        f"SELECT {', '.join(_GROUP)}, quantilesExact({', '.join(str(q) for q in QUANTILES)})(gap) AS q, "
-        "count() AS n, countIf(gap < 0.5) AS collapsed "
-        f"FROM request_events ARRAY JOIN inter_event_ms AS gap WHERE {_WINDOW} AND status = 'ok' "
-        f"GROUP BY {', '.join(_GROUP)}", params, caller="run-summary")
-    gap_rows = {tuple(row[:len(_GROUP)]): row[len(_GROUP):] for row in gaps.rows}
     window_s = max(window_end_s - window_start_s, 1e-9)
-    groups = [_group(row, gap_rows, window_s) for row in result.dicts()]
+    groups = [_group(row, window_s) for row in result.dicts()]
     return {"window": {"start_s": window_start_s, "end_s": window_end_s, "seconds": window_s},
             "slos": {k: v for k, v in vars(slos).items() if v is not None}, "groups": groups,
             "errors": await error_classes(store, project_id, run_id)}
@@ -112,20 +108,19 @@ def describe_errors(summary: dict[str, Any] | None) -> str:
     return (": " + "; ".join(parts)) if parts else ""
 
 
-def _group(row: dict[str, Any], gap_rows: dict[tuple, tuple], window_s: float) -> dict[str, Any]:
+def _group(row: dict[str, Any], window_s: float) -> dict[str, Any]:
     keys, counts = row["errors"]
     group: dict[str, Any] = {name: row[name] for name in _GROUP}
     group.update(requests=row["requests"], succeeded=row["succeeded"],
                  errors={k: int(v) for k, v in zip(keys, counts, strict=True)}, retries=int(row["retries"]))
-    for metric in LATENCY_METRICS:
-        count = int(row[f"{metric}__n"])
-        stats: dict[str, Any] = {"count": count}
-        stats.update(zip(QUANTILE_NAMES, (_num(v) if count else None for v in row[f"{metric}__q"]), strict=True))
-        stats.update({s: _num(row[f"{metric}__{s}"]) if count else None for s in _STATS})
-        group[metric] = stats
-    gap_q, gap_n, collapsed = gap_rows.get(tuple(row[name] for name in _GROUP), ((), 0, 0))
-    group["inter_event_ms"] = {**dict(zip(QUANTILE_NAMES, (_num(v) for v in gap_q), strict=False)),
-                               "count": int(gap_n), "collapsed_below_0_5ms": int(collapsed)}
+    for metric in _LATENCIES:
+        count = int(row[f"{metric.name}__n"])
+        stats: dict[str, Any] = {"count": count, **_percentiles(metric, row[f"{metric.name}__q"], count)}
+        stats.update({key: metric.clean(row[f"{metric.name}__{key}"]) if count else None for key in _STATS})
+        group[metric.name] = stats
+    gaps = int(row["gaps__n"])
+    group[_GAPS.name] = {**_percentiles(_GAPS, row["gaps__q"], gaps), "count": gaps,
+                         "collapsed_below_0_5ms": int(row["gaps__collapsed"])}
     group.update(prompt_tokens=int(row["sum_prompt_tokens"]), completion_tokens=int(row["sum_completion_tokens"]),
                  estimated_token_requests=int(row["estimated_token_requests"]),
                  cost_usd=float(row["sum_cost_usd"]) if row["cost_unknown_requests"] < row["requests"] else None,
@@ -136,7 +131,6 @@ def _group(row: dict[str, Any], gap_rows: dict[tuple, tuple], window_s: float) -
     return group
 
 
-def _num(value: Any) -> float | None:
-    """ClickHouse returns NaN for aggregates over no rows; JSON has no NaN, so those become null."""
-    number = float(value)
-    return None if number != number else round(number, 4)
+def _percentiles(metric: Metric, levels: list[float], count: int) -> dict[str, float | None]:
+    """p50 ... p999 by name; null without values (ClickHouse gives NaN, and JSON has no NaN)."""
+    return dict(zip(QUANTILE_NAMES, (metric.clean(value) if count else None for value in levels), strict=True))

@@ -3,7 +3,7 @@
 Every request of the run counts, warm-up and cool-down included, so their effect stays visible. Buckets are
 aligned to the epoch (toStartOfInterval) and empty buckets between the first and last request are filled
 with zeros, so a chart shows gaps as gaps. Rates divide by the full bucket width, so a partly covered first
-or last bucket reads low. Percentiles are exact: one run is small.
+or last bucket reads low. Rows and percentiles are `benchlab.metrics`' own, as in the run summary.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 from uuid import UUID
 
 from benchlab.analytics.columns import column, utc
-from benchlab.analytics.metrics import METRICS, Metric
 from benchlab.analytics.scope import runs_scope
 from benchlab.analytics.validation import check_bucket_count, interval_step_us
+from benchlab.metrics import METRICS, Metric
 from benchlab.stores.clickhouse import ClickHouseStore
 
 _CALLER = "analytics.run_timeline"
@@ -51,12 +51,11 @@ async def run_timeline(store: ClickHouseStore, project_id: UUID, run_id: UUID, i
     requests, first_us, last_us = span.rows[0]
     if requests:
         check_bucket_count(first_us, last_us, step_us)
-    ttft, e2e = METRICS["ttft_ms"], METRICS["e2e_ms"]
+    ttft, e2e, tokens = METRICS["ttft_ms"], METRICS["e2e_ms"], METRICS["completion_tokens"]
     result = await store.query(
         f"SELECT {_BUCKET} AS bucket, count(), countIf(status != 'ok'), countIf(status = 'ok'), "
-        "sumIf(completion_tokens, status = 'ok'), "
-        f"{ttft.count()}, {ttft.aggregate('quantilesExactInclusive', _LEVELS)}, "
-        f"{e2e.count()}, {e2e.aggregate('quantilesExactInclusive', _LEVELS)} "
+        f"{tokens.aggregate('sum')}, "
+        f"{ttft.count()}, {ttft.quantiles(_LEVELS)}, {e2e.count()}, {e2e.quantiles(_LEVELS)} "
         f"FROM request_events WHERE {runs_scope(False)} GROUP BY bucket "
         "ORDER BY bucket WITH FILL STEP toIntervalMicrosecond({step:UInt64})", parameters, caller=_CALLER)
     rows = result.rows
@@ -64,7 +63,7 @@ async def run_timeline(store: ClickHouseStore, project_id: UUID, run_id: UUID, i
     return RunTimeline(
         interval_s=width_s, bucket_start=[utc(start) for start in column(rows, 0)], requests=column(rows, 1),
         errors=column(rows, 2), requests_per_s=[ok / width_s for ok in column(rows, 3)],
-        output_tokens_per_s=[tokens / width_s for tokens in column(rows, 4)],
+        output_tokens_per_s=[total / width_s for total in column(rows, 4)],
         ttft_p50_ms=_level(ttft, rows, 5, 0), ttft_p99_ms=_level(ttft, rows, 5, 1),
         e2e_p50_ms=_level(e2e, rows, 7, 0), e2e_p99_ms=_level(e2e, rows, 7, 1))
 

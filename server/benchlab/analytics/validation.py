@@ -1,7 +1,8 @@
 """Argument checks shared by every analytics query, done before anything reaches ClickHouse.
 
 Each check raises `AnalyticsInputError` naming the argument and the allowed range, so a caller learns what to
-change. Checked values are then bound as query parameters, never formatted into SQL.
+change. Checked values are then bound as query parameters, never formatted into SQL; metric names resolve to
+their definitions (`benchlab.metrics`), whose SQL is the server's own.
 
 The ranges are the stores' own: ClickHouse's DateTime64 holds 1900-01-01 to 2299-12-31 (a time outside it is
 refused as a query parameter, or silently wrapped), and bucket widths scale `ts` as Decimal(18, 6), so a
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from benchlab.analytics.errors import AnalyticsInputError
+from benchlab.metrics import METRICS, Metric
 
 MAX_BUCKETS = 10_000
 MAX_PERCENTILES = 20
@@ -33,6 +35,20 @@ def reject_duplicates(values: Sequence[object], argument: str) -> None:
         if value in seen:
             raise AnalyticsInputError(argument, f"{value!r} is listed twice; list each once")
         seen.add(value)
+
+
+def resolve_metric(name: str, argument: str = "metric") -> Metric:
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise AnalyticsInputError(argument, f"unknown metric {name!r}; use one of {', '.join(METRICS)}") from None
+
+
+def resolve_metrics(names: Sequence[str], argument: str = "metrics") -> list[Metric]:
+    if isinstance(names, str):
+        raise AnalyticsInputError(argument, "pass a list of metric names, not a single string")
+    reject_duplicates(names, argument)
+    return [resolve_metric(name, argument) for name in names]
 
 
 def quantile_levels(percentiles: Sequence[float], argument: str = "percentiles") -> tuple[str, dict[str, float]]:

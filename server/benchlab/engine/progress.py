@@ -1,4 +1,8 @@
-"""Live run progress: counters, a rolling TTFT window and the message published to subscribers."""
+"""Live run progress: counters, a rolling TTFT window and the message published to subscribers.
+
+TTFT takes the rows the run summary takes and the same quantile method (`benchlab.metrics`), so the last
+message of a run without warm-up or cool-down, whose TTFT values fit the window, gives the summary's p50/p99.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchlab.engine.selfcheck import percentile
+from benchlab.metrics import METRICS
 
 _ROLLING = 2000
+_TTFT = METRICS["ttft_ms"]
 
 
 @dataclass
@@ -24,9 +29,9 @@ class Progress:
 
     def record(self, ok: bool, ttft_ms: float, error_type: str) -> None:
         self.done += 1
-        if ok:
+        if _TTFT.takes({"status": "ok" if ok else "error", "ttft_ms": ttft_ms}):  # the row as stored
             self._recent_ttft.append(ttft_ms)
-        else:
+        if not ok:
             self.failed += 1
             self.errors[error_type] = self.errors.get(error_type, 0) + 1
 
@@ -38,9 +43,12 @@ class Progress:
         """One progress event; `sequence` increases by one per message so clients can spot gaps."""
         self.sequence += 1
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        ttft = list(self._recent_ttft)
         return {"type": "progress", "runId": run_id, "sequence": self.sequence, "status": status,
                 "done": self.done, "total": self.total, "failed": self.failed, "errors": dict(self.errors),
                 "requestsPerSecond": round(self.done / elapsed, 3),
-                "ttftP50Ms": round(percentile(ttft, 0.5), 3), "ttftP99Ms": round(percentile(ttft, 0.99), 3),
-                "elapsedSeconds": round(elapsed, 3)}
+                "ttftP50Ms": self._ttft(0.5), "ttftP99Ms": self._ttft(0.99), "elapsedSeconds": round(elapsed, 3)}
+
+    def _ttft(self, level: float) -> float:
+        """A TTFT quantile of the window; 0 before any value (the message's fields are never null)."""
+        value = _TTFT.clean(_TTFT.quantile(self._recent_ttft, level))
+        return 0.0 if value is None else value

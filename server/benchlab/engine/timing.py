@@ -1,13 +1,10 @@
-"""Turn one streamed response's timestamps into the metrics DESIGN.md §5 defines. The definitions are fixed:
+"""Turn one streamed response's timestamps into the per-request metrics `benchlab.metrics` defines.
 
-- queue_delay = actual send − intended send (open-loop fidelity); e2e_from_intended = last token − intended
-- TTFT  = first event carrying content, reasoning or a tool-call delta − actual send (role-only, empty and
-          keep-alive events do not count)
-- TTFOT = first event carrying visible output (content or a tool call, not reasoning) − actual send
-- E2E   = last token-bearing event − actual send; stream_end = end of the stream − actual send
-- TPOT  = (last token event − first token event) / (N − 1) for N = completion tokens ≥ 2, else 0
-- inter-event gaps are the raw gaps between token-bearing events, stored with the tokens each event carried;
-  they are not per-token latencies (one event may carry several tokens).
+The definitions are fixed there (and in the README): TTFT, TTFOT, E2E and TPOT are measured from the actual
+send to token-bearing events (E2E ends at the last token-bearing event, not the last byte; the stream's end
+is kept as stream_end), queue delay and E2E from intended from the intended send. A metric a response cannot
+have (no token event, fewer than 2 completion tokens for TPOT) is 0. Inter-event gaps are stored with the
+tokens each event carried; they are not per-token latencies (one event may carry several tokens).
 All clocks are `time.perf_counter_ns()` (CLOCK_MONOTONIC on Linux, comparable across processes).
 """
 

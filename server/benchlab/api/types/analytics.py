@@ -1,7 +1,7 @@
 """Analytics results as GraphQL types: columnar (one list per column), never thousands of objects.
 
-Row i of a result is the i-th element of every column. Metric names are the `Metric` enum; each one's
-definition is in its description (DESIGN.md §5).
+Row i of a result is the i-th element of every column. Metric names are the `Metric` enum; each value's
+description is its definition in `benchlab.metrics`, the one every view computes it by.
 """
 
 from __future__ import annotations
@@ -11,29 +11,28 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.types.enum import EnumValueDefinition
 
 from benchlab.analytics.columns import KeyColumn, PercentileColumn
+from benchlab.metrics import METRICS, QUANTILE_METHOD
+
+
+def _defined(name: str) -> EnumValueDefinition:
+    """An enum value named and described by its metric definition."""
+    return strawberry.enum_value(name, description=METRICS[name].description)
 
 
 @strawberry.enum(description="What can be aggregated. Latency metrics count successful requests only.")
 class Metric(Enum):
-    TTFT = strawberry.enum_value("ttft_ms", description=(
-        "Time to first token (ms): request written → first content-bearing event (content, reasoning or tool "
-        "call delta)."))
-    TTFOT = strawberry.enum_value("ttfot_ms", description="Time to first output (visible content) token (ms).")
-    TPOT = strawberry.enum_value("tpot_ms", description=(
-        "Time per output token after the first (ms): (last token − first token) / (completion tokens − 1); "
-        "requests with two or more completion tokens."))
-    E2E = strawberry.enum_value("e2e_ms", description="End to end (ms): request written → last byte.")
-    E2E_FROM_INTENDED = strawberry.enum_value("e2e_from_intended_ms", description=(
-        "End to end from the intended send time of an open-loop schedule (ms): includes queue delay, what a "
-        "user would have waited."))
-    QUEUE_DELAY = strawberry.enum_value("queue_delay_ms", description=(
-        "Intended send time → actual send (ms), open-loop loads with a concurrency cap."))
-    INTER_EVENT = strawberry.enum_value("inter_event_ms", description=(
-        "Gaps between consecutive content events of a stream (ms), every gap of every request."))
-    COMPLETION_TOKENS = strawberry.enum_value("completion_tokens", description="Completion tokens per request.")
-    COST = strawberry.enum_value("cost_usd", description="Cost per request in USD (failed requests included).")
+    TTFT = _defined("ttft_ms")
+    TTFOT = _defined("ttfot_ms")
+    TPOT = _defined("tpot_ms")
+    E2E = _defined("e2e_ms")
+    E2E_FROM_INTENDED = _defined("e2e_from_intended_ms")
+    QUEUE_DELAY = _defined("queue_delay_ms")
+    INTER_EVENT = _defined("inter_event_ms")
+    COMPLETION_TOKENS = _defined("completion_tokens")
+    COST = _defined("cost_usd")
 
 
 @strawberry.enum(description="How to group requests.")
@@ -54,7 +53,8 @@ class KeyValues:
         return cls(name=column.name, values=column.values)
 
 
-@strawberry.type(description="Values of one percentile, one per row (null where a row has no values).")
+@strawberry.type(description=f"Values of one percentile, one per row (null where a row has no values). "
+                             f"Percentiles are {QUANTILE_METHOD}, in every result alike.")
 class PercentileValues:
     percentile: float
     values: list[float | None]
@@ -114,7 +114,7 @@ class RunTimelineResult:
 
 
 @strawberry.type(description="A metric's percentiles per time bucket and model, over all runs of a project. "
-                             "Percentiles are approximate (t-digest) so a chart over millions of rows stays fast.")
+                             "Percentiles are exact, as in a run's summary and metrics.")
 class LatencySeriesResult:
     metric: Metric
     interval_seconds: float

@@ -9,6 +9,8 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from benchlab.metrics import METRICS
+
 
 def _as_datetime(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -16,7 +18,7 @@ def _as_datetime(value: Any) -> datetime:
 
 @strawberry.type(description=(
     "One request: identity in the experiment matrix, timing, tokens, cost, status and output. Timings are "
-    "milliseconds measured where bytes arrive (DESIGN.md §5); 0 where a metric does not apply."))
+    "milliseconds on one monotonic clock, stamped where bytes arrive; 0 where a metric does not apply."))
 class RequestEvent:
     event_id: str = strawberry.field(description="Deterministic per planned request (run, item, cell, repetition).")
     item_id: str
@@ -34,15 +36,12 @@ class RequestEvent:
         "or other; empty when ok."))
     error_message: str
     http_status: int
-    queue_delay_ms: float = strawberry.field(description="Intended send time to actual send (open-loop loads "
-                                                         "with a concurrency cap); 0 otherwise.")
-    ttft_ms: float = strawberry.field(description="Time to first token: request written → first content-bearing "
-                                                  "event (content, reasoning or tool-call delta).")
-    ttfot_ms: float = strawberry.field(description="Time to first output token: → first visible content token.")
-    tpot_ms: float = strawberry.field(description="Time per output token after the first: (last token − first "
-                                                  "token) / (completion tokens − 1); 0 with fewer than 2 tokens.")
-    e2e_ms: float = strawberry.field(description="End to end: request written → last byte of the response.")
-    inter_event_ms: list[float] = strawberry.field(description="Gaps between consecutive content events.")
+    queue_delay_ms: float = strawberry.field(description=METRICS["queue_delay_ms"].meaning)
+    ttft_ms: float = strawberry.field(description=METRICS["ttft_ms"].meaning)
+    ttfot_ms: float = strawberry.field(description=METRICS["ttfot_ms"].meaning)
+    tpot_ms: float = strawberry.field(description=METRICS["tpot_ms"].meaning)
+    e2e_ms: float = strawberry.field(description=METRICS["e2e_ms"].meaning)
+    inter_event_ms: list[float] = strawberry.field(description=METRICS["inter_event_ms"].meaning)
     prompt_tokens: int
     completion_tokens: int
     reasoning_tokens: int
