@@ -19,10 +19,11 @@ from uuid import UUID
 
 import asyncpg
 
+from benchlab.stores import users
+
 log = logging.getLogger(__name__)
 
 LOCAL_ADMIN_EMAIL = "local-admin@localhost"
-FIRST_USER_LOCK = 0x62656E63_686C6163  # "benchlac": serialises "is this the first user?"
 
 
 class SignInRefused(Exception):
@@ -70,25 +71,17 @@ class ProviderIdentity:
 
 async def sign_in(conn: asyncpg.Connection, identity: ProviderIdentity) -> SignedInUser:
     """Find or create the user (call inside a transaction); raises SignInRefused for disabled users."""
-    row = await conn.fetchrow(
-        "SELECT u.id, u.email, u.is_instance_admin, u.disabled_at FROM user_identities i "
-        "JOIN users u ON u.id = i.user_id WHERE i.issuer = $1 AND i.subject = $2 FOR UPDATE OF i",
-        identity.issuer, identity.subject)
+    row = await users.find_by_identity_for_update(conn, identity.issuer, identity.subject)
     created = False
     if row is None:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", FIRST_USER_LOCK)
-        row = await conn.fetchrow("SELECT id, email, is_instance_admin, disabled_at FROM users "
-                                  "WHERE lower(email) = lower($1)", identity.email)
+        await users.lock_sign_ups(conn)
+        row = await users.find_by_email(conn, identity.email)
         if row is None:
-            first = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) <> $1)",
-                                            LOCAL_ADMIN_EMAIL)
-            row = await conn.fetchrow(
-                "INSERT INTO users (email, display_name, is_instance_admin) VALUES ($1, $2, $3) "
-                "RETURNING id, email, is_instance_admin, disabled_at", identity.email, identity.display_name, first)
+            first = not await users.any_user_except(conn, LOCAL_ADMIN_EMAIL)
+            row = await users.create_user(conn, identity.email, identity.display_name, first)
             created = True
-        await conn.execute("INSERT INTO user_identities (user_id, provider, issuer, subject, email) "
-                           "VALUES ($1, $2, $3, $4, $5)", row["id"], identity.provider, identity.issuer,
-                           identity.subject, identity.email)
+        await users.add_identity(conn, row["id"], identity.provider, identity.issuer, identity.subject,
+                                 identity.email)
     if row["disabled_at"] is not None:
         raise SignInRefused("user_disabled", f"user {row['id']} is disabled")
     email = row["email"] if created else await _follow_provider(conn, row["id"], row["email"], identity)
@@ -97,17 +90,11 @@ async def sign_in(conn: asyncpg.Connection, identity: ProviderIdentity) -> Signe
 
 async def _follow_provider(conn: asyncpg.Connection, user_id: UUID, email: str, identity: ProviderIdentity) -> str:
     """Bring the stored email and display name up to date; returns the email the user now has."""
-    await conn.execute("UPDATE user_identities SET provider = $3, email = $4, last_login_at = now() "
-                       "WHERE issuer = $1 AND subject = $2", identity.issuer, identity.subject,
-                       identity.provider, identity.email)
-    await conn.execute("UPDATE users SET display_name = $2 WHERE id = $1 AND display_name <> $2",
-                       user_id, identity.display_name)
+    await users.record_identity_sign_in(conn, identity.issuer, identity.subject, identity.provider, identity.email)
+    await users.set_display_name(conn, user_id, identity.display_name)
     if email == identity.email:
         return email
-    updated = await conn.execute(
-        "UPDATE users SET email = $2 WHERE id = $1 AND NOT EXISTS "
-        "(SELECT 1 FROM users WHERE lower(email) = lower($2) AND id <> $1)", user_id, identity.email)
-    if updated.endswith(" 0"):
+    if not await users.change_email_if_free(conn, user_id, identity.email):
         log.warning("user %s changed email at the provider to one another user has; kept the old one", user_id)
         return email
     return identity.email

@@ -2,7 +2,7 @@
 
 Verification is one indexed lookup by prefix and a SHA-256 comparison; a short in-process cache skips even
 the lookup for keys used in the last few seconds. Revocation drops the entry at once in every process: the
-revoking one directly, the others when the access-changed message reaches them (access/changes.py).
+revoking one directly, the others when the access-changed message reaches them (auth/changes.py).
 CACHE_TTL_S only bounds how long a lost message could matter. `last_used_at` is written at most once a
 minute per key, so a busy CI job does not turn every request into a write.
 
@@ -23,6 +23,8 @@ from uuid import UUID
 import asyncpg
 
 from benchlab.auth.roles import Role
+from benchlab.errors import UnauthenticatedError
+from benchlab.stores import api_keys as key_store
 
 KEY_PREFIX = "blk_"
 CACHE_TTL_S = 5.0
@@ -56,7 +58,7 @@ def prefix_of(key: str) -> str | None:
     return prefix if sep and rest and len(prefix) == 12 else None
 
 
-class InvalidApiKey(Exception):
+class InvalidApiKey(UnauthenticatedError):
     """The key is malformed, unknown, revoked or expired; the message says which and is safe to show."""
 
 
@@ -82,9 +84,7 @@ class ApiKeyVerifier:
             await self._touch(pool, cached[1].key_id, now)
             return cached[1]
         async with pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT id, project_id, role, name, key_hash, expires_at, revoked_at FROM api_keys WHERE prefix = $1",
-                prefix)
+            row = await key_store.find_by_prefix(conn, prefix)
         if row is None or not hmac.compare_digest(row["key_hash"], key_hash):
             raise InvalidApiKey(UNKNOWN)
         verified = VerifiedKey(row["id"], row["project_id"], Role(row["role"]), row["name"], row["expires_at"])
@@ -100,7 +100,7 @@ class ApiKeyVerifier:
     async def refusal_of(self, pool: asyncpg.Pool, key_id: UUID) -> str | None:
         """Why a key verified earlier is refused now (revoked, expired, deleted), or None while it is valid."""
         async with pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT expires_at, revoked_at FROM api_keys WHERE id = $1", key_id)
+            row = await key_store.find_validity(conn, key_id)
         return UNKNOWN if row is None else _refusal(row)
 
     def forget(self, key_id: UUID | None) -> None:
@@ -114,7 +114,7 @@ class ApiKeyVerifier:
             return
         self._last_used_written[key_id] = now
         async with pool.acquire() as conn:
-            await conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = $1", key_id)
+            await key_store.touch_last_used(conn, key_id)
 
 
 def _expired(key: VerifiedKey) -> bool:

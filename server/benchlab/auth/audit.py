@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+
+from benchlab.stores.audit_log import insert_entry
 
 
 async def record(conn: asyncpg.Connection, *, actor: str, action: str, target: str = "",
@@ -20,6 +21,4 @@ async def record(conn: asyncpg.Connection, *, actor: str, action: str, target: s
         payload["before"] = before
     if after is not None:
         payload["after"] = after
-    await conn.execute(
-        "INSERT INTO audit_log (actor, project_id, action, target, details) VALUES ($1, $2, $3, $4, $5::jsonb)",
-        actor, project_id, action, target, json.loads(json.dumps(payload, default=str)))
+    await insert_entry(conn, actor=actor, action=action, target=target, project_id=project_id, details=payload)

@@ -27,6 +27,7 @@ from benchlab.auth.identity import ANONYMOUS, Identity
 from benchlab.auth.sessions import InvalidAccessToken, verify_access_token
 from benchlab.errors import UnauthenticatedError
 from benchlab.runtime import Runtime
+from benchlab.stores import users
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +162,7 @@ class Authenticator:
         if cached is not None and now - cached[0] < USER_CACHE_TTL_S:
             return cached[1]
         async with self._runtime.pg.acquire() as conn:
-            row = await conn.fetchrow("SELECT id, email, display_name, is_instance_admin FROM users "
-                                      "WHERE id = $1 AND disabled_at IS NULL", user_id)
+            row = await users.find_enabled(conn, user_id)
         identity = None if row is None else Identity(
             "user", user_id=row["id"], display_name=row["display_name"], email=row["email"],
             is_instance_admin=row["is_instance_admin"])

@@ -2,8 +2,8 @@
 
 Revoking an API key, disabling a user, or changing a user's memberships is committed in PostgreSQL; every
 process then has to forget what it cached about that principal and re-check the WebSocket connections it
-holds for them (api/authn.py). The message goes over the realtime hub, so replicas sharing Redis all hear
-it; it names only ids, never a secret.
+holds for them (the GraphQL endpoint registers for that with the authenticator). The message goes over the
+realtime hub, so replicas sharing Redis all hear it; it names only ids, never a secret.
 
 Why messages rather than polling: a process may hold thousands of connections, and re-checking each every
 second costs database reads all day long for changes that happen a few times a week, and is still up to a

@@ -3,7 +3,7 @@
 Without an IdP there is nobody to vouch for a caller, so the only safe audience is the person at this
 machine: `benchlab serve` refuses any other listening address, and prints a link carrying a fresh random
 token (stored hashed, valid 24 hours, usable once) that signs in the local admin user
-`local-admin@localhost`. `benchlab login-link` makes another at any time (login_link_command.py). Using a
+`local-admin@localhost`. `benchlab login-link` makes another at any time (commands/login_link.py). Using a
 link retires every other unused one, so of the links printed so far only one can ever be used; a new link
 does not retire the older ones, so a link made while no server runs still works after the next start.
 """
@@ -22,8 +22,10 @@ from benchlab.auth.accounts import LOCAL_ADMIN_EMAIL
 from benchlab.auth.refresh_tokens import hash_token
 from benchlab.config import Settings, is_loopback_host
 from benchlab.errors import BenchlabError, ConfigError
+from benchlab.stores import login_links, users
 
 LINK_TTL_S = 24 * 3600
+LOCAL_ADMIN_NAME = "Local admin"
 LOCAL_PATH = "/auth/local"
 
 
@@ -48,12 +50,10 @@ def _is_wildcard(host: str) -> bool:
 async def create_login_link(conn: asyncpg.Connection, settings: Settings, base_url: str | None = None) -> str:
     """Ensure the local admin exists and return a new one-time sign-in URL (`base_url`: the server's)."""
     async with conn.transaction():
-        user_id = await conn.fetchval(
-            "INSERT INTO users (email, display_name, is_instance_admin) VALUES ($1, 'Local admin', true) "
-            "ON CONFLICT ((lower(email))) DO UPDATE SET is_instance_admin = true RETURNING id", LOCAL_ADMIN_EMAIL)
+        user_id = await users.upsert_instance_admin(conn, LOCAL_ADMIN_EMAIL, LOCAL_ADMIN_NAME)
         token = secrets.token_urlsafe(32)
-        await conn.execute("INSERT INTO login_links (user_id, token_hash, expires_at) VALUES ($1, $2, $3)",
-                           user_id, hash_token(token), datetime.now(UTC) + timedelta(seconds=LINK_TTL_S))
+        expires_at = datetime.now(UTC) + timedelta(seconds=LINK_TTL_S)
+        await login_links.insert_link(conn, user_id, hash_token(token), expires_at)
     return f"{base_url or settings.public_url}{LOCAL_PATH}?token={token}"
 
 
@@ -71,15 +71,13 @@ async def consume_link(conn: asyncpg.Connection, token: str) -> LinkUse:
     if not token:
         return LinkUse("link_invalid")
     token_hash = hash_token(token)
-    row = await conn.fetchrow(
-        "UPDATE login_links l SET used_at = now() FROM users u WHERE l.token_hash = $1 AND l.used_at IS NULL "
-        "AND l.expires_at > now() AND u.id = l.user_id RETURNING l.user_id, u.email, u.disabled_at", token_hash)
+    row = await login_links.use_link(conn, token_hash)
     if row is not None:
-        await conn.execute("UPDATE login_links SET expires_at = now() WHERE used_at IS NULL AND expires_at > now()")
+        await login_links.expire_unused_links(conn)
         if row["disabled_at"] is not None:
             return LinkUse("user_disabled")
         return LinkUse(None, row["user_id"], row["email"])
-    state = await conn.fetchrow("SELECT used_at FROM login_links WHERE token_hash = $1", token_hash)
+    state = await login_links.find_link(conn, token_hash)
     if state is None:
         return LinkUse("link_invalid")
     return LinkUse("link_used" if state["used_at"] is not None else "link_expired")

@@ -58,7 +58,7 @@ class RateLimiter:
 
     async def _hit_redis(self, key: str, limit: int, window_s: float) -> float | None:
         if self._redis is None:
-            import redis.asyncio
+            import redis.asyncio  # lazy, for start-up speed: only servers given a Redis URL load the client
 
             self._redis = redis.asyncio.from_url(self._redis_url, socket_timeout=2, socket_connect_timeout=2)
             self._script = self._redis.register_script(_SCRIPT)

@@ -1,4 +1,4 @@
-"""Rotating refresh tokens in PostgreSQL, with reuse detection (table `refresh_tokens`).
+"""Rotating refresh tokens with reuse detection: the rules (the statements are in stores/refresh_tokens.py).
 
 A refresh token is 256 random bits shown once (in a cookie) and stored only as its SHA-256. Refreshing
 marks the presented token used and issues its successor in the same family; a token can therefore be
@@ -17,6 +17,8 @@ from uuid import UUID
 
 import asyncpg
 
+from benchlab.stores import refresh_tokens as token_store
+
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -29,9 +31,8 @@ def new_token() -> str:
 async def create(conn: asyncpg.Connection, *, family_id: UUID, user_id: UUID, ttl_s: int) -> str:
     """Store a new token of `family_id`; returns the token itself (the only time it exists in clear)."""
     token = new_token()
-    await conn.execute("INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at) "
-                       "VALUES ($1, $2, $3, $4)",
-                       family_id, user_id, hash_token(token), datetime.now(UTC) + timedelta(seconds=ttl_s))
+    await token_store.insert_token(conn, family_id=family_id, user_id=user_id, token_hash=hash_token(token),
+                                   expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s))
     return token
 
 
@@ -53,41 +54,24 @@ class Rotation:
 
 async def rotate(conn: asyncpg.Connection, token: str, ttl_s: int) -> Rotation:
     async with conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT t.id, t.family_id, t.user_id, t.expires_at, t.used_at, t.revoked_at, u.email, u.disabled_at "
-            "FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1 FOR UPDATE OF t",
-            hash_token(token))
+        row = await token_store.find_for_update(conn, hash_token(token))
         if row is None:
             return Rotation("unknown")
         family, user, email = row["family_id"], row["user_id"], row["email"]
         if row["used_at"] is not None or row["revoked_at"] is not None:
-            revoked = await revoke_family(conn, family)
+            revoked = await token_store.revoke_family(conn, family)
             reason = "reused" if row["used_at"] is not None else "revoked"
             return Rotation(reason, family, user, email, family_revoked=revoked > 0)
         if row["disabled_at"] is not None:
-            await revoke_family(conn, family)
+            await token_store.revoke_family(conn, family)
             return Rotation("user_disabled", family, user, email, family_revoked=True)
         if row["expires_at"] <= datetime.now(UTC):
             return Rotation("expired", family, user, email)
-        await conn.execute("UPDATE refresh_tokens SET used_at = now() WHERE id = $1", row["id"])
+        await token_store.mark_used(conn, row["id"])
         successor = await create(conn, family_id=family, user_id=user, ttl_s=ttl_s)
         return Rotation(None, family, user, email, token=successor)
 
 
-async def revoke_family(conn: asyncpg.Connection, family_id: UUID) -> int:
-    """Revoke every live token of the family; returns how many were still live."""
-    status = await conn.execute("UPDATE refresh_tokens SET revoked_at = now() "
-                                "WHERE family_id = $1 AND revoked_at IS NULL", family_id)
-    return int(status.split()[-1])
-
-
 async def family_of(conn: asyncpg.Connection, token: str) -> UUID | None:
-    return await conn.fetchval("SELECT family_id FROM refresh_tokens WHERE token_hash = $1", hash_token(token))
-
-
-async def family_is_live(conn: asyncpg.Connection, family_id: UUID) -> bool:
-    """True while the session has an unrevoked, unexpired token (for callers that want logout to be
-    immediate rather than at the access token's expiry)."""
-    return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL "
-        "AND expires_at > now())", family_id))
+    """The session (family) a refresh token belongs to, or None for a token we never issued."""
+    return await token_store.family_of(conn, hash_token(token))

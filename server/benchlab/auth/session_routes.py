@@ -31,6 +31,7 @@ from benchlab.auth.web import (
     too_many_json,
     too_many_page,
 )
+from benchlab.stores import refresh_tokens as token_store
 
 REFUSALS = {
     "unknown": "the refresh token is not known; sign in again",
@@ -89,9 +90,8 @@ async def logout(request: Request) -> Response:
             claims = session_of(runtime, access_token)
             family = claims.session_id if claims else None
         if family is not None:
-            revoked = await refresh_tokens.revoke_family(conn, family)
-            email = await conn.fetchval("SELECT u.email FROM refresh_tokens t JOIN users u ON u.id = t.user_id "
-                                        "WHERE t.family_id = $1 LIMIT 1", family)
+            revoked = await token_store.revoke_family(conn, family)
+            email = await token_store.family_user_email(conn, family)
             await record(conn, actor=email or "unknown", action="auth.sign_out", target=f"session:{family}",
                          address=client_address(request), revoked_tokens=revoked)
     response = JSONResponse({"signedOut": True}, headers=NO_STORE)

@@ -20,10 +20,11 @@ from starlette.responses import Response
 
 from benchlab.auth import refresh_tokens
 from benchlab.auth.cookies import ACCESS_COOKIE, REFRESH_COOKIE, set_session_cookies
+from benchlab.errors import UnauthenticatedError
 from benchlab.runtime import Runtime
 
-__all__ = ["ACCESS_COOKIE", "REFRESH_COOKIE", "AccessClaims", "InvalidAccessToken", "IssuedSession",
-           "issue_access_token", "issue_session", "refresh_session", "session_of", "verify_access_token"]
+__all__ = ["ACCESS_COOKIE", "REFRESH_COOKIE", "AccessClaims", "InvalidAccessToken", "issue_access_token",
+           "issue_session", "refresh_session", "session_of", "verify_access_token"]
 
 ALGORITHM = "HS256"
 AUDIENCE = "benchlab"
@@ -31,7 +32,7 @@ KEY_LABEL = "benchlab session access token v1"
 REQUIRED_CLAIMS = ["sub", "sid", "iat", "exp", "iss", "aud"]
 
 
-class InvalidAccessToken(Exception):
+class InvalidAccessToken(UnauthenticatedError):
     """The token is missing, malformed, tampered with, expired or not ours; the message is safe to show."""
 
 
@@ -40,13 +41,6 @@ class AccessClaims:
     user_id: UUID
     session_id: UUID
     expires_at: datetime
-
-
-@dataclass(frozen=True)
-class IssuedSession:
-    user_id: UUID
-    session_id: UUID
-    access_expires_at: datetime
 
 
 def _issuer(runtime: Runtime) -> str:
@@ -85,14 +79,13 @@ def session_of(runtime: Runtime, token: str) -> AccessClaims | None:
         return None
 
 
-async def issue_session(runtime: Runtime, conn: asyncpg.Connection, user_id: UUID,
-                        response: Response) -> IssuedSession:
+async def issue_session(runtime: Runtime, conn: asyncpg.Connection, user_id: UUID, response: Response) -> None:
     """Start a new session for `user_id` (a new refresh-token family) and set both cookies on `response`."""
     settings = runtime.settings
     session_id = uuid.uuid4()
     refresh = await refresh_tokens.create(conn, family_id=session_id, user_id=user_id,
                                           ttl_s=settings.refresh_token_ttl_s)
-    return _set(runtime, response, user_id, session_id, refresh)
+    _set(runtime, response, user_id, session_id, refresh)
 
 
 async def refresh_session(runtime: Runtime, conn: asyncpg.Connection, refresh_token: str,
@@ -105,8 +98,5 @@ async def refresh_session(runtime: Runtime, conn: asyncpg.Connection, refresh_to
     return rotation
 
 
-def _set(runtime: Runtime, response: Response, user_id: UUID, session_id: UUID, refresh: str) -> IssuedSession:
-    access = issue_access_token(runtime, user_id, session_id)
-    set_session_cookies(response, runtime.settings, access, refresh)
-    expires = datetime.now(UTC) + timedelta(seconds=runtime.settings.access_token_ttl_s)
-    return IssuedSession(user_id, session_id, expires)
+def _set(runtime: Runtime, response: Response, user_id: UUID, session_id: UUID, refresh: str) -> None:
+    set_session_cookies(response, runtime.settings, issue_access_token(runtime, user_id, session_id), refresh)
