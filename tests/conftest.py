@@ -181,7 +181,7 @@ async def engine_deps(database_url: str, clickhouse: ClickHouseStore, tmp_path: 
     """What the experiment engine runs on: this test's PostgreSQL and ClickHouse, memory:// fan-out."""
     from cryptography.fernet import Fernet
 
-    from benchlab.engine.runner import EngineDeps
+    from benchlab.engine.deps import EngineDeps
     from benchlab.realtime.hub import Hub
     from benchlab.secrets import SecretBox
     from benchlab.stores.clickhouse_migrations import migrate_clickhouse

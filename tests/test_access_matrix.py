@@ -28,10 +28,10 @@ from starlette.testclient import TestClient
 
 from benchlab.api.ids import encode_global_id
 from benchlab.api.schema import build_schema
+from benchlab.catalog import register_experiment
 from benchlab.secrets import SecretBox
 from benchlab.spec import load_spec
-from benchlab.stores.catalog_repo import register_experiment
-from benchlab.stores.runs import create_run, transition
+from benchlab.stores.runs import RunState, create_run, transition
 from tests.helpers.access import as_key, database_snapshot, make_key, make_user
 from tests.helpers.engine import mock_spec
 from tests.helpers.graphql import gql
@@ -106,13 +106,13 @@ class World:
         name = unique("exp")
         return encode_global_id("Experiment", await self.one(
             "INSERT INTO experiments (project_id, name, spec) VALUES ($1, $2, $3::jsonb) RETURNING id",
-            self.project_id, name, json.dumps({**self.spec, "name": name})))
+            self.project_id, name, {**self.spec, "name": name}))
 
     async def new_run(self, *path: str) -> str:
         """A run of the experiment moved along `path` through the guarded state machine."""
         run_id = await create_run(self.conn, self.project_id, self.experiment_id, self.spec, 1)
         for status in path:
-            assert await transition(self.conn, run_id, status), status
+            assert await transition(self.conn, run_id, RunState(status)), status
         return encode_global_id("Run", run_id)
 
     async def new_key(self) -> str:

@@ -30,10 +30,10 @@ from starlette.testclient import TestClient
 
 from benchlab.api.ids import decode_global_id, encode_global_id
 from benchlab.app import create_app
+from benchlab.catalog import register_experiment
 from benchlab.config import Settings
 from benchlab.secrets import SecretBox
 from benchlab.spec import load_spec
-from benchlab.stores.catalog_repo import register_experiment
 from tests.helpers.access import make_key, sign_in
 from tests.helpers.engine import mock_spec
 from tests.helpers.graphql import data

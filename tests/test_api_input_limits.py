@@ -15,10 +15,10 @@ from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
 from benchlab.api.ids import encode_global_id
+from benchlab.catalog import register_experiment
 from benchlab.secrets import SecretBox
 from benchlab.spec import load_spec
-from benchlab.stores.catalog_repo import register_experiment
-from benchlab.stores.runs import create_run, transition
+from benchlab.stores.runs import RunState, create_run, transition
 from tests.helpers.access import make_key
 from tests.helpers.engine import mock_spec
 from tests.helpers.event_rows import event_row, table_columns
@@ -42,7 +42,7 @@ def seeded(client: TestClient) -> dict[str, Any]:
             registered = await register_experiment(conn, spec, SecretBox(Fernet.generate_key()))
             run_id = await create_run(conn, registered.project_id, registered.experiment_id, spec.to_dict(), REQUESTS)
             for status in ("queued", "running", "completed"):
-                await transition(conn, run_id, status)
+                await transition(conn, run_id, RunState(status))
             key = await make_key(conn, registered.project_id, "owner")
         columns = await table_columns(runtime.clickhouse)
         rows = [event_row(columns, n, project_id=registered.project_id, run_id=run_id,

@@ -12,9 +12,9 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from benchlab.api.ids import encode_global_id
+from benchlab.catalog import register_experiment
 from benchlab.secrets import SecretBox
 from benchlab.spec import load_spec
-from benchlab.stores.catalog_repo import register_experiment
 from benchlab.stores.runs import create_run
 from tests.helpers.access import as_key, db, make_key
 from tests.helpers.engine import mock_spec

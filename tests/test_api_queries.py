@@ -15,11 +15,11 @@ from starlette.testclient import TestClient
 
 from benchlab.api.ids import encode_global_id
 from benchlab.auth.identity import Identity
+from benchlab.catalog import register_experiment
 from benchlab.secrets import SecretBox
 from benchlab.spec import load_spec
-from benchlab.stores.catalog_repo import register_experiment
 from benchlab.stores.postgres import create_pool
-from benchlab.stores.runs import create_run, transition
+from benchlab.stores.runs import RunState, create_run, transition
 from tests.helpers.access import make_user
 from tests.helpers.engine import mock_spec
 from tests.helpers.graphql import data, error_codes, execute_counting, gql
@@ -46,9 +46,9 @@ async def seed(conn: asyncpg.Connection, projects: int, experiments: int, runs: 
             for r in range(runs):
                 run_id = await create_run(conn, registered.project_id, registered.experiment_id, spec.to_dict(), 3)
                 if r == 0:
-                    await transition(conn, run_id, "queued")
-                    await transition(conn, run_id, "running")
-                    await transition(conn, run_id, "completed", summary={"groups": [{"count": 3}]})
+                    await transition(conn, run_id, RunState.QUEUED)
+                    await transition(conn, run_id, RunState.RUNNING)
+                    await transition(conn, run_id, RunState.COMPLETED, summary={"groups": [{"count": 3}]})
                 ids["runs"].append(run_id)
     return ids
 

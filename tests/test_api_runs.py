@@ -12,9 +12,9 @@ from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
 from benchlab.api.ids import encode_global_id
+from benchlab.catalog import register_experiment
 from benchlab.secrets import SecretBox
 from benchlab.spec import load_spec
-from benchlab.stores.catalog_repo import register_experiment
 from tests.helpers.engine import mock_spec
 from tests.helpers.graphql import data, error_codes, gql, subscribe
 from tests.helpers.mock_llm import MockLLM, run_mock_llm

@@ -27,7 +27,6 @@ from benchlab.catalog import (
     dataset_text,
     import_dataset_items,
     unarchive_project,
-    unarchive_provider,
     update_experiment,
     update_model,
     update_project,
@@ -190,11 +189,11 @@ async def test_update_provider_unset_none_and_values(pg: asyncpg.Connection, pro
     assert cleared.updated_at >= record.updated_at
     with pytest.raises(InvalidInputError, match="^transport: direct needs api_base"):
         await update_provider(pg, project.id, record.id, box=box, transport="direct")
-    await archive_provider(pg, project.id, record.id)
-    with pytest.raises(ConflictError, match="provider 'mock' is archived; unarchive it first"):
-        await update_provider(pg, project.id, record.id, box=box, name="x")
-    await unarchive_provider(pg, project.id, record.id)
     assert (await update_provider(pg, project.id, record.id, box=box, name="x", api_key=UNSET)).name == "x"
+    await archive_provider(pg, project.id, record.id)
+    with pytest.raises(ConflictError, match="provider 'x' is archived; use another provider, "
+                                            "or create a new one with a different name"):
+        await update_provider(pg, project.id, record.id, box=box, name="y")
 
 
 async def test_other_projects_entities_are_not_found(pg: asyncpg.Connection, project: Any, other_project: Any,
@@ -247,7 +246,8 @@ async def test_model_create_update_and_param_rules(pg: asyncpg.Connection, proje
     assert (updated.params, updated.input_price_per_mtok, updated.output_price_per_mtok) == ({"max_tokens": 8}, None,
                                                                                              0.6)
     await archive_provider(pg, project.id, provider.id)
-    with pytest.raises(ConflictError, match="provider 'mock' is archived; unarchive it first"):
+    with pytest.raises(ConflictError, match="provider 'mock' is archived; use another provider, "
+                                            "or create a new one with a different name"):
         await create_model(pg, project.id, provider.id, "big", "m")
     first = await archive_model(pg, project.id, model.id)
     assert (await archive_model(pg, project.id, model.id)).archived_at == first.archived_at
@@ -388,7 +388,8 @@ async def test_archived_dataset_refuses_imports(pg: asyncpg.Connection, project:
         await create_dataset(pg, project.id, "smoke")
     first = await archive_dataset(pg, project.id, dataset.id)
     assert (await archive_dataset(pg, project.id, dataset.id)).archived_at == first.archived_at
-    with pytest.raises(ConflictError, match="dataset 'smoke' is archived; unarchive it first"):
+    with pytest.raises(ConflictError, match="dataset 'smoke' is archived; use another dataset, "
+                                            "or create a new one with a different name"):
         await import_dataset_items(pg, project.id, dataset.id, '{"vars": {}}', "jsonl", "append")
 
 
@@ -434,7 +435,8 @@ async def test_prompt_template_validation(pg: asyncpg.Connection, project: Any) 
     with pytest.raises(InvalidInputError, match="^name: must be 1 to 200 characters, not blank$"):
         await create_prompt(pg, project.id, "")
     await archive_prompt(pg, project.id, prompt.id)
-    with pytest.raises(ConflictError, match="prompt 'qa' is archived; unarchive it first"):
+    with pytest.raises(ConflictError, match="prompt 'qa' is archived; use another prompt, "
+                                            "or create a new one with a different name"):
         await create_prompt_version(pg, project.id, prompt.id, "v1", messages=MESSAGES)
     assert (await counts(pg))["prompt_versions"] == 0
 
@@ -554,7 +556,8 @@ async def test_inline_entries_may_not_change_stored_ones(pg: asyncpg.Connection,
         "({name: small}), change it with update_model, or give this one another name",
     ]
     await archive_model(pg, project.id, stored["model"].id)
-    with pytest.raises(SpecError, match='models\\[0\\].name: model "small" is archived; unarchive it first'):
+    with pytest.raises(SpecError, match='models\\[0\\].name: model "small" is archived; use another model, '
+                                        'or create a new one with a different name'):
         await create_experiment(pg, project.id, reference_spec(), box)
     assert await counts(pg) == before
     assert (await pg.fetchval("SELECT provider_type FROM providers")) == "openai"
@@ -587,7 +590,8 @@ async def test_experiment_names_conflict_and_update_replaces(pg: asyncpg.Connect
     assert await pg.fetchval("SELECT count(*) FROM experiments") == 2
     first = await archive_experiment(pg, project.id, record.id)
     assert (await archive_experiment(pg, project.id, record.id)).archived_at == first.archived_at
-    with pytest.raises(ConflictError, match="experiment 'renamed' is archived; unarchive it first"):
+    with pytest.raises(ConflictError, match="experiment 'renamed' is archived; use another experiment, "
+                                            "or create a new one with a different name"):
         await update_experiment(pg, project.id, record.id, reference_spec(name="renamed"), box)
     other_project = await create_project(pg, "other", "Other")
     with pytest.raises(NotFoundError):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from benchlab.engine.runner import EngineDeps, RunExecutor, progress_channel, submit_run
+from benchlab.engine.deps import EngineDeps
+from benchlab.engine.runner import RunExecutor, progress_channel
+from benchlab.engine.runs import submit_run
 from benchlab.spec import load_spec
 from tests.helpers.engine import event_rows, mock_spec, run_spec
 from tests.helpers.mock_llm import run_mock_llm

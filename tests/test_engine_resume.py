@@ -8,7 +8,9 @@ from uuid import UUID
 
 import pytest
 
-from benchlab.engine.runner import EngineDeps, RunExecutor, resume_run, submit_run
+from benchlab.engine.deps import EngineDeps
+from benchlab.engine.runner import RunExecutor
+from benchlab.engine.runs import resume_run, submit_run
 from benchlab.spec import load_spec
 from benchlab.stores.runs import RunRecord, get_run
 from tests.helpers.engine import event_rows, mock_spec
@@ -34,7 +36,7 @@ async def interrupt_after(deps: EngineDeps, spec: dict[str, Any], done: int) -> 
 
 
 async def resume(deps: EngineDeps, run_id: UUID) -> RunRecord:
-    assert await resume_run(deps, run_id)
+    await resume_run(deps, run_id)
     return await RunExecutor(deps, run_id).execute()
 
 
@@ -92,3 +94,29 @@ async def test_a_duration_bound_run_resumes_for_what_is_left_of_its_duration(eng
     assert run.status == "completed"
     assert len(rows) == len({r["event_id"] for r in rows})
     assert all(r["run_offset_s"] < 1.5 for r in rows)  # every request was meant to be sent within the duration
+
+
+async def test_a_cancel_while_rows_are_being_written_waits_for_them(
+        engine_deps: EngineDeps, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process stopping while the run flushes its last rows: the run must not end before they are written,
+    or a resume started right after would not see them and send those requests again."""
+    gate = asyncio.Event()
+    insert = engine_deps.clickhouse.insert
+
+    async def held_insert(*args: Any, **kwargs: Any) -> int:
+        await gate.wait()  # ClickHouse is slow to take the batch
+        return await insert(*args, **kwargs)
+
+    monkeypatch.setattr(engine_deps.clickhouse, "insert", held_insert)
+    with run_mock_llm(ttft_ms=5, gap_ms=1, output_tokens=4) as mock:
+        run_id = await submit_run(engine_deps, load_spec(mock_spec(mock.base_url, items=3)))
+        executor = RunExecutor(engine_deps, run_id)
+        task = asyncio.create_task(executor.execute())
+        await eventually(lambda: executor._sending_done, "every request sent")
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=1.0)
+        assert not done, "the run ended while its rows were still on their way to ClickHouse"
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert len(await event_rows(engine_deps, run_id, "event_id")) == 3

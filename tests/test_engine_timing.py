@@ -12,7 +12,7 @@ How close our numbers are to the truth depends on the machine's load, so that is
 
 from __future__ import annotations
 
-from benchlab.engine.runner import EngineDeps
+from benchlab.engine.deps import EngineDeps
 from tests.helpers.engine import event_rows, mock_spec, run_spec
 from tests.helpers.mock_llm import run_mock_llm
 

@@ -10,9 +10,10 @@ import litellm
 import pytest
 
 from benchlab.engine.cost import model_prices
+from benchlab.engine.deps import EngineDeps
 from benchlab.engine.event_row import OUTPUT_LIMIT_CHARS, tool_calls_json
-from benchlab.engine.runner import EngineDeps
 from tests.helpers.engine import event_rows, mock_spec, run_spec
+from tests.helpers.event_rows import table_columns
 from tests.helpers.mock_llm import run_mock_llm
 
 
@@ -98,3 +99,10 @@ async def test_prices_are_looked_up_before_the_first_request_is_sent(
         first_request_ns = min(record["first_byte_ns"] for record in mock.ground_truth())
     assert run.status == "completed" and len(looked_up) == 2
     assert max(looked_up) < first_request_ns  # both clocks are CLOCK_MONOTONIC
+
+
+async def test_the_event_record_has_exactly_the_tables_columns(engine_deps: EngineDeps) -> None:
+    """The typed record and the migrations must agree, or the writer would insert into columns that do not exist."""
+    from benchlab.stores.request_events import COLUMNS
+
+    assert sorted(COLUMNS) == sorted(await table_columns(engine_deps.clickhouse))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchlab.engine.runner import EngineDeps
+from benchlab.engine.deps import EngineDeps
 from tests.helpers.engine import event_rows, mock_spec, run_spec
 from tests.helpers.mock_llm import run_mock_llm
 from tests.helpers.server_process import free_port, run_cli
@@ -53,3 +53,15 @@ def test_run_json_stays_parseable_when_litellm_requests_fail(tmp_path: Path) -> 
     summary = json.loads(result.stdout)  # nothing but the JSON document on stdout
     assert summary["runId"] and "disconnected" in json.dumps(summary)
     assert "Give Feedback" not in result.stderr and "Provider List" not in result.stderr
+
+
+async def test_tool_calls_go_through_litellm(engine_deps: EngineDeps) -> None:
+    """litellm imports the `mcp` package for any request with tools: without it, every such request fails."""
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
+    with run_mock_llm(ttft_ms=5, gap_ms=1, tool_call={"name": "add", "arguments": {"a": 2, "b": 2}}) as mock:
+        spec = litellm_spec(mock.base_url, "mock-llm", items=1)
+        spec["models"][0]["params"] = {"tools": tools}
+        run = await run_spec(engine_deps, spec)
+    [row] = await event_rows(engine_deps, run.id, "status, finish_reason, tool_calls")
+    assert (row["status"], row["finish_reason"]) == ("ok", "tool_calls"), row
+    assert json.loads(row["tool_calls"])[0]["name"] == "add"

@@ -18,10 +18,10 @@ from uuid import UUID
 import asyncpg
 from cryptography.fernet import Fernet
 
-from benchlab.engine.runner import planned_total
+from benchlab.catalog import register_experiment
+from benchlab.engine.runs import planned_total
 from benchlab.secrets import SecretBox
 from benchlab.spec import load_spec
-from benchlab.stores.catalog_repo import register_experiment
 from benchlab.stores.runs import HEARTBEAT_STALE_S, create_run
 from tests.helpers.engine import mock_spec
 from tests.helpers.mock_llm import run_mock_llm

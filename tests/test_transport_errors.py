@@ -3,7 +3,7 @@ before the answer was complete is `disconnected`, on the direct transport as on 
 
 from __future__ import annotations
 
-from benchlab.engine.runner import EngineDeps
+from benchlab.engine.deps import EngineDeps
 from tests.helpers.engine import event_rows, mock_spec, run_spec
 from tests.helpers.server_process import free_port
 

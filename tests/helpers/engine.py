@@ -6,7 +6,9 @@ import copy
 from typing import Any
 from uuid import UUID
 
-from benchlab.engine.runner import EngineDeps, RunExecutor, submit_run
+from benchlab.engine.deps import EngineDeps
+from benchlab.engine.runner import RunExecutor
+from benchlab.engine.runs import submit_run
 from benchlab.spec import load_spec
 from benchlab.stores.runs import RunRecord
 

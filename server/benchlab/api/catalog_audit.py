@@ -11,7 +11,7 @@ from uuid import UUID
 from strawberry.types import Info
 
 from benchlab.api.auditing import audit
-from benchlab.stores.catalog_repo import Created
+from benchlab.catalog import Created
 
 
 async def audit_created(info: Info, project_id: UUID, created: Iterable[Created], **details: Any) -> None:

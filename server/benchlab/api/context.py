@@ -45,9 +45,5 @@ def loaders_of(info: Info) -> Loaders:
     return info.context["loaders"]
 
 
-def db_of(info: Info) -> RequestDb:
-    return info.context["db"]
-
-
 def identity_of(info: Info) -> Identity:
     return info.context["identity"]

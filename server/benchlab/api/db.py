@@ -1,7 +1,8 @@
 """PostgreSQL access for one GraphQL request: a pool borrowed per statement, and a statement count.
 
 The count lets a test prove that a nested query costs a fixed number of statements however many rows it
-returns (DataLoaders batch every relation); it costs one integer increment per statement.
+returns (DataLoaders batch every relation); it costs one integer increment per statement. It is the
+`stores.listing.Reader` every read of the request goes through.
 """
 
 from __future__ import annotations
@@ -20,7 +21,3 @@ class RequestDb:
         self.statements += 1
         async with self.pool.acquire() as conn:
             return await conn.fetch(sql, *args)
-
-    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        rows = await self.fetch(sql, *args)
-        return rows[0] if rows else None

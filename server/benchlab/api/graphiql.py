@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-if TYPE_CHECKING:
-    from benchlab.runtime import Runtime
+from benchlab.auth.sessions import InvalidAccessToken, verify_access_token
+from benchlab.runtime import Runtime
 
 ASSETS_PATH = "/graphql/assets"
 NPM_PACKAGES = "graphiql@3.8.3 react@18.2.0 react-dom@18.2.0"
@@ -84,8 +83,6 @@ def _source(asset: Asset, local: bool, attribute: str) -> str:
 
 def _session_expires_in(runtime: Runtime, access_token: str | None) -> float | None:
     """Seconds the browser's access cookie has left, or None without a valid one."""
-    from benchlab.auth.sessions import InvalidAccessToken, verify_access_token
-
     if not access_token:
         return None
     try:

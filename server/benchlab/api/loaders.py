@@ -1,17 +1,15 @@
 """Per-request DataLoaders: every relation, list and count of the API is batched into one statement.
 
-A nested query such as projects → experiments → runs costs one statement per level, whatever the number
-of rows: children lists of many parents come from one windowed query (`row_number() OVER (PARTITION BY
-parent …)`), objects by id from one `id = ANY($1)`. Loaders live in the request context, so their caches
-never outlive a request.
+A nested query such as projects → experiments → runs costs one statement per level, whatever the number of
+rows: the loaders gather the keys a level asks for and `stores.listing` reads them at once (children of many
+parents in one windowed query, objects by id in one `id = ANY($1)`). Loaders live in the request context, so
+their caches never outlive a request.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -20,20 +18,8 @@ from strawberry.dataloader import DataLoader
 from benchlab.api.db import RequestDb
 from benchlab.api.pagination import Page, as_uuid, decode_cursor, encode_cursor
 from benchlab.errors import InvalidInputError
-
-Filter = tuple[str, Any]   # an SQL condition with `$?` for its one bound value, and the value
-
-
-@dataclass(frozen=True)
-class ListSpec:
-    """A list of rows of `source`, optionally children of a parent row through `parent_column`."""
-
-    name: str
-    source: str
-    parent_column: str | None
-    sort_column: str = "created_at"
-    descending: bool = True
-    integer_ids: bool = False   # bigint identity ids (the audit log) instead of UUIDs
+from benchlab.stores import listing
+from benchlab.stores.listing import Filter, Keyset, ListSpec
 
 
 @dataclass(frozen=True)
@@ -43,46 +29,6 @@ class ListArgs:
     filters: tuple[Filter, ...] = ()
     sort_column: str | None = None
     descending: bool | None = None
-
-
-def _conditions(spec: ListSpec, filters: tuple[Filter, ...], params: list[Any],
-                parent_ids: Sequence[UUID] | None) -> list[str]:
-    conditions = []
-    if spec.parent_column is not None:
-        params.append(list(parent_ids or []))
-        conditions.append(f"{spec.parent_column} = ANY(${len(params)}::uuid[])")
-    for template, value in filters:
-        if "$?" in template:
-            params.append(value)
-            template = template.replace("$?", f"${len(params)}")
-        conditions.append(template)
-    return conditions
-
-
-def page_query(spec: ListSpec, args: ListArgs, parent_ids: Sequence[UUID] | None) -> tuple[str, list[Any]]:
-    params: list[Any] = []
-    conditions = _conditions(spec, args.filters, params, parent_ids)
-    sort = args.sort_column or spec.sort_column
-    descending = spec.descending if args.descending is None else args.descending
-    direction = "DESC" if descending else "ASC"
-    if args.after:
-        sort_value, row_id = decode_cursor(args.after)
-        params += [sort_value, _int_id(row_id) if spec.integer_ids else as_uuid(row_id)]
-        conditions.append(f"({sort}, id) {'<' if descending else '>'} (${len(params) - 1}, ${len(params)})")
-    partition = f"PARTITION BY {spec.parent_column} " if spec.parent_column else ""
-    where = " AND ".join(conditions) or "true"
-    sql = (f"SELECT * FROM (SELECT t.*, row_number() OVER ({partition}ORDER BY {sort} {direction}, id "
-           f"{direction}) AS _rn FROM {spec.source} t WHERE {where}) s WHERE _rn <= {args.first + 1} ORDER BY _rn")
-    return sql, params
-
-
-def count_query(spec: ListSpec, filters: tuple[Filter, ...], parent_ids: Sequence[UUID] | None) -> tuple[str, list]:
-    params: list[Any] = []
-    where = " AND ".join(_conditions(spec, filters, params, parent_ids)) or "true"
-    if spec.parent_column is None:
-        return f"SELECT NULL AS parent, count(*) AS n FROM {spec.source} t WHERE {where}", params
-    return (f"SELECT {spec.parent_column} AS parent, count(*) AS n FROM {spec.source} t WHERE {where} "
-            f"GROUP BY {spec.parent_column}"), params
 
 
 @dataclass
@@ -97,11 +43,7 @@ class Loaders:
         """The user's role in the project, or None (batched: one statement for every check of a request)."""
         if self._memberships is None:
             async def load(keys: list[tuple[UUID, UUID]]) -> list[str | None]:
-                rows = await self.db.fetch(
-                    "SELECT user_id, project_id, role FROM project_members "
-                    "WHERE (user_id, project_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))",
-                    [u for u, _ in keys], [p for _, p in keys])
-                found = {(r["user_id"], r["project_id"]): r["role"] for r in rows}
+                found = await listing.member_roles(self.db, keys)
                 return [found.get(key) for key in keys]
             self._memberships = DataLoader(load)
         return await self._memberships.load((user_id, project_id))
@@ -109,8 +51,7 @@ class Loaders:
     def by_id(self, table: str) -> DataLoader[UUID, asyncpg.Record | None]:
         if table not in self._by_id:
             async def load(ids: list[UUID]) -> list[asyncpg.Record | None]:
-                rows = await self.db.fetch(f"SELECT * FROM {table} t WHERE id = ANY($1::uuid[])", ids)
-                found = {row["id"]: row for row in rows}
+                found = await listing.rows_by_id(self.db, table, ids)
                 return [found.get(i) for i in ids]
             self._by_id[table] = DataLoader(load)
         return self._by_id[table]
@@ -134,11 +75,10 @@ class Loaders:
             by_args[args].append(parent_id)
         pages: dict[tuple[UUID | None, ListArgs], Page] = {}
         for args, parent_ids in by_args.items():
-            sql, params = page_query(spec, args, [p for p in parent_ids if p is not None])
-            rows = await self.db.fetch(sql, *params)
-            grouped: dict[UUID | None, list[asyncpg.Record]] = defaultdict(list)
-            for row in rows:
-                grouped[row[spec.parent_column] if spec.parent_column else None].append(row)
+            grouped = await listing.fetch_pages(
+                self.db, spec, [p for p in parent_ids if p is not None], first=args.first,
+                after=_keyset(spec, args.after), filters=args.filters, sort_column=args.sort_column,
+                descending=args.descending)
             sort = args.sort_column or spec.sort_column
 
             def cursor_of(row: asyncpg.Record, sort: str = sort) -> str:
@@ -156,11 +96,18 @@ class Loaders:
             by_filters[filters].append(parent_id)
         counts: dict[tuple[UUID | None, tuple[Filter, ...]], int] = {}
         for filters, parent_ids in by_filters.items():
-            sql, params = count_query(spec, filters, [p for p in parent_ids if p is not None])
-            found = {row["parent"]: row["n"] for row in await self.db.fetch(sql, *params)}
+            found = await listing.count_rows(self.db, spec, [p for p in parent_ids if p is not None], filters)
             for parent_id in parent_ids:
                 counts[(parent_id, filters)] = found.get(parent_id, 0)
         return [counts[key] for key in keys]
+
+
+def _keyset(spec: ListSpec, cursor: str | None) -> Keyset | None:
+    """The sort value and row id an `after` cursor holds, the id typed as the list's ids are."""
+    if not cursor:
+        return None
+    sort_value, row_id = decode_cursor(cursor)
+    return sort_value, _int_id(row_id) if spec.integer_ids else as_uuid(row_id)
 
 
 def _int_id(value: str) -> int:

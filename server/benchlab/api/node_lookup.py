@@ -13,6 +13,7 @@ from benchlab.api.ids import decode_global_id, expect_id
 from benchlab.api.node_tables import NODE_TABLES
 from benchlab.api.types import access, catalog, runs
 from benchlab.errors import NotFoundError
+from benchlab.stores import listing
 
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "Project": catalog.Project.from_row, "Provider": catalog.Provider.from_row, "Model": catalog.Model.from_row,
@@ -49,9 +50,7 @@ async def reload(info: Info, type_name: str, db_id: UUID) -> Any:
     """The object as stored now, read past the request's loader cache (after a change, or to re-check a
     run's state in a long subscription), as its GraphQL type."""
     table, convert = NODE_TYPES[type_name]
-    async with runtime_of(info).pg.acquire() as conn:
-        row = await conn.fetchrow(f"SELECT * FROM {table} t WHERE id = $1", db_id)
-    return convert(row)
+    return convert(await listing.row_by_id(runtime_of(info).pg, table, db_id))
 
 
 async def project_of(info: Info, node: Any) -> UUID | None:

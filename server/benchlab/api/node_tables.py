@@ -3,7 +3,7 @@ the permission checks (which need a node's project, not its GraphQL type)."""
 
 from __future__ import annotations
 
-from benchlab.api import lists
+from benchlab.stores.listing import ITEM_REVISIONS
 
 NODE_TABLES: dict[str, str] = {
     "Project": "projects",
@@ -11,7 +11,7 @@ NODE_TABLES: dict[str, str] = {
     "Model": "models",
     "Dataset": "datasets",
     "DatasetVersion": "dataset_versions",
-    "DatasetItem": lists.ITEM_REVISIONS,
+    "DatasetItem": ITEM_REVISIONS,
     "Prompt": "prompts",
     "PromptVersion": "prompt_versions",
     "Experiment": "experiments",

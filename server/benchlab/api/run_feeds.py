@@ -27,9 +27,9 @@ from benchlab.engine.request_feed import feed_channel
 from benchlab.engine.runner import progress_channel
 from benchlab.errors import InvalidInputError
 from benchlab.realtime.subscription import Subscription, is_gap
-from benchlab.stores.runs import TERMINAL_STATES
+from benchlab.stores.runs import ENDED_STATES
 
-ENDED = TERMINAL_STATES | {"interrupted"}
+ENDED = ENDED_STATES
 MAX_REPLAY = 500
 
 

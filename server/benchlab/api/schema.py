@@ -24,10 +24,16 @@ from strawberry.extensions import (
 
 from benchlab.api.errors import ErrorMasking
 from benchlab.api.input_text import RejectNulCharacters
-from benchlab.api.mutations.access import AccessMutations
-from benchlab.api.mutations.content import ContentMutations
+from benchlab.api.mutations.api_keys import ApiKeyMutations
+from benchlab.api.mutations.datasets import DatasetMutations
+from benchlab.api.mutations.experiments import ExperimentMutations
+from benchlab.api.mutations.members import MemberMutations
+from benchlab.api.mutations.models import ModelMutations
 from benchlab.api.mutations.projects import ProjectMutations
+from benchlab.api.mutations.prompts import PromptMutations
+from benchlab.api.mutations.providers import ProviderMutations
 from benchlab.api.mutations.runs import RunMutations
+from benchlab.api.mutations.users import UserMutations
 from benchlab.api.queries.admin import AdminQueries
 from benchlab.api.queries.analytics import AnalyticsQueries
 from benchlab.api.queries.projects import ProjectQueries
@@ -44,7 +50,8 @@ class Query(ProjectQueries, AnalyticsQueries, AdminQueries, ServerQueries):
 
 
 @strawberry.type
-class Mutation(ProjectMutations, ContentMutations, RunMutations, AccessMutations):
+class Mutation(ProjectMutations, ProviderMutations, ModelMutations, DatasetMutations, PromptMutations,
+               ExperimentMutations, RunMutations, ApiKeyMutations, MemberMutations, UserMutations):
     """Every mutation, one mixin per domain. Each runs in one transaction: a failed one changes nothing."""
 
 

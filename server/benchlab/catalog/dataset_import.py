@@ -1,4 +1,4 @@
-"""Import JSONL or CSV items into a stored dataset as a new version, reusing `catalog_repo`'s version logic.
+"""Import JSONL or CSV items into a stored dataset as a new version (stored by `register_dataset_version`).
 
 - `replace`: the new version holds exactly the imported items.
 - `append`: the latest version's items, then the imported ones; an imported item whose id already exists
@@ -15,19 +15,29 @@ latest. The text is parsed before the transaction starts, and any problem leaves
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
 
 from benchlab.catalog.common import active_project, ensure_active, fetch_owned
-from benchlab.catalog.dataset_items import latest_version, version_items
 from benchlab.catalog.dataset_text import ImportedItem, parse_items
-from benchlab.catalog.records import DATASET, DATASET_VERSION_COLUMNS, DatasetImportResult, DatasetVersionRecord
+from benchlab.catalog.datasets import register_dataset_version
 from benchlab.errors import InvalidInputError
 from benchlab.spec import DatasetItem, DatasetSpec
-from benchlab.stores.catalog_repo import _register_dataset_version
+from benchlab.stores import datasets as dataset_store
+from benchlab.stores.datasets import DATASET, DatasetVersionRecord
 
 MODES = ("append", "replace")
+
+
+@dataclass(frozen=True)
+class DatasetImportResult:
+    """The version an import resulted in; `created` is False when identical content was already a version."""
+
+    version: DatasetVersionRecord
+    created: bool
+    imported_items: int
 
 
 async def import_dataset_items(conn: asyncpg.Connection, project_id: UUID, dataset_id: UUID, text: str,
@@ -40,17 +50,17 @@ async def import_dataset_items(conn: asyncpg.Connection, project_id: UUID, datas
         await active_project(conn, project_id)
         dataset = await fetch_owned(conn, DATASET, project_id, dataset_id)
         ensure_active(dataset, DATASET)
-        # The lock catalog_repo takes before choosing a version number: the latest version cannot change
-        # between reading it here and storing the next one.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", str(dataset_id))
-        latest = await latest_version(conn, dataset_id)
+        # The lock register_dataset_version takes before choosing a version number: the latest version cannot
+        # change between reading it here and storing the next one.
+        await dataset_store.lock_versions(conn, dataset_id)
+        latest = await dataset_store.latest_version(conn, dataset_id)
         items = [entry.item for entry in imported]
         if mode == "append" and latest is not None:
-            items = _appended(await version_items(conn, latest["id"]), imported)
-        version_id = await _register_dataset_version(conn, project_id, DatasetSpec(dataset["name"], tuple(items)))
-        row = await conn.fetchrow(f"SELECT {DATASET_VERSION_COLUMNS} FROM dataset_versions WHERE id = $1", version_id)
-    created = latest is None or row["version"] > latest["version"]
-    return DatasetImportResult(DatasetVersionRecord.from_row(row), created, len(imported))
+            items = _appended(await dataset_store.version_items(conn, latest.id), imported)
+        version_id = await register_dataset_version(conn, project_id, DatasetSpec(dataset.name, tuple(items)))
+        version = await dataset_store.find_version(conn, version_id)
+    created = latest is None or version.version > latest.version
+    return DatasetImportResult(version, created, len(imported))
 
 
 def _appended(current: list[DatasetItem], imported: list[ImportedItem]) -> list[DatasetItem]:

@@ -1,23 +1,21 @@
-"""Dataset items from JSONL or CSV text, by the same rules as a spec's `dataset.file` (`engine.dataset_files`).
+"""Dataset items from JSONL or CSV text, by the same rules as a spec's `dataset.file` (`spec.datasets`).
 
 The file reader there starts from a path; an import starts from text. This adapter calls the same record
-readers and item parser, then renames their `dataset.file:<line>` locations to `line <line>`, the way a
-person pasting or uploading a file thinks of them. Every problem is collected and sorted by line; one bad
-line rejects the whole import, so a dataset never holds half a file.
+readers (`text_records`) and item reader, then renames their `dataset.file:<line>` locations to
+`line <line>`, the way a person pasting or uploading a file thinks of them. Every problem is collected and
+sorted by line; one bad line rejects the whole import, so a dataset never holds half a file.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from benchlab.errors import InvalidInputError
 from benchlab.spec import DatasetItem
-from benchlab.spec.datasets import LABEL, _csv_records, _item, _jsonl_records, decode_text
-from benchlab.spec.fields import Located, check_unique
+from benchlab.spec.datasets import LABEL, TEXT_FORMATS, read_item, text_records
+from benchlab.spec.fields import check_unique
 
-FORMATS: dict[str, Callable[[str, list[str]], list[Located]]] = {"jsonl": _jsonl_records, "csv": _csv_records}
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 MAX_IMPORT_ITEMS = 100_000
 _LOCATION_FIRST = re.compile(rf"^{re.escape(LABEL)}:(\d+)(?:: |\.)")  # "dataset.file:4.vars: ..."
@@ -29,26 +27,25 @@ _LINE = re.compile(r"^line (\d+):")
 class ImportedItem:
     line: int
     item: DatasetItem
-    has_own_id: bool  # False: the id was given by position (item-0001, ...), see `dataset_files`
+    has_own_id: bool  # False: the id was given by position (item-0001, ...), as in spec files
 
 
 def parse_items(text: str, format: str) -> list[ImportedItem]:
     """Every item of `text`, or InvalidInputError listing every bad line (`line 17: invalid JSON: ...`)."""
-    reader = FORMATS.get(format)
-    if reader is None:
-        raise InvalidInputError([f"format: '{format}' is not one of {', '.join(FORMATS)}"])
+    if format not in TEXT_FORMATS:
+        raise InvalidInputError([f"format: '{format}' is not one of {', '.join(TEXT_FORMATS)}"])
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_IMPORT_BYTES:
         raise InvalidInputError([f"text: {size / 2**20:.1f} MB is more than an import may hold "
                                  f"({MAX_IMPORT_BYTES // 2**20} MB); split it and import the parts with mode append"])
     problems: list[str] = []
-    records = reader(decode_text(text, problems), problems)  # a lone surrogate is a line's problem, not a crash
+    records = text_records(text, format, problems)  # a lone surrogate is a line's problem, not a crash
     if len(records) > MAX_IMPORT_ITEMS:
         raise InvalidInputError([f"text: {len(records)} items are more than an import may hold ({MAX_IMPORT_ITEMS}); "
                                  "split it and import the parts with mode append"])
     imported = []
     for position, (location, raw) in enumerate(records):
-        item = _item(problems, location, raw, position)
+        item = read_item(problems, location, raw, position)
         if item.messages and item.vars:
             problems.append(f"{location}.messages: an imported item has vars or messages, not both (a stored item "
                             "keeps only its messages); move the vars into the messages, or drop the messages")

@@ -1,6 +1,6 @@
-"""Experiment commands: a spec document (the YAML spec's structure, see `engine.spec`) that may refer to
-stored entities by name (`spec_references`), validated by the spec loader and registered by `catalog_repo`
-in the command's transaction, so a rejected spec stores nothing.
+"""Experiment commands: a spec document (the YAML spec's structure, see `benchlab.spec`) that may refer to
+stored entities by name (`spec_references`), validated by the spec loader and registered by
+`register_experiment` in the command's transaction, so a rejected spec stores nothing.
 
 Experiment names are unique per project: creating one with a taken name is a conflict, while updating
 replaces the spec (and renames the experiment when the spec's name changed).
@@ -21,27 +21,29 @@ from uuid import UUID
 import asyncpg
 
 from benchlab.catalog.common import active_project, ensure_active, fetch_owned, set_archived, write_unique
-from benchlab.catalog.records import EXPERIMENT, ExperimentRecord
+from benchlab.catalog.registration import Created, RegisteredExperiment, register_experiment
 from benchlab.catalog.spec_references import resolve_references
 from benchlab.catalog.spec_store_checks import store_conflicts
 from benchlab.errors import BenchlabError
 from benchlab.secrets import SecretBox
 from benchlab.spec import ExperimentSpec, SpecError, load_spec
-from benchlab.stores.catalog_repo import Created, RegisteredExperiment, register_experiment
+from benchlab.stores import experiments as experiment_store
+from benchlab.stores.experiments import EXPERIMENT, ExperimentRecord
+from benchlab.stores.projects import ProjectRecord
 
 
 class CreatesCatalogEntries(BenchlabError):
-    """The spec would create providers or models, and the caller may not."""
+    """The spec would create providers or models, and the caller may not (the API answers FORBIDDEN)."""
 
     def __init__(self, entries: tuple[Created, ...]) -> None:
         self.entries = entries
         super().__init__(", ".join(f'{entry.kind} "{entry.name}"' for entry in entries))
 
 
-async def _validated_spec(conn: asyncpg.Connection, project: asyncpg.Record, document: object) -> ExperimentSpec:
+async def _validated_spec(conn: asyncpg.Connection, project: ProjectRecord, document: object) -> ExperimentSpec:
     """References filled, then the spec loader's full validation, then the checks against stored entities."""
     spec = load_spec(await resolve_references(conn, project, document))  # dict input: no file is ever read
-    problems = await store_conflicts(conn, project["id"], spec)
+    problems = await store_conflicts(conn, project.id, spec)
     if problems:
         raise SpecError(problems)
     return spec
@@ -64,13 +66,12 @@ async def create_experiment(conn: asyncpg.Connection, project_id: UUID, spec: Ma
         parsed = await _validated_spec(conn, project, spec)
         # Claim the name first: register_experiment upserts by name and would overwrite an existing experiment.
         await write_unique(conn, EXPERIMENT, project_id, parsed.name,
-                           "INSERT INTO experiments (project_id, name, spec) VALUES ($1, $2, '{}'::jsonb) RETURNING id",
-                           project_id, parsed.name)
+                           lambda: experiment_store.claim_name(conn, project_id, parsed.name))
         registered = await _register(conn, parsed, box, may_create)
-        row = await fetch_owned(conn, EXPERIMENT, project_id, registered.experiment_id)
+        record = await fetch_owned(conn, EXPERIMENT, project_id, registered.experiment_id)
     if created is not None:
         created.extend(registered.created)
-    return ExperimentRecord.from_row(row)
+    return record
 
 
 async def update_experiment(conn: asyncpg.Connection, project_id: UUID, experiment_id: UUID, spec: Mapping[str, Any],
@@ -82,20 +83,15 @@ async def update_experiment(conn: asyncpg.Connection, project_id: UUID, experime
         current = await fetch_owned(conn, EXPERIMENT, project_id, experiment_id, for_update=True)
         ensure_active(current, EXPERIMENT)
         parsed = await _validated_spec(conn, project, spec)
-        if parsed.name != current["name"]:  # rename first, so the upsert by name finds this experiment
+        if parsed.name != current.name:  # rename first, so the upsert by name finds this experiment
             await write_unique(conn, EXPERIMENT, project_id, parsed.name,
-                               "UPDATE experiments SET name = $3 WHERE id = $1 AND project_id = $2 RETURNING id",
-                               experiment_id, project_id, parsed.name)
+                               lambda: experiment_store.rename(conn, experiment_id, project_id, parsed.name))
         registered = await _register(conn, parsed, box, may_create)
-        row = await fetch_owned(conn, EXPERIMENT, project_id, experiment_id)
+        record = await fetch_owned(conn, EXPERIMENT, project_id, experiment_id)
     if created is not None:
         created.extend(registered.created)
-    return ExperimentRecord.from_row(row)
+    return record
 
 
 async def archive_experiment(conn: asyncpg.Connection, project_id: UUID, experiment_id: UUID) -> ExperimentRecord:
-    return ExperimentRecord.from_row(await set_archived(conn, EXPERIMENT, project_id, experiment_id, True))
-
-
-async def unarchive_experiment(conn: asyncpg.Connection, project_id: UUID, experiment_id: UUID) -> ExperimentRecord:
-    return ExperimentRecord.from_row(await set_archived(conn, EXPERIMENT, project_id, experiment_id, False))
+    return await set_archived(conn, EXPERIMENT, project_id, experiment_id, True)

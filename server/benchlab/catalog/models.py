@@ -12,22 +12,24 @@ from uuid import UUID
 import asyncpg
 
 from benchlab.catalog.common import UNSET, Unset, active_project, ensure_active, fetch_owned, set_archived, write_unique
-from benchlab.catalog.records import MODEL, PROVIDER, ModelRecord
 from benchlab.catalog.validation import spec_entry
 from benchlab.spec import ModelSpec
-from benchlab.spec.load import _models
+from benchlab.spec.load import read_model_entry
+from benchlab.stores import models as model_store
+from benchlab.stores.models import MODEL, ModelRecord
+from benchlab.stores.providers import PROVIDER
 
 
 async def _active_provider_name(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID) -> str:
     provider = await fetch_owned(conn, PROVIDER, project_id, provider_id)
     ensure_active(provider, PROVIDER)
-    return provider["name"]
+    return provider.name
 
 
 def _validated(fields: dict[str, Any], provider_name: str) -> ModelSpec:
-    located = spec_entry("models", {**fields, "provider": provider_name}, lambda top: _models(top, {provider_name}),
-                         renames={"model": "model_id"}, whole="model")
-    return located[1]
+    entry = {**fields, "provider": provider_name}
+    return spec_entry("models", lambda problems: read_model_entry(entry, provider_name, problems),
+                      renames={"model": "model_id"}, whole="model")
 
 
 async def create_model(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID, name: str, model_id: str, *,
@@ -38,13 +40,8 @@ async def create_model(conn: asyncpg.Connection, project_id: UUID, provider_id: 
         provider_name = await _active_provider_name(conn, project_id, provider_id)
         spec = _validated({"name": name, "model": model_id, "input_price_per_mtok": input_price_per_mtok,
                            "output_price_per_mtok": output_price_per_mtok, "params": params}, provider_name)
-        row = await write_unique(
-            conn, MODEL, project_id, spec.name,
-            "INSERT INTO models (project_id, provider_id, name, model_id, input_price_per_mtok, output_price_per_mtok, "
-            f"params) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING {MODEL.columns}",
-            project_id, provider_id, spec.name, spec.model, spec.input_price_per_mtok, spec.output_price_per_mtok,
-            spec.params)
-    return ModelRecord.from_row(row)
+        return await write_unique(conn, MODEL, project_id, spec.name,
+                                  lambda: model_store.insert_model(conn, project_id, provider_id, spec))
 
 
 async def update_model(conn: asyncpg.Connection, project_id: UUID, model_record_id: UUID, *,
@@ -58,29 +55,20 @@ async def update_model(conn: asyncpg.Connection, project_id: UUID, model_record_
         await active_project(conn, project_id)
         current = await fetch_owned(conn, MODEL, project_id, model_record_id, for_update=True)
         ensure_active(current, MODEL)
-        provider_id = current["provider_id"] if provider_id is None else provider_id
-        provider_name = await _active_provider_name(conn, project_id, provider_id)
+        new_provider_id = current.provider_id if provider_id is None else provider_id
+        provider_name = await _active_provider_name(conn, project_id, new_provider_id)
         spec = _validated({
-            "name": current["name"] if name is None else name,
-            "model": current["model_id"] if model_id is None else model_id,
-            "input_price_per_mtok": current["input_price_per_mtok"] if input_price_per_mtok is UNSET
+            "name": current.name if name is None else name,
+            "model": current.model_id if model_id is None else model_id,
+            "input_price_per_mtok": current.input_price_per_mtok if input_price_per_mtok is UNSET
             else input_price_per_mtok,
-            "output_price_per_mtok": current["output_price_per_mtok"] if output_price_per_mtok is UNSET
+            "output_price_per_mtok": current.output_price_per_mtok if output_price_per_mtok is UNSET
             else output_price_per_mtok,
-            "params": ModelRecord.from_row(current).params if params is None else params}, provider_name)
-        row = await write_unique(
+            "params": current.params if params is None else params}, provider_name)
+        return await write_unique(
             conn, MODEL, project_id, spec.name,
-            "UPDATE models SET provider_id = $3, name = $4, model_id = $5, input_price_per_mtok = $6, "
-            "output_price_per_mtok = $7, params = $8::jsonb, updated_at = now() "
-            f"WHERE id = $1 AND project_id = $2 RETURNING {MODEL.columns}",
-            model_record_id, project_id, provider_id, spec.name, spec.model, spec.input_price_per_mtok,
-            spec.output_price_per_mtok, spec.params)
-    return ModelRecord.from_row(row)
+            lambda: model_store.update_model(conn, model_record_id, project_id, new_provider_id, spec))
 
 
 async def archive_model(conn: asyncpg.Connection, project_id: UUID, model_record_id: UUID) -> ModelRecord:
-    return ModelRecord.from_row(await set_archived(conn, MODEL, project_id, model_record_id, True))
-
-
-async def unarchive_model(conn: asyncpg.Connection, project_id: UUID, model_record_id: UUID) -> ModelRecord:
-    return ModelRecord.from_row(await set_archived(conn, MODEL, project_id, model_record_id, False))
+    return await set_archived(conn, MODEL, project_id, model_record_id, True)

@@ -7,9 +7,10 @@ from uuid import UUID
 import asyncpg
 
 from benchlab.catalog.common import ensure_active, fetch_owned, set_archived, write_unique
-from benchlab.catalog.records import PROJECT, ProjectRecord
 from benchlab.catalog.validation import checked, description_field, name_field, slug_field
 from benchlab.spec.fields import Section
+from benchlab.stores import projects as project_store
+from benchlab.stores.projects import PROJECT, ProjectRecord
 
 
 async def create_project(conn: asyncpg.Connection, slug: str, name: str, description: str = "") -> ProjectRecord:
@@ -18,11 +19,8 @@ async def create_project(conn: asyncpg.Connection, slug: str, name: str, descrip
 
     slug, name, description = checked(read, {"slug": slug, "name": name, "description": description})
     async with conn.transaction():
-        row = await write_unique(
-            conn, PROJECT, None, slug,
-            f"INSERT INTO projects (slug, name, description) VALUES ($1, $2, $3) RETURNING {PROJECT.columns}",
-            slug, name, description)
-    return ProjectRecord.from_row(row)
+        return await write_unique(conn, PROJECT, None, slug,
+                                  lambda: project_store.insert_project(conn, slug, name, description))
 
 
 async def update_project(conn: asyncpg.Connection, project_id: UUID, name: str | None = None,
@@ -36,17 +34,14 @@ async def update_project(conn: asyncpg.Connection, project_id: UUID, name: str |
             return name_field(section), description_field(section)
 
         name, description = checked(read, {
-            "name": current["name"] if name is None else name,
-            "description": current["description"] if description is None else description})
-        row = await conn.fetchrow(
-            f"UPDATE projects SET name = $2, description = $3 WHERE id = $1 RETURNING {PROJECT.columns}",
-            project_id, name, description)
-    return ProjectRecord.from_row(row)
+            "name": current.name if name is None else name,
+            "description": current.description if description is None else description})
+        return await project_store.update_project(conn, project_id, name, description)
 
 
 async def archive_project(conn: asyncpg.Connection, project_id: UUID) -> ProjectRecord:
-    return ProjectRecord.from_row(await set_archived(conn, PROJECT, project_id, project_id, True))
+    return await set_archived(conn, PROJECT, project_id, project_id, True)
 
 
 async def unarchive_project(conn: asyncpg.Connection, project_id: UUID) -> ProjectRecord:
-    return ProjectRecord.from_row(await set_archived(conn, PROJECT, project_id, project_id, False))
+    return await set_archived(conn, PROJECT, project_id, project_id, False)

@@ -9,17 +9,18 @@ from uuid import UUID
 import asyncpg
 
 from benchlab.catalog.common import UNSET, Unset, active_project, ensure_active, fetch_owned, set_archived, write_unique
-from benchlab.catalog.records import PROVIDER, ProviderRecord
 from benchlab.catalog.validation import spec_entry
 from benchlab.secrets import SecretBox
 from benchlab.spec import ProviderSpec
-from benchlab.spec.load import _providers
+from benchlab.spec.load import read_provider_entry
+from benchlab.stores import providers as provider_store
+from benchlab.stores.providers import PROVIDER, ProviderRecord
 
 
 def _validated(fields: dict[str, Any]) -> ProviderSpec:
     """By the spec's provider rules: type a litellm prefix, api_base an http(s) URL without credentials,
     transport auto|litellm|direct (direct needs api_base), max_concurrency >= 1, api_key non-empty."""
-    return spec_entry("providers", fields, _providers, whole="provider")
+    return spec_entry("providers", lambda problems: read_provider_entry(fields, problems), whole="provider")
 
 
 async def create_provider(conn: asyncpg.Connection, project_id: UUID, name: str, type: str, *,
@@ -30,12 +31,8 @@ async def create_provider(conn: asyncpg.Connection, project_id: UUID, name: str,
     credentials = box.encrypt(spec.api_key.reveal()) if spec.api_key is not None else None
     async with conn.transaction():
         await active_project(conn, project_id)
-        row = await write_unique(
-            conn, PROVIDER, project_id, spec.name,
-            "INSERT INTO providers (project_id, name, provider_type, api_base, transport, max_concurrency, "
-            f"credentials_encrypted) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {PROVIDER.columns}",
-            project_id, spec.name, spec.type, spec.api_base, spec.transport, spec.max_concurrency, credentials)
-    return ProviderRecord.from_row(row)
+        return await write_unique(conn, PROVIDER, project_id, spec.name,
+                                  lambda: provider_store.insert_provider(conn, project_id, spec, credentials))
 
 
 async def update_provider(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID, *, box: SecretBox,
@@ -50,27 +47,18 @@ async def update_provider(conn: asyncpg.Connection, project_id: UUID, provider_i
         current = await fetch_owned(conn, PROVIDER, project_id, provider_id, for_update=True)
         ensure_active(current, PROVIDER)
         spec = _validated({
-            "name": current["name"] if name is None else name,
-            "type": current["type"] if type is None else type,
-            "api_base": current["api_base"] if api_base is UNSET else api_base,
-            "transport": current["transport"] if transport is None else transport,
-            "max_concurrency": current["max_concurrency"] if max_concurrency is UNSET else max_concurrency,
+            "name": current.name if name is None else name,
+            "type": current.type if type is None else type,
+            "api_base": current.api_base if api_base is UNSET else api_base,
+            "transport": current.transport if transport is None else transport,
+            "max_concurrency": current.max_concurrency if max_concurrency is UNSET else max_concurrency,
             "api_key": api_key if isinstance(api_key, str) else None})
-        replace_key = api_key is not UNSET
         credentials = box.encrypt(spec.api_key.reveal()) if spec.api_key is not None else None
-        row = await write_unique(
+        return await write_unique(
             conn, PROVIDER, project_id, spec.name,
-            "UPDATE providers SET name = $3, provider_type = $4, api_base = $5, transport = $6, max_concurrency = $7, "
-            "credentials_encrypted = CASE WHEN $8 THEN $9 ELSE credentials_encrypted END, updated_at = now() "
-            f"WHERE id = $1 AND project_id = $2 RETURNING {PROVIDER.columns}",
-            provider_id, project_id, spec.name, spec.type, spec.api_base, spec.transport, spec.max_concurrency,
-            replace_key, credentials)
-    return ProviderRecord.from_row(row)
+            lambda: provider_store.update_provider(conn, provider_id, project_id, spec,
+                                                   replace_key=api_key is not UNSET, credentials=credentials))
 
 
 async def archive_provider(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID) -> ProviderRecord:
-    return ProviderRecord.from_row(await set_archived(conn, PROVIDER, project_id, provider_id, True))
-
-
-async def unarchive_provider(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID) -> ProviderRecord:
-    return ProviderRecord.from_row(await set_archived(conn, PROVIDER, project_id, provider_id, False))
+    return await set_archived(conn, PROVIDER, project_id, provider_id, True)

@@ -23,26 +23,31 @@ from uuid import UUID
 
 import asyncpg
 
-from benchlab.catalog.dataset_items import latest_version, version_items
-from benchlab.catalog.records import DATASET_VERSION_COLUMNS
+from benchlab.catalog.common import archived_advice
 from benchlab.spec import SpecError
 from benchlab.spec.fields import is_integer
 from benchlab.spec.model import to_plain
+from benchlab.stores import datasets as dataset_store
+from benchlab.stores import models as model_store
+from benchlab.stores import prompts as prompt_store
+from benchlab.stores import providers as provider_store
+from benchlab.stores.projects import ProjectRecord
+from benchlab.stores.providers import ProviderRecord
 
 PRICE_KEYS = ("input_price_per_mtok", "output_price_per_mtok")
 
 
-async def resolve_references(conn: asyncpg.Connection, project: asyncpg.Record, document: object) -> dict[str, Any]:
+async def resolve_references(conn: asyncpg.Connection, project: ProjectRecord, document: object) -> dict[str, Any]:
     """A copy of `document` with every reference replaced by the stored entity; SpecError lists what is not found."""
     if not isinstance(document, Mapping):
         raise SpecError(["spec: must be a mapping"])
     doc = copy.deepcopy(dict(document))
     problems: list[str] = []
-    if doc.get("project") is not None and doc["project"] != project["slug"]:
-        problems.append(f"project: must be this project's slug '{project['slug']}' or left out")
-    doc["project"] = project["slug"]
+    if doc.get("project") is not None and doc["project"] != project.slug:
+        problems.append(f"project: must be this project's slug '{project.slug}' or left out")
+    doc["project"] = project.slug
     _refuse_server_reads(doc, problems)
-    project_id = project["id"]
+    project_id = project.id
     await _fill_models(conn, project_id, doc, problems)
     await _fill_providers(conn, project_id, doc, problems)
     await _fill_prompts(conn, project_id, doc, problems)
@@ -81,30 +86,24 @@ async def _fill_models(conn: asyncpg.Connection, project_id: UUID, doc: dict[str
         name = _reference_name(entry, ("name",))
         if name is None:
             continue
-        row = await conn.fetchrow(
-            "SELECT m.model_id, m.input_price_per_mtok, m.output_price_per_mtok, m.params, m.archived_at, "
-            "p.name AS provider FROM models m JOIN providers p ON p.id = m.provider_id "
-            "WHERE m.project_id = $1 AND m.name = $2", project_id, name)
+        row = await model_store.find_by_name_with_provider(conn, project_id, name)
         if row is None:
             problems.append(f'{path}.name: no model "{name}" in this project; create it first or give provider and '
                             "model")
         elif row["archived_at"] is not None:
-            problems.append(f'{path}.name: model "{name}" is archived; unarchive it first')
+            problems.append(f'{path}.name: model "{name}" is archived; {archived_advice("model")}')
         else:
             prices = {key: row[key] for key in PRICE_KEYS if row[key] is not None}
             doc["models"][index] = {"name": name, "provider": row["provider"], "model": row["model_id"], **prices,
                                     "params": row["params"]}
 
 
-async def _stored_provider(conn: asyncpg.Connection, project_id: UUID, name: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT name, provider_type, api_base, transport, max_concurrency, archived_at FROM providers "
-        "WHERE project_id = $1 AND name = $2", project_id, name)
-
-
-def _provider_entry(row: asyncpg.Record) -> dict[str, Any]:
-    entry = {"name": row["name"], "type": row["provider_type"], "transport": row["transport"]}
-    entry.update({key: row[key] for key in ("api_base", "max_concurrency") if row[key] is not None})
+def _provider_entry(provider: ProviderRecord) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": provider.name, "type": provider.type, "transport": provider.transport}
+    if provider.api_base is not None:
+        entry["api_base"] = provider.api_base
+    if provider.max_concurrency is not None:
+        entry["max_concurrency"] = provider.max_concurrency
     return entry
 
 
@@ -114,27 +113,28 @@ async def _fill_providers(conn: asyncpg.Connection, project_id: UUID, doc: dict[
     for index, (path, entry) in enumerate(_entries(doc, "providers")):
         name = _reference_name(entry, ("name",))
         if name is not None:
-            row = await _stored_provider(conn, project_id, name)
-            if row is None:
+            provider = await provider_store.find_by_name(conn, project_id, name)
+            if provider is None:
                 problems.append(f'{path}.name: no provider "{name}" in this project; create it first or give type')
-            elif row["archived_at"] is not None:
-                problems.append(f'{path}.name: provider "{name}" is archived; unarchive it first')
+            elif provider.archived_at is not None:
+                problems.append(f'{path}.name: provider "{name}" is archived; {archived_advice("provider")}')
             else:
-                doc["providers"][index] = _provider_entry(row)
+                doc["providers"][index] = _provider_entry(provider)
         if isinstance(entry, Mapping) and isinstance(entry.get("name"), str | int):
             listed.add(str(entry["name"]))
     if doc.get("providers") is not None and not isinstance(doc["providers"], list):
         return  # the spec's own validation reports it
     for path, model in _entries(doc, "models"):
-        provider = model.get("provider") if isinstance(model, Mapping) else None
-        if not isinstance(provider, str) or provider in listed:
+        provider_name = model.get("provider") if isinstance(model, Mapping) else None
+        if not isinstance(provider_name, str) or provider_name in listed:
             continue
-        row = await _stored_provider(conn, project_id, provider)
-        if row is not None and row["archived_at"] is not None:
-            problems.append(f'{path}.provider: provider "{provider}" is archived; unarchive it first')
-        elif row is not None:
-            doc.setdefault("providers", []).append(_provider_entry(row))
-        listed.add(provider)  # an unknown provider is reported by the spec's own validation
+        stored = await provider_store.find_by_name(conn, project_id, provider_name)
+        if stored is not None and stored.archived_at is not None:
+            problems.append(f'{path}.provider: provider "{provider_name}" is archived; '
+                            f'{archived_advice("provider")}')
+        elif stored is not None:
+            doc.setdefault("providers", []).append(_provider_entry(stored))
+        listed.add(provider_name)  # an unknown provider is reported by the spec's own validation
 
 
 async def _fill_prompts(conn: asyncpg.Connection, project_id: UUID, doc: dict[str, Any], problems: list[str]) -> None:
@@ -147,10 +147,7 @@ async def _fill_prompts(conn: asyncpg.Connection, project_id: UUID, doc: dict[st
             problems.append(f"{path}.version: must be a string (quote it: as a number, 1.10 would read 1.1)")
             continue
         wanted = None if wanted is None else str(wanted)
-        rows = await conn.fetch(
-            "SELECT p.archived_at, v.version, v.template FROM prompts p LEFT JOIN prompt_versions v "
-            "ON v.prompt_id = p.id WHERE p.project_id = $1 AND p.name = $2 ORDER BY v.created_at DESC, v.version DESC",
-            project_id, name)
+        rows = await prompt_store.versions_by_prompt_name(conn, project_id, name)
         versions = [row for row in rows if row["version"] is not None]
         found = next((row for row in versions if row["version"] == wanted), None) if wanted else \
             next(iter(versions), None)
@@ -158,7 +155,7 @@ async def _fill_prompts(conn: asyncpg.Connection, project_id: UUID, doc: dict[st
             problems.append(f'{path}.name: no prompt "{name}" in this project; create it first or give messages '
                             "or text")
         elif rows[0]["archived_at"] is not None:
-            problems.append(f'{path}.name: prompt "{name}" is archived; unarchive it first')
+            problems.append(f'{path}.name: prompt "{name}" is archived; {archived_advice("prompt")}')
         elif found is None and wanted:
             known = ", ".join(row["version"] for row in versions) or "none"
             problems.append(f'{path}.version: prompt "{name}" has no version "{wanted}" (it has: {known}); create it '
@@ -181,35 +178,34 @@ async def _fill_dataset(conn: asyncpg.Connection, project_id: UUID, doc: dict[st
     name = _reference_name(dataset, ("name", "version"))
     if name is None:
         return  # no name, or unknown keys: the spec's own validation reports them
-    row = await conn.fetchrow("SELECT id, archived_at FROM datasets WHERE project_id = $1 AND name = $2",
-                              project_id, name)
-    if row is None:
+    stored = await dataset_store.find_by_name(conn, project_id, name)
+    if stored is None:
         problems.append(f'dataset.name: no dataset "{name}" in this project; create it and import items first, or '
                         "give items")
         return
-    if row["archived_at"] is not None:
-        problems.append(f'dataset.name: dataset "{name}" is archived; unarchive it first')
+    if stored.archived_at is not None:
+        problems.append(f'dataset.name: dataset "{name}" is archived; {archived_advice("dataset")}')
         return
-    version = await _dataset_version(conn, row["id"], name, dataset.get("version"), problems)
+    version = await _dataset_version(conn, stored.id, name, dataset.get("version"), problems)
     if version is not None:
-        doc["dataset"] = {"name": name, "items": [to_plain(item) for item in await version_items(conn, version)]}
+        items = await dataset_store.version_items(conn, version)
+        doc["dataset"] = {"name": name, "items": [to_plain(item) for item in items]}
 
 
 async def _dataset_version(conn: asyncpg.Connection, dataset_id: UUID, name: str, wanted: object,
                            problems: list[str]) -> UUID | None:
-    latest = await latest_version(conn, dataset_id)
+    latest = await dataset_store.latest_version(conn, dataset_id)
     if latest is None:
         problems.append(f'dataset.name: dataset "{name}" has no items yet; import items first')
         return None
     if wanted is None:
-        return latest["id"]
+        return latest.id
     if not is_integer(wanted) or wanted < 1:
         problems.append("dataset.version: must be an integer of at least 1 (a version number)")
         return None
-    row = await conn.fetchrow(f"SELECT {DATASET_VERSION_COLUMNS} FROM dataset_versions WHERE dataset_id = $1 "
-                              "AND version = $2", dataset_id, wanted)
-    if row is None:
+    version = await dataset_store.find_version_by_number(conn, dataset_id, wanted)
+    if version is None:
         problems.append(f'dataset.version: dataset "{name}" has no version {wanted} (the latest is '
-                        f'{latest["version"]})')
+                        f'{latest.version})')
         return None
-    return row["id"]
+    return version.id

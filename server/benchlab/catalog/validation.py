@@ -1,7 +1,7 @@
 """Input checks for the catalog commands, by the experiment spec's own rules wherever the spec has one.
 
 A provider, model or prompt stored through the API must be usable in a spec later, so it is validated by
-the very parser that validates specs (`spec_load`): the fields are wrapped into a one-entry spec list, parsed,
+the very reader that validates specs' entries (`read_provider_entry` and its siblings in `benchlab.spec.load`),
 and the problems renamed from `providers[0].api_base` to the command's own field names (`api_base`).
 Every problem is collected before anything is raised, as the spec does.
 """
@@ -9,7 +9,7 @@ Every problem is collected before anything is raised, as the spec does.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from benchlab.errors import InvalidInputError
@@ -32,19 +32,21 @@ def checked(read: Callable[[Section], T], values: Mapping[str, Any]) -> T:
     return value
 
 
-def spec_entry(list_key: str, entry: Mapping[str, Any], parse: Callable[[Section], Sequence[T]], *,
-               renames: Mapping[str, str] | None = None, whole: str = "input") -> T:
-    """One entry validated by the spec parser of `list_key` entries; problems named by the command's fields.
+def spec_entry(list_key: str, read: Callable[[list[str]], T], *, renames: Mapping[str, str] | None = None,
+               whole: str = "input") -> T:
+    """One entry validated by the spec's reader of `list_key` entries, problems named by the command's fields.
 
-    `renames` maps spec keys to the command's parameter names (`model` -> `model_id`); a problem about the
-    entry as a whole (say "give messages or text, not both") is reported under `whole`.
+    `read` reports problems as the spec does for a one-entry list (`providers[0].api_base: ...`); they are
+    renamed to the command's fields (`api_base: ...`), `renames` mapping spec keys to parameter names
+    (`model` -> `model_id`), and a problem about the entry as a whole (say "give messages or text, not
+    both") is reported under `whole`.
     """
     problems: list[str] = []
-    parsed = parse(Section(problems, "", {list_key: [dict(entry)]}, (list_key,)))
+    parsed = read(problems)
     if problems:
         prefix = f"{list_key}[0]"
         raise InvalidInputError([_field_path(problem, prefix, renames or {}, whole) for problem in problems])
-    return parsed[0]
+    return parsed
 
 
 def _field_path(problem: str, prefix: str, renames: Mapping[str, str], whole: str) -> str:

@@ -29,6 +29,7 @@ from benchlab.spec.model import DatasetItem
 LABEL = "dataset.file"
 JSON_COLUMNS = ("expected_tool_calls", "metadata")
 TEXT_COLUMNS = ("id", "expected_output")
+TEXT_FORMATS = ("jsonl", "csv")
 
 DATASET_KEYS = ("name", "items", "file")
 ITEM_KEYS = ("id", "vars", "messages", "expected_output", "expected_tool_calls", "metadata")
@@ -53,7 +54,7 @@ def read_dataset(top: Section, base_dir: Path | None) -> tuple[str, list[Located
         records = section.entries("items", required="(inline items), or file (a .jsonl or .csv path)")
     items = []
     for position, (location, raw) in enumerate(records):
-        item = _item(top.problems, location, raw, position)
+        item = read_item(top.problems, location, raw, position)
         if isinstance(raw, Mapping):  # a non-mapping was reported; checking its vars would only add noise
             items.append((location, item))
     check_unique(top.problems, [(f"{location}.id", item.id) for location, item in items], "item id")
@@ -70,8 +71,8 @@ def _file_records(dataset: Section, base_dir: Path | None) -> list[Located]:
     return _read_file(base_dir / Path(file).expanduser(), dataset.problems)
 
 
-def _item(problems: list[str], location: str, raw: object, position: int) -> DatasetItem:
-    """One dataset item, inline or read from a file."""
+def read_item(problems: list[str], location: str, raw: object, position: int) -> DatasetItem:
+    """One dataset item, inline or read from a file; `position` (0-based) gives an item without id its id."""
     section = Section(problems, location, raw, ITEM_KEYS)
     expected = section.raw("expected_output")
     return DatasetItem(
@@ -130,6 +131,13 @@ def _read_file(path: Path, problems: list[str]) -> list[Located]:
     if not records and len(problems) == before:
         problems.append(f"{LABEL}: has no items")
     return records
+
+
+def text_records(text: str, format: str, problems: list[str]) -> list[Located]:
+    """The records of a dataset's text in `format` (one of TEXT_FORMATS), read exactly as a dataset file of
+    that type: decoded by `decode_text`, each record located `dataset.file:<line>`."""
+    reader = {"jsonl": _jsonl_records, "csv": _csv_records}[format]
+    return reader(decode_text(text, problems), problems)
 
 
 def decode_text(data: bytes | str, problems: list[str]) -> str:

@@ -92,6 +92,28 @@ def load_spec(source: str | Path | Mapping[str, Any], *, base_dir: Path | None =
     return _parse(document, base_dir)
 
 
+def read_provider_entry(entry: Mapping[str, Any], problems: list[str]) -> ProviderSpec:
+    """One provider by the spec's rules, read as the only entry of a spec's `providers` (a provider stored on
+    its own must be usable in a spec later). Problems are named as there: `providers[0].api_base: ...`."""
+    return _providers(_only_entry("providers", entry, problems))[0]
+
+
+def read_model_entry(entry: Mapping[str, Any], provider_name: str, problems: list[str]) -> ModelSpec:
+    """One model by the spec's rules, as the only entry of `models` beside the provider `provider_name`;
+    problems are named `models[0].<field>: ...`."""
+    return _models(_only_entry("models", entry, problems), {provider_name})[0][1]
+
+
+def read_prompt_entry(entry: Mapping[str, Any], problems: list[str]) -> PromptSpec:
+    """One prompt version by the spec's rules, as the only entry of `prompts`; problems are named
+    `prompts[0].<field>: ...`, or `prompts[0]: ...` about the entry as a whole."""
+    return _prompts(_only_entry("prompts", entry, problems))[0][1]
+
+
+def _only_entry(list_key: str, entry: Mapping[str, Any], problems: list[str]) -> Section:
+    return Section(problems, "", {list_key: [dict(entry)]}, (list_key,))
+
+
 def _parse(document: Mapping[str, Any], base_dir: Path | None) -> ExperimentSpec:
     problems: list[str] = []
     top = Section(problems, "", document, TOP_KEYS)

@@ -220,7 +220,8 @@ def _last_lines(exc: subprocess.CalledProcessError) -> str:
 
 
 def socket_is_live(socket_dir: Path) -> bool:
-    """True when something accepts connections on the cluster's socket (used by tests and diagnostics)."""
+    """True when something accepts connections on the cluster's socket (`benchlab login-link` asks before it
+    connects to a running server's PostgreSQL)."""
     path = socket_dir / _SOCKET_NAME
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         try:

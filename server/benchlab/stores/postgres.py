@@ -63,5 +63,6 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
 
 
 async def ping(pool: asyncpg.Pool) -> None:
+    """One round trip (readiness checks)."""
     async with pool.acquire(timeout=5) as conn:
         await conn.fetchval("SELECT 1")

@@ -1,8 +1,8 @@
 """Runs in PostgreSQL: creation, the guarded state machine, progress, heartbeats and crash detection.
 
-States (DESIGN.md §5): pending → queued → running → completed | failed | cancelled | interrupted, and
-interrupted → queued on resume. Every transition is one `UPDATE … WHERE status = ANY(allowed)`, so two
-processes can never both move a run, and a caller learns whether its transition happened.
+States: pending → queued → running → completed | failed | cancelled | interrupted, and interrupted → queued
+on resume. Every transition is one `UPDATE … WHERE status = ANY(allowed)`, so two processes can never both
+move a run, and a caller learns whether its transition happened.
 """
 
 from __future__ import annotations
@@ -11,20 +11,35 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import psutil
 
-TERMINAL_STATES = frozenset({"completed", "failed", "cancelled"})
-ALLOWED_FROM = {
-    "queued": ("pending", "interrupted"),
-    "running": ("queued",),
-    "completed": ("running",),
-    "failed": ("pending", "queued", "running"),
-    "cancelled": ("pending", "queued", "running", "interrupted"),
-    "interrupted": ("queued", "running"),
+
+class RunState(StrEnum):
+    """Where a run is in its life (the `runs.status` column holds the value)."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+TERMINAL_STATES = frozenset({RunState.COMPLETED, RunState.FAILED, RunState.CANCELLED})
+ENDED_STATES = TERMINAL_STATES | {RunState.INTERRUPTED}  # no process is executing the run
+ALLOWED_FROM: dict[RunState, tuple[RunState, ...]] = {
+    RunState.QUEUED: (RunState.PENDING, RunState.INTERRUPTED),
+    RunState.RUNNING: (RunState.QUEUED,),
+    RunState.COMPLETED: (RunState.RUNNING,),
+    RunState.FAILED: (RunState.PENDING, RunState.QUEUED, RunState.RUNNING),
+    RunState.CANCELLED: (RunState.PENDING, RunState.QUEUED, RunState.RUNNING, RunState.INTERRUPTED),
+    RunState.INTERRUPTED: (RunState.QUEUED, RunState.RUNNING),
 }
 HEARTBEAT_STALE_S = 60
 
@@ -39,7 +54,7 @@ class RunRecord:
     id: UUID
     project_id: UUID
     experiment_id: UUID
-    status: str
+    status: RunState
     config_snapshot: dict[str, Any]
     planned_requests: int
     completed_requests: int
@@ -55,7 +70,7 @@ class RunRecord:
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> RunRecord:
-        return cls(row["id"], row["project_id"], row["experiment_id"], row["status"],
+        return cls(row["id"], row["project_id"], row["experiment_id"], RunState(row["status"]),
                    row["config_snapshot"], row["planned_requests"], row["completed_requests"],
                    row["failed_requests"], row["summary"], row["client_saturated"],
                    row["self_measurement"], row["error"], row["cancel_requested"], row["created_at"],
@@ -75,18 +90,20 @@ async def get_run(conn: asyncpg.Connection, run_id: UUID) -> RunRecord | None:
     return RunRecord.from_row(row) if row else None
 
 
-async def transition(conn: asyncpg.Connection, run_id: UUID, to_status: str, **fields: Any) -> bool:
-    """Move the run to `to_status` if its current state allows it; returns whether it moved."""
-    allowed = list(ALLOWED_FROM[to_status])
+async def transition(conn: asyncpg.Connection, run_id: UUID, to_status: RunState, *,
+                     only_from: tuple[RunState, ...] | None = None, **fields: Any) -> bool:
+    """Move the run to `to_status` if its current state allows it (and is one of `only_from`, when given);
+    returns whether it moved."""
+    allowed = [state.value for state in ALLOWED_FROM[to_status] if only_from is None or state in only_from]
     assignments = ["status = $2"]
-    values: list[Any] = [run_id, to_status, allowed]
-    if to_status == "running":
+    values: list[Any] = [run_id, to_status.value, allowed]
+    if to_status is RunState.RUNNING:
         assignments += ["started_at = coalesce(started_at, now())", "heartbeat_at = now()",
                         f"owner = ${len(values) + 1}"]
         values.append(process_owner())
-    if to_status in TERMINAL_STATES or to_status == "interrupted":
+    if to_status in ENDED_STATES:
         assignments.append("finished_at = now()")
-    if to_status == "queued":
+    if to_status is RunState.QUEUED:
         assignments += ["finished_at = NULL", "error = NULL", "cancel_requested = false"]
     for name, value in fields.items():
         if name not in {"summary", "self_measurement", "error", "client_saturated", "completed_requests",
@@ -107,10 +124,10 @@ async def record_progress(conn: asyncpg.Connection, run_id: UUID, completed: int
         "WHERE id = $1 RETURNING cancel_requested", run_id, completed, failed) or False
 
 
-NOT_STARTED_CANCELLABLE = ("pending", "queued", "interrupted")
+NOT_STARTED_CANCELLABLE = (RunState.PENDING, RunState.QUEUED, RunState.INTERRUPTED)
 
 
-async def request_cancel(conn: asyncpg.Connection, run_id: UUID) -> str | None:
+async def request_cancel(conn: asyncpg.Connection, run_id: UUID) -> RunState | None:
     """Ask a run to stop; returns its status afterwards (None when there is no such run).
 
     A run that is not executing (pending, queued, interrupted) is cancelled at once. A running run gets
@@ -119,18 +136,20 @@ async def request_cancel(conn: asyncpg.Connection, run_id: UUID) -> str | None:
     """
     cancelled = await conn.execute(
         "UPDATE runs SET status = 'cancelled', finished_at = now() WHERE id = $1 AND status = ANY($2::text[])",
-        run_id, list(NOT_STARTED_CANCELLABLE))
+        run_id, [state.value for state in NOT_STARTED_CANCELLABLE])
     if not cancelled.endswith(" 1"):
         await conn.execute("UPDATE runs SET cancel_requested = true WHERE id = $1 AND status = 'running'", run_id)
-    return await conn.fetchval("SELECT status FROM runs WHERE id = $1", run_id)
+    return await status_of(conn, run_id)
+
+
+async def status_of(conn: asyncpg.Connection, run_id: UUID) -> RunState | None:
+    status = await conn.fetchval("SELECT status FROM runs WHERE id = $1", run_id)
+    return None if status is None else RunState(status)
 
 
 async def requeue_interrupted(conn: asyncpg.Connection, run_id: UUID) -> bool:
     """interrupted → queued (resume); returns whether it moved. Pending runs are not resumable."""
-    result = await conn.execute(
-        "UPDATE runs SET status = 'queued', finished_at = NULL, error = NULL, cancel_requested = false "
-        "WHERE id = $1 AND status = 'interrupted'", run_id)
-    return result.endswith(" 1")
+    return await transition(conn, run_id, RunState.QUEUED, only_from=(RunState.INTERRUPTED,))
 
 
 async def mark_orphans_interrupted(conn: asyncpg.Connection) -> list[UUID]:
@@ -148,7 +167,7 @@ async def mark_orphans_interrupted(conn: asyncpg.Connection) -> list[UUID]:
         owner_host, _, pid = (row["owner"] or ":").rpartition(":")
         dead_here = owner_host == host and pid.isdigit() and not psutil.pid_exists(int(pid))
         orphaned = dead_here or row["stale"] or row["owner"] is None
-        if orphaned and await transition(conn, row["id"], "interrupted",
+        if orphaned and await transition(conn, row["id"], RunState.INTERRUPTED,
                                          error="the process running it stopped before it finished; resume it"):
             orphans.append(row["id"])
     return orphans

@@ -31,3 +31,8 @@ async def owned(info: Info, global_id: strawberry.ID, type_name: str, argument: 
 def keep_unset(value: Any) -> Any:
     """Strawberry's UNSET (argument omitted) as the catalog's UNSET ("leave as is"); null stays "clear"."""
     return CATALOG_UNSET if value is strawberry.UNSET else value
+
+
+def given(value: object) -> object:
+    """Required fields in updates: omitted or null both mean "leave as is"."""
+    return None if value is strawberry.UNSET else value

@@ -1,8 +1,8 @@
-"""Run mutations: start, cancel, resume, with guarded state transitions.
+"""Run mutations: start, cancel, resume, through the engine's one run service (engine/runs.py).
 
-The database decides every transition (`UPDATE … WHERE status = ANY(allowed)`), so two clients racing to
-cancel or resume cannot both win; a request that makes no sense for the run's state is a CONFLICT that
-names the state, except cancelling a cancelled run, which succeeds without doing anything.
+The database decides every transition, so two clients racing to cancel or resume cannot both win; a request
+that makes no sense for the run's state is a CONFLICT that names the state, except cancelling a cancelled run,
+which succeeds without doing anything.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from benchlab.api.node_lookup import load_required, reload
 from benchlab.api.permissions import project_role
 from benchlab.api.types.runs import Experiment, Run
 from benchlab.auth.roles import Role
-from benchlab.engine.runner import planned_total
+from benchlab.engine.runs import cancel_run, resume_run, start_experiment_run
 from benchlab.errors import ConflictError
 from benchlab.spec import load_spec
-from benchlab.stores.runs import create_run, request_cancel, requeue_interrupted, transition
 
 
 @strawberry.input
@@ -50,14 +49,11 @@ class RunMutations:
     async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
         experiment: Experiment = await load_required(info, input.experiment_id, "Experiment", "experimentId")
         if experiment.archived_at is not None:
-            raise ConflictError("experimentId: the experiment is archived; unarchive it or start another one")
+            raise ConflictError("experimentId: the experiment is archived; start another experiment")
         spec = load_spec(experiment.spec)
         runtime = runtime_of(info)
-        async with runtime.pg.acquire() as conn, conn.transaction():
-            run_id = await create_run(conn, experiment.project_id, experiment.db_id, spec.to_dict(),
-                                      planned_total(spec))
-            await transition(conn, run_id, "queued")
-        runtime.runs.start(run_id)
+        run_id = await start_experiment_run(runtime.engine_deps(), experiment.project_id, experiment.db_id, spec)
+        runtime.runs.start(run_id, spec)
         await audit(info, "run.start", str(run_id), experiment.project_id, experiment=experiment.name)
         return StartRunPayload(run=await reload(info, "Run", run_id))
 
@@ -68,13 +64,7 @@ class RunMutations:
     async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunPayload:
         run: Run = await load_required(info, id, "Run")
         runtime = runtime_of(info)
-        if run.status.value in ("completed", "failed"):
-            raise ConflictError(f"the run is {run.status.value}; only pending, queued, running or interrupted runs "
-                           "can be cancelled", status=run.status.name)
-        async with runtime.pg.acquire() as conn:
-            status = await request_cancel(conn, run.db_id)
-        if status in ("completed", "failed"):  # it finished between our read and our update
-            raise ConflictError(f"the run is {status}; it finished before it could be cancelled", status=status.upper())
+        await cancel_run(runtime.engine_deps(), run.db_id)
         runtime.runs.cancel(run.db_id)
         return CancelRunPayload(run=await reload(info, "Run", run.db_id))
 
@@ -84,10 +74,6 @@ class RunMutations:
     async def resume_run(self, info: Info, id: strawberry.ID) -> ResumeRunPayload:
         run: Run = await load_required(info, id, "Run")
         runtime = runtime_of(info)
-        async with runtime.pg.acquire() as conn:
-            moved = await requeue_interrupted(conn, run.db_id)
-            status = await conn.fetchval("SELECT status FROM runs WHERE id = $1", run.db_id)
-        if not moved:
-            raise ConflictError(f"the run is {status}; only interrupted runs can be resumed", status=status.upper())
+        await resume_run(runtime.engine_deps(), run.db_id)
         runtime.runs.start(run.db_id)
         return ResumeRunPayload(run=await reload(info, "Run", run.db_id))

@@ -7,16 +7,18 @@ from strawberry.types import Info
 
 from benchlab.api import lists
 from benchlab.api.context import identity_of, loaders_of
-from benchlab.api.loaders import Filter
 from benchlab.api.node_lookup import load_node, load_required, project_of
 from benchlab.api.pagination import Connection
 from benchlab.api.permissions import Public, SignedIn, project_role, role_in
 from benchlab.api.types.catalog import IncludeArchived, Project
 from benchlab.api.types.node import Node
 from benchlab.api.types.runs import Run
-from benchlab.auth.identity import Viewer
+from benchlab.api.types.viewer import Viewer
 from benchlab.auth.roles import Role
 from benchlab.errors import InvalidInputError, NotFoundError
+from benchlab.stores import listing
+from benchlab.stores.listing import Filter
+from benchlab.stores.projects import find_row_by_slug
 
 
 def visible_projects(info: Info) -> tuple[Filter, ...]:
@@ -25,8 +27,8 @@ def visible_projects(info: Info) -> tuple[Filter, ...]:
     if identity.is_instance_admin:
         return ()
     if identity.kind == "api_key":
-        return (("id = $?", identity.key_project_id),)
-    return (("id IN (SELECT project_id FROM project_members WHERE user_id = $?)", identity.user_id),)
+        return (listing.project_is(identity.key_project_id),)
+    return (listing.projects_of_member(identity.user_id),)
 
 
 @strawberry.type
@@ -51,7 +53,7 @@ class ProjectQueries:
                       description="Projects, newest first.")
     async def projects(self, info: Info, first: int, after: str | None = None,
                        include_archived: IncludeArchived = False) -> Connection[Project]:
-        return await lists.connection(info, lists.PROJECTS, None, first, after, Project.from_row,
+        return await lists.connection(info, listing.PROJECTS, None, first, after, Project.from_row,
                                       lists.archived_filter(include_archived) + visible_projects(info))
 
     @strawberry.field(permission_classes=[project_role(Role.VIEWER, "id", "Project")],
@@ -61,7 +63,7 @@ class ProjectQueries:
             raise InvalidInputError("give exactly one of `id` and `slug`")
         if id is not None:
             return await load_required(info, id, "Project")
-        row = await loaders_of(info).db.fetchrow("SELECT * FROM projects WHERE slug = $1", slug)
+        row = await find_row_by_slug(loaders_of(info).db, slug)
         if row is None or await role_in(info, row["id"]) is None:
             raise NotFoundError(f"slug: no project {slug!r} that you are a member of", argument="slug")
         return Project.from_row(row)

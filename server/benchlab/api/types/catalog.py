@@ -17,12 +17,14 @@ from strawberry.types import Info
 from benchlab.api import lists
 from benchlab.api.context import loaders_of
 from benchlab.api.ids import encode_global_id
+from benchlab.api.loaders import ListArgs
 from benchlab.api.pagination import Connection
 from benchlab.api.permissions import on_this_project
 from benchlab.api.types.access import ApiKey, AuditEntry, ProjectMember
 from benchlab.api.types.node import Node, node_type
 from benchlab.api.types.run_lists import RunFilter, RunOrder, run_connection
 from benchlab.auth.roles import Role
+from benchlab.stores import listing
 
 if TYPE_CHECKING:
     from benchlab.api.types.runs import Experiment, Run
@@ -52,54 +54,54 @@ class Project(Node):
     @strawberry.field(description="LLM endpoints of this project.")
     async def providers(self, info: Info, first: int, after: str | None = None,
                         include_archived: IncludeArchived = False) -> Connection[Provider]:
-        return await lists.connection(info, lists.PROJECT_PROVIDERS, self.db_id, first, after, Provider.from_row,
+        return await lists.connection(info, listing.PROJECT_PROVIDERS, self.db_id, first, after, Provider.from_row,
                                       lists.archived_filter(include_archived))
 
     @strawberry.field(description="Models (a provider's model id with prices and fixed params).")
     async def models(self, info: Info, first: int, after: str | None = None,
                      include_archived: IncludeArchived = False) -> Connection[Model]:
-        return await lists.connection(info, lists.PROJECT_MODELS, self.db_id, first, after, Model.from_row,
+        return await lists.connection(info, listing.PROJECT_MODELS, self.db_id, first, after, Model.from_row,
                                       lists.archived_filter(include_archived))
 
     @strawberry.field(description="Datasets, each with immutable versions.")
     async def datasets(self, info: Info, first: int, after: str | None = None,
                        include_archived: IncludeArchived = False) -> Connection[Dataset]:
-        return await lists.connection(info, lists.PROJECT_DATASETS, self.db_id, first, after, Dataset.from_row,
+        return await lists.connection(info, listing.PROJECT_DATASETS, self.db_id, first, after, Dataset.from_row,
                                       lists.archived_filter(include_archived))
 
     @strawberry.field(description="Prompt templates, each with immutable versions.")
     async def prompts(self, info: Info, first: int, after: str | None = None,
                       include_archived: IncludeArchived = False) -> Connection[Prompt]:
-        return await lists.connection(info, lists.PROJECT_PROMPTS, self.db_id, first, after, Prompt.from_row,
+        return await lists.connection(info, listing.PROJECT_PROMPTS, self.db_id, first, after, Prompt.from_row,
                                       lists.archived_filter(include_archived))
 
     @strawberry.field(description="Experiments (a spec: models × prompts × params × items × repetitions).")
     async def experiments(self, info: Info, first: int, after: str | None = None,
                           include_archived: IncludeArchived = False) -> Connection[ExperimentRef]:
-        return await lists.connection(info, lists.PROJECT_EXPERIMENTS, self.db_id, first, after,
+        return await lists.connection(info, listing.PROJECT_EXPERIMENTS, self.db_id, first, after,
                                       node_type("Experiment").from_row, lists.archived_filter(include_archived))
 
     @strawberry.field(permission_classes=[on_this_project(Role.VIEWER)],
                       description="Who may use the project, and with which role.")
     async def members(self, info: Info, first: int, after: str | None = None) -> Connection[ProjectMember]:
-        return await lists.connection(info, lists.PROJECT_MEMBERS, self.db_id, first, after, ProjectMember.from_row)
+        return await lists.connection(info, listing.PROJECT_MEMBERS, self.db_id, first, after, ProjectMember.from_row)
 
     @strawberry.field(permission_classes=[on_this_project(Role.ADMIN)], description="API keys, newest first.")
     async def api_keys(self, info: Info, first: int, after: str | None = None,
                        include_revoked: bool = False) -> Connection[ApiKey]:
-        filters = () if include_revoked else (("revoked_at IS NULL", None),)
-        return await lists.connection(info, lists.PROJECT_API_KEYS, self.db_id, first, after, ApiKey.from_row,
+        filters = () if include_revoked else (listing.NOT_REVOKED,)
+        return await lists.connection(info, listing.PROJECT_API_KEYS, self.db_id, first, after, ApiKey.from_row,
                                       filters)
 
     @strawberry.field(permission_classes=[on_this_project(Role.ADMIN)],
                       description="What happened in this project, newest first.")
     async def audit_log(self, info: Info, first: int, after: str | None = None) -> Connection[AuditEntry]:
-        return await lists.connection(info, lists.PROJECT_AUDIT, self.db_id, first, after, AuditEntry.from_row)
+        return await lists.connection(info, listing.PROJECT_AUDIT, self.db_id, first, after, AuditEntry.from_row)
 
     @strawberry.field(description="Runs of every experiment of the project, newest first by default.")
     async def runs(self, info: Info, first: int, after: str | None = None, filter: RunFilter | None = None,
                    order_by: RunOrder | None = None) -> Connection[RunRef]:
-        return await run_connection(info, lists.PROJECT_RUNS, self.db_id, first, after, filter, order_by)
+        return await run_connection(info, listing.PROJECT_RUNS, self.db_id, first, after, filter, order_by)
 
 
 @strawberry.type(description="An LLM endpoint reached through litellm (or directly when OpenAI-compatible).")
@@ -181,12 +183,12 @@ class Dataset(Node):
 
     @strawberry.field(description="Versions, newest first.")
     async def versions(self, info: Info, first: int, after: str | None = None) -> Connection[DatasetVersion]:
-        return await lists.connection(info, lists.DATASET_VERSIONS, self.db_id, first, after,
+        return await lists.connection(info, listing.DATASET_VERSIONS, self.db_id, first, after,
                                       DatasetVersion.from_row)
 
     @strawberry.field(description="The newest version, or null before any items were imported.")
     async def latest_version(self, info: Info) -> DatasetVersion | None:
-        page = await loaders_of(info).page(lists.DATASET_VERSIONS, self.db_id, lists.ListArgs(first=1))
+        page = await loaders_of(info).page(listing.DATASET_VERSIONS, self.db_id, ListArgs(first=1))
         return DatasetVersion.from_row(page.rows[0]) if page.rows else None
 
     @strawberry.field
@@ -211,7 +213,7 @@ class DatasetVersion(Node):
 
     @strawberry.field(description="Items in dataset order.")
     async def items(self, info: Info, first: int, after: str | None = None) -> Connection[DatasetItem]:
-        return await lists.connection(info, lists.VERSION_ITEMS, self.db_id, first, after, DatasetItem.from_row)
+        return await lists.connection(info, listing.VERSION_ITEMS, self.db_id, first, after, DatasetItem.from_row)
 
     @strawberry.field
     async def dataset(self, info: Info) -> Dataset:
@@ -255,7 +257,7 @@ class Prompt(Node):
 
     @strawberry.field(description="Versions, newest first.")
     async def versions(self, info: Info, first: int, after: str | None = None) -> Connection[PromptVersion]:
-        return await lists.connection(info, lists.PROMPT_VERSIONS, self.db_id, first, after, PromptVersion.from_row)
+        return await lists.connection(info, listing.PROMPT_VERSIONS, self.db_id, first, after, PromptVersion.from_row)
 
     @strawberry.field
     async def project(self, info: Info) -> Project:

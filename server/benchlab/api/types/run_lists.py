@@ -13,20 +13,14 @@ from strawberry.types import Info
 
 from benchlab.api import lists
 from benchlab.api.ids import expect_id
-from benchlab.api.loaders import Filter, ListSpec
 from benchlab.api.pagination import Connection
 from benchlab.api.types.node import node_type
+from benchlab.stores.listing import Filter, ListSpec
+from benchlab.stores.runs import RunState
 
-
-@strawberry.enum(description="Where a run is in its life (DESIGN.md §5).")
-class RunStatus(Enum):
-    PENDING = "pending"
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
+RunStatus = strawberry.enum(RunState, name="RunStatus", description=(
+    "Where a run is in its life: PENDING → QUEUED → RUNNING → COMPLETED | FAILED | CANCELLED | INTERRUPTED; an "
+    "INTERRUPTED run can be resumed (QUEUED again)."))
 
 
 @strawberry.input(description="Narrow a run list; all conditions must hold.")

@@ -14,7 +14,6 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from benchlab.api import lists
 from benchlab.api.context import loaders_of, runtime_of
 from benchlab.api.ids import encode_global_id
 from benchlab.api.pagination import Connection, Page, check_first, to_connection
@@ -23,6 +22,7 @@ from benchlab.api.types.catalog import DatasetVersion
 from benchlab.api.types.node import Node, node_type
 from benchlab.api.types.requests import RequestEvent, RequestFilterInput
 from benchlab.api.types.run_lists import RunFilter, RunOrder, RunStatus, run_connection
+from benchlab.stores import listing
 
 if TYPE_CHECKING:
     from benchlab.api.types.catalog import Project
@@ -69,7 +69,7 @@ class Experiment(Node):
     @strawberry.field(description="Runs of this experiment, newest first by default.")
     async def runs(self, info: Info, first: int, after: str | None = None, filter: RunFilter | None = None,
                    order_by: RunOrder | None = None) -> Connection[Run]:
-        return await run_connection(info, lists.EXPERIMENT_RUNS, self.db_id, first, after, filter, order_by)
+        return await run_connection(info, listing.EXPERIMENT_RUNS, self.db_id, first, after, filter, order_by)
 
 
 @strawberry.type(description="Counters of a run as last stored (updated about twice a second while running).")
