@@ -1,7 +1,9 @@
-"""The `benchlab` command: serve, run, migrate, mock-llm, export-schema.
+"""The `benchlab` command: serve, run, migrate, mock-llm, export-schema, login-link.
 
 Every failure a user can cause or fix (bad setting, unreachable store, busy data dir, broken migration) is
-printed as one line naming what to fix, with exit status 2; tracebacks are for bugs only.
+printed as one line naming what to fix, with exit status 2; tracebacks are for bugs only. Each command's
+module is imported inside its handler, for start-up speed: `benchlab --help` or `benchlab mock-llm` must not
+pay for the server, the engine and their libraries.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
@@ -12,13 +13,13 @@ from uuid import UUID
 import asyncpg
 
 from benchlab.config import Settings
+from benchlab.engine.deps import EngineDeps
 from benchlab.engine.run_manager import RunManager
-from benchlab.engine.runner import EngineDeps
 from benchlab.realtime.hub import Hub
 from benchlab.secrets import SecretBox, load_secret_box
 from benchlab.stores.clickhouse import ClickHouseStore
 from benchlab.stores.clickhouse_migrations import migrate_clickhouse
-from benchlab.stores.postgres import create_pool
+from benchlab.stores.postgres import create_pool, ping
 from benchlab.stores.postgres_migrations import migrate_postgres
 from benchlab.stores.runs import mark_orphans_interrupted
 from benchlab.stores.sql_files import MigrationFile
@@ -86,18 +87,15 @@ class Runtime:
 
     async def readiness(self) -> dict[str, str]:
         """Ask every store to answer; returns "ok" or a short failure reason per store."""
-        async def check(probe) -> str:
+        async def check(probe: Callable[[], Awaitable[object]]) -> str:
             try:
                 await asyncio.wait_for(probe(), timeout=5)
             except Exception as exc:  # a readiness probe reports, it never raises
                 return f"error: {type(exc).__name__}"
             return "ok"
 
-        async def pg_probe() -> None:
-            async with self.pg.acquire(timeout=5) as conn:
-                await conn.fetchval("SELECT 1")
-
-        results = await asyncio.gather(check(pg_probe), check(self.clickhouse.ping), check(self.hub.ping))
+        results = await asyncio.gather(check(lambda: ping(self.pg)), check(self.clickhouse.ping),
+                                       check(self.hub.ping))
         return dict(zip(("postgres", "clickhouse", "realtime"), results, strict=True))
 
     async def close(self) -> None:

@@ -31,9 +31,10 @@ from benchlab.commands.signals import (
     signals_held,
 )
 from benchlab.config import Settings
-from benchlab.errors import BenchlabError
 from benchlab.runtime import Runtime
+from benchlab.spec import load_spec
 from benchlab.stores.local import local_stores
+from benchlab.stores.runs import RunState, transition
 
 _BAR_WIDTH = 24
 
@@ -68,8 +69,6 @@ class ProgressLine:
 
 
 def run_command(settings: Settings, spec_path: Path | None, resume: UUID | None, as_json: bool) -> int:
-    from benchlab.spec import load_spec
-
     spec = load_spec(spec_path) if spec_path is not None else None  # invalid specs fail before anything starts
     stop = StopSignals()
     with restored_signal_handlers():
@@ -104,8 +103,9 @@ async def _run(settings: Settings, embedded: bool, spec: Any, resume: UUID | Non
 
 async def _open_and_run(settings: Settings, embedded: bool, spec: Any, resume: UUID | None, as_json: bool,
                         stop: StopSignals) -> int:
-    from benchlab.engine.runner import RunExecutor, resume_run, submit_run
-    from benchlab.stores.runs import transition
+    # The engine is imported once a run starts: an invalid spec or setting fails before it costs anything.
+    from benchlab.engine.runner import RunExecutor
+    from benchlab.engine.runs import resume_run, submit_run
 
     runtime = await Runtime.open(settings, embedded_postgres=embedded)
     try:
@@ -115,17 +115,16 @@ async def _open_and_run(settings: Settings, embedded: bool, spec: Any, resume: U
             return _stopped_before_start(stop.exit_status)
         deps = runtime.engine_deps()
         if resume is not None:
-            if not await resume_run(deps, resume):
-                raise BenchlabError(f"run {resume} cannot be resumed: only interrupted runs can")
+            await resume_run(deps, resume)
             run_id = resume
         else:
             run_id = await submit_run(deps, spec)
         if stop.received:  # signalled while the run was being queued: leave it resumable, not half-started
             async with deps.pg.acquire() as conn:
-                await transition(conn, run_id, "interrupted", error="stopped before it started; resume it")
+                await transition(conn, run_id, RunState.INTERRUPTED, error="stopped before it started; resume it")
             return _stopped_before_start(stop.exit_status)
         progress = ProgressLine(sys.stderr)
-        executor = RunExecutor(deps, run_id, on_progress=progress)
+        executor = RunExecutor(deps, run_id, on_progress=progress, spec=spec)
         stop.escalate_with(
             lambda: (say("cancelling: waiting for requests in flight (Ctrl-C again to stop at once)"),
                      executor.cancel()),

@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 import logging
 
+from benchlab.engine.transport_litellm import import_litellm
+
 log = logging.getLogger(__name__)
 
 Prices = tuple[float, float]  # USD per million input tokens, per million output tokens
@@ -37,9 +39,7 @@ def request_cost(prompt_tokens: int, completion_tokens: int, prices: Prices | No
 
 @functools.lru_cache(maxsize=256)
 def _map_prices(litellm_model: str) -> Prices | None:
-    from benchlab.engine.transport_litellm import import_litellm  # silenced: nothing printed on stdout
-
-    litellm = import_litellm()
+    litellm = import_litellm()  # silenced: nothing printed on stdout
     try:
         prompt_cost, completion_cost = litellm.cost_per_token(model=litellm_model, prompt_tokens=1_000_000,
                                                               completion_tokens=1_000_000)

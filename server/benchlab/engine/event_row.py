@@ -1,4 +1,4 @@
-"""One `request_events` row from a finished request, columns in table order (clickhouse/migrations)."""
+"""The `request_events` record of a finished request (stores/request_events.py), and its bounded JSON parts."""
 
 from __future__ import annotations
 
@@ -9,33 +9,32 @@ from uuid import UUID
 
 from benchlab.engine.executor import Outcome
 from benchlab.engine.planner import PlannedRequest
+from benchlab.stores.request_events import RequestEvent
 
-REQUEST_EVENT_COLUMNS = (
-    "project_id", "run_id", "experiment_id", "event_id", "item_id", "repetition", "attempt", "provider", "model",
-    "prompt_version", "params_hash", "source", "load_phase", "ts", "in_window", "run_offset_s",
-    "first_on_connection", "queue_delay_ms", "ttft_ms", "ttfot_ms", "e2e_ms", "e2e_from_intended_ms",
-    "stream_end_ms", "tpot_ms", "inter_event_ms", "tokens_per_event", "prompt_tokens", "completion_tokens",
-    "reasoning_tokens", "cached_tokens", "tokens_estimated", "cost_usd", "cost_known", "status", "error_type",
-    "http_status", "finish_reason", "output", "tool_calls", "error_message",
-)
 OUTPUT_LIMIT_CHARS = 65_536
 
 
-def request_event_row(project_id: UUID, run_id: UUID, experiment_id: UUID, planned: PlannedRequest,
-                      outcome: Outcome, *, ts: datetime, in_window: bool, run_offset_s: float, phase: str,
-                      cost_usd: float | None) -> tuple[Any, ...]:
+def request_event(project_id: UUID, run_id: UUID, experiment_id: UUID, planned: PlannedRequest, outcome: Outcome,
+                  *, ts: datetime, in_window: bool, run_offset_s: float, phase: str,
+                  cost_usd: float | None) -> RequestEvent:
     """`cost_usd` None means no price is known for the model: stored as 0 with `cost_known` false."""
     record, timings = outcome.record, outcome.timings
-    return (
-        project_id, run_id, experiment_id, planned.event_id, planned.item_id, planned.repetition,
-        min(outcome.attempts, 255), planned.provider.name, planned.model.name, planned.prompt_version,
-        planned.params_hash, "experiment", phase, ts, in_window, run_offset_s, record.first_on_connection,
-        timings.queue_delay_ms, timings.ttft_ms, timings.ttfot_ms, timings.e2e_ms, timings.e2e_from_intended_ms,
-        timings.stream_end_ms, timings.tpot_ms, timings.inter_event_ms, timings.tokens_per_event,
-        outcome.prompt_tokens, outcome.completion_tokens, outcome.reasoning_tokens, outcome.cached_tokens,
-        outcome.tokens_estimated, cost_usd or 0.0, cost_usd is not None, "ok" if record.ok else "error",
-        record.error_type, record.http_status, record.finish_reason or "", record.output_text[:OUTPUT_LIMIT_CHARS],
-        tool_calls_json(record.tool_calls), record.error_message,
+    return RequestEvent(
+        project_id=project_id, run_id=run_id, experiment_id=experiment_id, event_id=planned.event_id,
+        item_id=planned.item_id, repetition=planned.repetition, attempt=min(outcome.attempts, 255),
+        provider=planned.provider.name, model=planned.model.name, prompt_version=planned.prompt_version,
+        params_hash=planned.params_hash, source="experiment", load_phase=phase, ts=ts, in_window=in_window,
+        run_offset_s=run_offset_s, first_on_connection=record.first_on_connection,
+        queue_delay_ms=timings.queue_delay_ms, ttft_ms=timings.ttft_ms, ttfot_ms=timings.ttfot_ms,
+        e2e_ms=timings.e2e_ms, e2e_from_intended_ms=timings.e2e_from_intended_ms,
+        stream_end_ms=timings.stream_end_ms, tpot_ms=timings.tpot_ms, inter_event_ms=timings.inter_event_ms,
+        tokens_per_event=timings.tokens_per_event, prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens, reasoning_tokens=outcome.reasoning_tokens,
+        cached_tokens=outcome.cached_tokens, tokens_estimated=outcome.tokens_estimated, cost_usd=cost_usd or 0.0,
+        cost_known=cost_usd is not None, status="ok" if record.ok else "error", error_type=record.error_type,
+        http_status=record.http_status, finish_reason=record.finish_reason or "",
+        output=record.output_text[:OUTPUT_LIMIT_CHARS], tool_calls=tool_calls_json(record.tool_calls),
+        error_message=record.error_message,
     )
 
 

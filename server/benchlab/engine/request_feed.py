@@ -1,8 +1,9 @@
 """The live feed of finished requests (the `runRequests` subscription), batched to bound its cost.
 
-Each finished request becomes a small dict; a publisher sends what accumulated every FLUSH_INTERVAL_S as one
-message, so a run at thousands of requests per second costs a handful of publishes per second. If
-publishing falls behind, the oldest entries are dropped and the next message says how many were missed.
+Each finished request becomes a small dict (`RequestEvent.feed_entry`); a publisher sends what accumulated
+every FLUSH_INTERVAL_S as one message, so a run at thousands of requests per second costs a handful of
+publishes per second. If publishing falls behind, the oldest entries are dropped and the next message says
+how many were missed.
 """
 
 from __future__ import annotations
@@ -38,9 +39,3 @@ class RequestFeed:
         self._pending.clear()
         self._missed = 0
         return message
-
-
-def feed_entry(row: dict[str, Any]) -> dict[str, Any]:
-    """The JSON-safe subset of a request event row that subscribers receive."""
-    return {key: (str(value) if key in ("event_id", "ts") else value) for key, value in row.items()
-            if key not in ("project_id", "run_id", "experiment_id", "source")}

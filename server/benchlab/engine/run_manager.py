@@ -12,7 +12,9 @@ import asyncio
 import logging
 from uuid import UUID
 
-from benchlab.engine.runner import EngineDeps, RunExecutor
+from benchlab.engine.deps import EngineDeps
+from benchlab.engine.runner import RunExecutor
+from benchlab.spec import ExperimentSpec
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +24,9 @@ class RunManager:
         self._deps = deps
         self._running: dict[UUID, tuple[RunExecutor, asyncio.Task[None]]] = {}
 
-    def start(self, run_id: UUID) -> None:
-        """Execute a queued run in the background."""
-        executor = RunExecutor(self._deps, run_id)
+    def start(self, run_id: UUID, spec: ExperimentSpec | None = None) -> None:
+        """Execute a queued run in the background (`spec`: as parsed when it was created, else its snapshot)."""
+        executor = RunExecutor(self._deps, run_id, spec=spec)
         task = asyncio.create_task(self._execute(executor), name=f"run-{run_id}")
         self._running[run_id] = (executor, task)
 

@@ -1,8 +1,8 @@
 """Execute a run: transports, load phases, timed requests, buffered event writes, progress, summary, status.
 
-`submit_run` records the spec's entities and a queued run; `RunExecutor.execute` runs it to a final state.
-A resumed run (`resume_run`) skips every planned request whose event is already in ClickHouse. Cancelling
-stops new sends; requests in flight finish or time out, and the run ends `cancelled`.
+Runs are created and queued in engine/runs.py; `RunExecutor.execute` runs a queued one to a final state. A
+resumed run skips every planned request whose event is already in ClickHouse. Cancelling stops new sends;
+requests in flight finish or time out, and the run ends `cancelled`.
 """
 
 from __future__ import annotations
@@ -12,41 +12,29 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
-
-import asyncpg
 
 from benchlab.analytics.summary import SLOs, compute_summary, describe_errors
 from benchlab.engine import load as load_profiles
 from benchlab.engine.cost import Prices, model_prices, request_cost
-from benchlab.engine.event_row import REQUEST_EVENT_COLUMNS, request_event_row
+from benchlab.engine.deps import EngineDeps
+from benchlab.engine.event_row import request_event
 from benchlab.engine.executor import RetryPolicy, Transport, execute
-from benchlab.engine.planner import PlannedRequest, cells, plan
+from benchlab.engine.planner import PlannedRequest, plan
 from benchlab.engine.progress import Progress
-from benchlab.engine.request_feed import FLUSH_INTERVAL_S, RequestFeed, feed_channel, feed_entry
+from benchlab.engine.request_feed import FLUSH_INTERVAL_S, RequestFeed, feed_channel
 from benchlab.engine.selfcheck import SelfMeasurement
 from benchlab.engine.transport_direct import DirectTransport
 from benchlab.engine.transport_litellm import LiteLLMTransport
-from benchlab.errors import BenchlabError
-from benchlab.realtime.hub import Hub
-from benchlab.secrets import SecretBox
+from benchlab.errors import ConflictError, NotFoundError
 from benchlab.spec import ExperimentSpec, ProviderSpec, load_spec
-from benchlab.stores.catalog_repo import register_experiment
-from benchlab.stores.clickhouse import ClickHouseStore
+from benchlab.stores import request_events
 from benchlab.stores.event_writer import EventWriter
-from benchlab.stores.runs import (
-    RunRecord,
-    create_run,
-    get_run,
-    record_progress,
-    requeue_interrupted,
-    transition,
-)
+from benchlab.stores.runs import RunRecord, RunState, get_run, record_progress, transition
 
 log = logging.getLogger(__name__)
 
@@ -60,41 +48,6 @@ ERROR_RATE_MIN_REQUESTS = 20
 
 def progress_channel(run_id: UUID) -> str:
     return f"run:{run_id}"
-
-
-@dataclass(frozen=True)
-class EngineDeps:
-    pg: asyncpg.Pool
-    clickhouse: ClickHouseStore
-    hub: Hub
-    data_dir: Path
-    secrets: SecretBox
-
-
-def planned_total(spec: ExperimentSpec) -> int:
-    """Requests the run will send, when known in advance (0 for duration-bound runs)."""
-    per_pass = len(cells(spec))
-    if spec.load.max_requests:
-        return spec.load.max_requests
-    if spec.load.duration_s:
-        return 0
-    phases = (spec.load.sweep_rates or 0) + 2 if spec.load.profile == "sweep" else 1
-    return per_pass * phases
-
-
-async def submit_run(deps: EngineDeps, spec: ExperimentSpec) -> UUID:
-    async with deps.pg.acquire() as conn:
-        registered = await register_experiment(conn, spec, deps.secrets)
-        run_id = await create_run(conn, registered.project_id, registered.experiment_id, spec.to_dict(),
-                                  planned_total(spec))
-        await transition(conn, run_id, "queued")
-    return run_id
-
-
-async def resume_run(deps: EngineDeps, run_id: UUID) -> bool:
-    """Put an interrupted run back in the queue; `RunExecutor.execute` then skips what is recorded."""
-    async with deps.pg.acquire() as conn:
-        return await requeue_interrupted(conn, run_id)
 
 
 @dataclass
@@ -126,6 +79,7 @@ class RunExecutor:
     deps: EngineDeps
     run_id: UUID
     on_progress: Callable[[dict[str, Any]], None] | None = None
+    spec: ExperimentSpec | None = None  # as parsed when the run was created; else parsed from its snapshot
     _cancel: asyncio.Event = field(default_factory=asyncio.Event)
     _aborted: bool = False
     _sending_done: bool = False
@@ -157,10 +111,11 @@ class RunExecutor:
         async with self.deps.pg.acquire() as conn:
             run = await get_run(conn, self.run_id)
             if run is None:
-                raise BenchlabError(f"run {self.run_id} does not exist")
-            if not await transition(conn, self.run_id, "running"):
-                raise BenchlabError(f"run {self.run_id} is {run.status}; only queued runs can start")
-        spec = load_spec(run.config_snapshot)
+                raise NotFoundError(f"run {self.run_id} does not exist")
+            if not await transition(conn, self.run_id, RunState.RUNNING):
+                raise ConflictError(f"run {self.run_id} is {run.status}; only queued runs can start",
+                                    status=run.status.upper())
+        spec = self.spec or load_spec(run.config_snapshot)
         self.progress = Progress(total=run.planned_requests or None)
         try:
             summary, measured = await self._run(run, spec)
@@ -168,11 +123,11 @@ class RunExecutor:
             interrupted = isinstance(exc, asyncio.CancelledError | KeyboardInterrupt)
             async with self.deps.pg.acquire() as conn:
                 if interrupted:
-                    await transition(conn, self.run_id, "interrupted", error=INTERRUPTED_ERROR,
+                    await transition(conn, self.run_id, RunState.INTERRUPTED, error=INTERRUPTED_ERROR,
                                      completed_requests=self.progress.done, failed_requests=self.progress.failed)
                 else:
-                    await transition(conn, self.run_id, "failed", error=str(exc) or type(exc).__name__)
-            await asyncio.shield(self._publish_quietly("interrupted" if interrupted else "failed"))
+                    await transition(conn, self.run_id, RunState.FAILED, error=str(exc) or type(exc).__name__)
+            await asyncio.shield(self._publish_quietly(RunState.INTERRUPTED if interrupted else RunState.FAILED))
             raise
         final, error = self._final_status(summary)
         async with self.deps.pg.acquire() as conn:
@@ -183,20 +138,20 @@ class RunExecutor:
         await self._publish_quietly(record.status if record else final)
         return record
 
-    def _final_status(self, summary: dict[str, Any] | None) -> tuple[str, str | None]:
+    def _final_status(self, summary: dict[str, Any] | None) -> tuple[RunState, str | None]:
         """The run's final state and why (README "What is measured": when a run counts as failed)."""
         if self._aborted or summary is None:
-            return "interrupted", INTERRUPTED_ERROR
+            return RunState.INTERRUPTED, INTERRUPTED_ERROR
         if self._cancel.is_set():
-            return "cancelled", None
+            return RunState.CANCELLED, None
         done, failed = self.progress.done, self.progress.failed
         limit = self.spec.load.max_error_rate
         if self._stop_reason or (limit and done and failed / done > limit):
             because = self._stop_reason or f"error rate {failed / done:.0%} exceeded max_error_rate {limit:.0%}"
-            return "failed", f"{because} ({failed} of {done} requests failed{describe_errors(summary)})"
+            return RunState.FAILED, f"{because} ({failed} of {done} requests failed{describe_errors(summary)})"
         if done and failed == done:
-            return "failed", f"every request failed{describe_errors(summary)}"
-        return "completed", None
+            return RunState.FAILED, f"every request failed{describe_errors(summary)}"
+        return RunState.COMPLETED, None
 
     async def _run(self, run: RunRecord, spec: ExperimentSpec) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Execute what is left of the run; the summary is None when the run was stopped at once."""
@@ -204,7 +159,7 @@ class RunExecutor:
         self.policy = RetryPolicy(spec.retries.max_attempts, spec.retries.backoff_s, spec.retries.max_backoff_s,
                                   frozenset(spec.retries.retry_on))
         self.rng = random.Random(run.id.int)
-        self.writer = self._writer = EventWriter(self.deps.clickhouse, "request_events", REQUEST_EVENT_COLUMNS,
+        self.writer = self._writer = EventWriter(self.deps.clickhouse, request_events.TABLE, request_events.COLUMNS,
                                                  self.deps.data_dir / "spool" / "request_events")
         await self.writer.start()  # rows an earlier process left on disk land first, so they count as recorded
         self.transports: dict[str, Transport] = {}
@@ -228,13 +183,7 @@ class RunExecutor:
             if not self._aborted or _cancelling():
                 raise  # this task itself is being cancelled (the process is going down), not an abort
         finally:
-            await self.self_measurement.stop()
-            reporter.cancel()
-            feeder.cancel()
-            await asyncio.gather(reporter, feeder, return_exceptions=True)
-            await self._flush_feed()
-            await self.writer.close(ABORT_WRITE_S if self._aborted else None)
-            await self._close_transports()
+            await _even_if_cancelled(self._close_down(reporter, feeder))
         if self._aborted:
             return None, self.self_measurement.report()
         await self._publish_quietly("finishing")
@@ -246,6 +195,16 @@ class RunExecutor:
                 raise
             return None, self.self_measurement.report()
         return summary, self.self_measurement.report()
+
+    async def _close_down(self, *background: asyncio.Task[None]) -> None:
+        """Stop measuring, publish what the feed holds, write (or spool) every row, close the transports."""
+        await self.self_measurement.stop()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await self._flush_feed()
+        await self.writer.close(ABORT_WRITE_S if self._aborted else None)
+        await self._close_transports()
 
     async def _summarise(self, run: RunRecord, spec: ExperimentSpec) -> dict[str, Any]:
         """The summary over the measurement window: [warm-up, end of the run - cool-down] on the run's clock."""
@@ -353,11 +312,11 @@ class RunExecutor:
         in_window = offset_s >= load.warmup_s and (
             not load.duration_s or offset_s <= load.duration_s - load.cooldown_s)
         cost = request_cost(outcome.prompt_tokens, outcome.completion_tokens, self.prices[planned.model.name])
-        row = request_event_row(self.run.project_id, self.run.id, self.run.experiment_id, planned, outcome,
-                                ts=self._wall(outcome.first_send_ns), in_window=in_window, run_offset_s=offset_s,
-                                phase=phase, cost_usd=cost)
-        self.writer.add(row)
-        self.feed.add(feed_entry(dict(zip(REQUEST_EVENT_COLUMNS, row, strict=True))))
+        event = request_event(self.run.project_id, self.run.id, self.run.experiment_id, planned, outcome,
+                              ts=self._wall(outcome.first_send_ns), in_window=in_window, run_offset_s=offset_s,
+                              phase=phase, cost_usd=cost)
+        self.writer.add(event.as_row())
+        self.feed.add(event.feed_entry())
         self.progress.record(record.ok, outcome.timings.ttft_ms, record.error_type)
         self.last_done_ns = max(self.last_done_ns, time.perf_counter_ns())
 
@@ -391,22 +350,18 @@ class RunExecutor:
         return keys
 
     async def _recorded_state(self) -> RecordedState:
-        result = await self.deps.clickhouse.query(
-            "SELECT event_id, load_phase, status = 'ok', error_type, run_offset_s, run_offset_s + "
-            "greatest(queue_delay_ms + stream_end_ms, e2e_from_intended_ms) / 1000 FROM request_events "
-            "WHERE project_id = {project:UUID} AND run_id = {run:UUID}",
-            {"project": self.run.project_id, "run": self.run.id}, caller="run-resume")
-        if not result.rows:
+        stored = await request_events.stored_requests(self.deps.clickhouse, self.run.project_id, self.run.id)
+        if not stored:
             return RecordedState()
         errors: dict[str, int] = {}
         phases: dict[str, list[float]] = {}  # phase -> [requests, first intended send, last finish]
-        for _, phase, ok, error_type, offset_s, finished_s in result.rows:
-            if not ok:
-                errors[error_type] = errors.get(error_type, 0) + 1
-            span = phases.setdefault(phase, [0, offset_s, finished_s])
+        for request in stored:
+            if not request.ok:
+                errors[request.error_type] = errors.get(request.error_type, 0) + 1
+            span = phases.setdefault(request.load_phase, [0, request.run_offset_s, request.finished_s])
             span[0] += 1
-            span[1], span[2] = min(span[1], offset_s), max(span[2], finished_s)
-        return RecordedState(frozenset(row[0] for row in result.rows), sum(errors.values()), errors,
+            span[1], span[2] = min(span[1], request.run_offset_s), max(span[2], request.finished_s)
+        return RecordedState(frozenset(request.event_id for request in stored), sum(errors.values()), errors,
                              max(span[2] for span in phases.values()),
                              {phase: (int(n), last - first) for phase, (n, first, last) in phases.items()})
 
@@ -455,6 +410,25 @@ class RunExecutor:
         if self.on_progress is not None:
             self.on_progress(message)
         await self.deps.hub.publish(progress_channel(self.run_id), message)
+
+
+async def _even_if_cancelled(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` to its end even when this task is cancelled meanwhile, then let the cancellation through.
+
+    Closing down must not stop half-way: a cancel that lands while rows are being flushed (a process stopping,
+    a server shutting down) would otherwise leave them to a writer nobody waits for, and a resume that starts
+    right after would not see them and send those requests again.
+    """
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
 
 
 def _cancelling() -> bool:

@@ -1,0 +1,86 @@
+"""The one place that creates, queues, resumes and cancels runs: `benchlab run` and the API both come here.
+
+A run is created from a parsed spec, which the caller then hands to the executor as it is: the spec is parsed
+once per run (a resumed run, started from its stored snapshot, parses that snapshot once). State changes are
+guarded UPDATEs in `stores/runs.py`, so two callers racing for the same run cannot both win; a request that
+makes no sense in the run's state is a ConflictError naming that state.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+from benchlab.catalog import register_experiment
+from benchlab.engine.deps import EngineDeps
+from benchlab.engine.planner import cells
+from benchlab.errors import ConflictError, NotFoundError
+from benchlab.spec import ExperimentSpec
+from benchlab.stores import runs
+
+FINISHED = ("completed", "failed")
+
+
+def planned_total(spec: ExperimentSpec) -> int:
+    """Requests the run will send, when known in advance (0 for duration-bound runs)."""
+    if spec.load.max_requests:
+        return spec.load.max_requests
+    if spec.load.duration_s:
+        return 0
+    phases = (spec.load.sweep_rates or 0) + 2 if spec.load.profile == "sweep" else 1
+    return len(cells(spec)) * phases
+
+
+async def submit_run(deps: EngineDeps, spec: ExperimentSpec) -> UUID:
+    """Record the spec's entities (its experiment, providers, models, prompt and dataset versions), then create
+    and queue a run of it: `benchlab run SPEC`."""
+    async with deps.pg.acquire() as conn, conn.transaction():
+        registered = await register_experiment(conn, spec, deps.secrets)
+        return await _queue(conn, registered.project_id, registered.experiment_id, spec)
+
+
+async def start_experiment_run(deps: EngineDeps, project_id: UUID, experiment_id: UUID,
+                               spec: ExperimentSpec) -> UUID:
+    """Create and queue a run of a stored experiment (`spec` parsed from it): the API's startRun."""
+    async with deps.pg.acquire() as conn, conn.transaction():
+        return await _queue(conn, project_id, experiment_id, spec)
+
+
+async def resume_run(deps: EngineDeps, run_id: UUID) -> None:
+    """Queue an interrupted run again; its executor skips every request already recorded."""
+    async with deps.pg.acquire() as conn:
+        if not await runs.requeue_interrupted(conn, run_id):
+            status = await _status(conn, run_id)
+            raise ConflictError(f"run {run_id} is {status}; only interrupted runs can be resumed",
+                                status=status.upper())
+
+
+async def cancel_run(deps: EngineDeps, run_id: UUID) -> str:
+    """Ask a run to stop; returns its status afterwards (cancelling a cancelled run does nothing).
+
+    A run that is not executing ends `cancelled` at once; a running one gets `cancel_requested`, which its
+    executor sees (at once when it runs in this process, see RunManager.cancel) and then ends `cancelled`.
+    """
+    async with deps.pg.acquire() as conn:
+        status = await _status(conn, run_id)
+        if status in FINISHED:
+            raise ConflictError(f"the run is {status}; only pending, queued, running or interrupted runs can be "
+                                "cancelled", status=status.upper())
+        status = await runs.request_cancel(conn, run_id) or status
+    if status in FINISHED:  # it finished between our read and our update
+        raise ConflictError(f"the run is {status}; it finished before it could be cancelled", status=status.upper())
+    return status
+
+
+async def _queue(conn: asyncpg.Connection, project_id: UUID, experiment_id: UUID, spec: ExperimentSpec) -> UUID:
+    run_id = await runs.create_run(conn, project_id, experiment_id, spec.to_dict(), planned_total(spec))
+    await runs.transition(conn, run_id, runs.RunState.QUEUED)
+    return run_id
+
+
+async def _status(conn: asyncpg.Connection, run_id: UUID) -> str:
+    run = await runs.get_run(conn, run_id)
+    if run is None:
+        raise NotFoundError(f"run {run_id} does not exist")
+    return run.status
