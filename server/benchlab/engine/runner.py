@@ -32,7 +32,7 @@ from benchlab.engine.transport_direct import DirectTransport
 from benchlab.engine.transport_litellm import LiteLLMTransport
 from benchlab.errors import ConflictError, NotFoundError
 from benchlab.spec import ExperimentSpec, ProviderSpec, load_spec
-from benchlab.stores import request_events
+from benchlab.stores import providers, request_events
 from benchlab.stores.event_writer import EventWriter
 from benchlab.stores.runs import RunRecord, RunState, get_run, record_progress, transition
 
@@ -340,9 +340,7 @@ class RunExecutor:
     async def _provider_keys(self, spec: ExperimentSpec) -> dict[str, str | None]:
         """Stored (encrypted) credentials win; else the environment variable the spec names."""
         async with self.deps.pg.acquire() as conn:
-            rows = await conn.fetch("SELECT name, credentials_encrypted FROM providers WHERE project_id = $1",
-                                    self.run.project_id)
-        stored = {r["name"]: r["credentials_encrypted"] for r in rows}
+            stored = await providers.stored_credentials(conn, self.run.project_id)
         keys = {}
         for provider in spec.providers:
             token = stored.get(provider.name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -80,6 +81,29 @@ def project_is(project_id: UUID) -> Filter:
 def projects_of_member(user_id: UUID) -> Filter:
     """Only the projects the user is a member of (in the list of projects)."""
     return ("id IN (SELECT project_id FROM project_members WHERE user_id = $?)", user_id)
+
+
+def audit_action_is(action: str) -> Filter:
+    """Only audit entries of this action (e.g. `api_key.create`)."""
+    return ("action = $?", action)
+
+
+def run_filters(statuses: Sequence[str] = (), experiment_id: UUID | None = None,
+                created_after: datetime | None = None, created_before: datetime | None = None,
+                finished_only: bool = False) -> tuple[Filter, ...]:
+    """Conditions on a list of runs; each one given narrows it."""
+    filters: list[Filter] = []
+    if statuses:
+        filters.append(("status = ANY($?::text[])", tuple(statuses)))
+    if experiment_id is not None:
+        filters.append(("experiment_id = $?", experiment_id))
+    if created_after is not None:
+        filters.append(("created_at >= $?", created_after))
+    if created_before is not None:
+        filters.append(("created_at < $?", created_before))
+    if finished_only:
+        filters.append(("finished_at IS NOT NULL", None))
+    return tuple(filters)
 
 
 async def rows_by_id(db: Reader, source: str, ids: Sequence[UUID]) -> dict[UUID, asyncpg.Record]:

@@ -77,3 +77,10 @@ async def find_by_name(conn: asyncpg.Connection, project_id: UUID, name: str) ->
     row = await conn.fetchrow(f"SELECT {PROVIDER.columns} FROM providers WHERE project_id = $1 AND name = $2",
                               project_id, name)
     return None if row is None else ProviderRecord.from_row(row)
+
+
+async def stored_credentials(conn: asyncpg.Connection, project_id: UUID) -> dict[str, bytes]:
+    """The encrypted API key of each provider of the project that has one, by provider name (for a run)."""
+    rows = await conn.fetch("SELECT name, credentials_encrypted FROM providers "
+                            "WHERE project_id = $1 AND credentials_encrypted IS NOT NULL", project_id)
+    return {row["name"]: row["credentials_encrypted"] for row in rows}

@@ -22,5 +22,5 @@ class AdminQueries:
                       description="Sign-ins, keys, role and credential changes, run starts: newest first.")
     async def audit_log(self, info: Info, first: int, after: str | None = None,
                         action: str | None = None) -> Connection[AuditEntry]:
-        filters = (("action = $?", action),) if action else ()
+        filters = (listing.audit_action_is(action),) if action else ()
         return await lists.connection(info, listing.AUDIT, None, first, after, AuditEntry.from_row, filters)

@@ -15,6 +15,7 @@ from benchlab.api import lists
 from benchlab.api.ids import expect_id
 from benchlab.api.pagination import Connection
 from benchlab.api.types.node import node_type
+from benchlab.stores import listing
 from benchlab.stores.listing import Filter, ListSpec
 from benchlab.stores.runs import RunState
 
@@ -50,20 +51,14 @@ class RunOrder:
 
 
 def run_filters(run_filter: RunFilter | None, order: RunOrder | None) -> tuple[Filter, ...]:
-    filters: list[Filter] = []
-    if run_filter is not None:
-        if run_filter.status:
-            filters.append(("status = ANY($?::text[])", tuple(s.value for s in run_filter.status)))
-        if run_filter.experiment_id is not None:
-            filters.append(("experiment_id = $?", expect_id(run_filter.experiment_id, "Experiment",
-                                                             "filter.experimentId")))
-        if run_filter.created_after is not None:
-            filters.append(("created_at >= $?", run_filter.created_after))
-        if run_filter.created_before is not None:
-            filters.append(("created_at < $?", run_filter.created_before))
-    if order is not None and order.field is RunOrderField.FINISHED_AT:
-        filters.append(("finished_at IS NOT NULL", None))
-    return tuple(filters)
+    """The stores' run-list conditions for a GraphQL filter and order."""
+    wanted = run_filter or RunFilter()
+    return listing.run_filters(
+        statuses=[status.value for status in wanted.status or ()],
+        experiment_id=None if wanted.experiment_id is None else expect_id(wanted.experiment_id, "Experiment",
+                                                                          "filter.experimentId"),
+        created_after=wanted.created_after, created_before=wanted.created_before,
+        finished_only=order is not None and order.field is RunOrderField.FINISHED_AT)
 
 
 async def run_connection(info: Info, spec: ListSpec, parent_id: UUID, first: int, after: str | None,
