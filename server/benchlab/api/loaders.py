@@ -16,9 +16,10 @@ import asyncpg
 from strawberry.dataloader import DataLoader
 
 from benchlab.api.db import RequestDb
-from benchlab.api.pagination import Page, as_uuid, decode_cursor, encode_cursor
+from benchlab.api.pagination import Page, as_uuid
 from benchlab.errors import InvalidInputError
 from benchlab.stores import listing
+from benchlab.stores.cursors import decode_cursor, encode_cursor
 from benchlab.stores.listing import Filter, Keyset, ListSpec
 
 

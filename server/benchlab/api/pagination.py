@@ -7,12 +7,8 @@ repeat rows). Cursors are opaque to clients: base64url of a small JSON array.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -57,28 +53,6 @@ def check_first(first: int) -> int:
         raise InvalidInputError(f"first must be between 1 and {MAX_PAGE_SIZE}, got {first}; ask for a page at a "
                            "time and pass pageInfo.endCursor as `after` for the next", argument="first")
     return first
-
-
-def encode_cursor(sort_value: Any, row_id: Any) -> str:
-    if isinstance(sort_value, datetime):
-        value: list[Any] = ["t", sort_value.isoformat()]
-    else:
-        value = ["v", sort_value]
-    raw = json.dumps([*value, str(row_id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[Any, str]:
-    """The sort value and row id inside a cursor; BAD_USER_INPUT when it is not one this list gave out."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        kind, value, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if kind == "t":
-            value = datetime.fromisoformat(value)
-        return value, row_id
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidInputError(f"after: {cursor!r} is not a cursor of this list; pass a pageInfo.endCursor or an "
-                           "edge cursor from a previous page", argument="after") from None
 
 
 @dataclass(frozen=True)
