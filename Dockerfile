@@ -1,4 +1,4 @@
-# The benchlab server image, used by docker-compose.yml (full-stack mode, DESIGN.md §3).
+# The benchlab server image, used by docker-compose.yml (full-stack mode, docs/architecture.md).
 # Embedded mode needs no image: `pip install benchlab && benchlab serve`.
 
 # --- build: turn the checkout into a wheel ------------------------------------------------------------------

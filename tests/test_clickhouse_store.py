@@ -17,7 +17,7 @@ from tests.helpers.server_process import free_port
 
 
 async def test_bound_parameters_stay_correct_under_concurrency(clickhouse: ClickHouseStore) -> None:
-    """A chDB connection shared between threads mixes up parameters; ours must not (stack.md pitfall 1)."""
+    """A chDB connection shared between threads mixes up parameters; ours must not (one client per thread)."""
     async def ask(n: int) -> tuple[int, str]:
         result = await clickhouse.query("SELECT {n:UInt32} * 2, {s:String}", {"n": n, "s": f"v{n}"},
                                         caller="tests")

@@ -1,7 +1,7 @@
 """benchlab.mockllm as a real subprocess, driven by the openai SDK, litellm and raw httpx (no mocks).
 
 Timing is checked by structure (due times exact, writes never early, monotonic), not by latency bounds:
-DESIGN.md §10 keeps timing asserts out of the suite; benchmarks/mock_llm_precision.py measures precision.
+Timing asserts stay out of the suite (speed belongs in benchmarks); benchmarks/mock_llm_precision.py measures precision.
 """
 
 from __future__ import annotations

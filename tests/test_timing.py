@@ -1,4 +1,4 @@
-"""Metric definitions (DESIGN.md §5) on hand-built event sequences: exact, no clocks involved."""
+"""Metric definitions (benchlab.metrics) on hand-built event sequences: exact, no clocks involved."""
 
 from benchlab.engine.timing import StreamEvent, allocate_tokens, compute_timings, estimate_tokens
 

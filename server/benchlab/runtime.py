@@ -70,7 +70,7 @@ class Runtime:
         return MigrationReport(postgres, clickhouse)
 
     async def recover_interrupted_runs(self) -> list[UUID]:
-        """Mark runs whose process died as `interrupted`, so they can be resumed (DESIGN.md §5)."""
+        """Mark runs whose process died as `interrupted`, so they can be resumed."""
         async with self.pg.acquire() as conn:
             return await mark_orphans_interrupted(conn)
 

@@ -1,6 +1,6 @@
 """A tiny OpenID provider that *requires* PKCE S256, built from authlib's own server classes.
 
-oidc-provider-mock 0.3.4 accepts any code_verifier (shared/reference/stack.md §0 item 9), so it cannot
+oidc-provider-mock 0.3.4 accepts any code_verifier (observed on that version), so it cannot
 prove that our client's PKCE works. This provider refuses an authorization request without an S256
 `code_challenge`, and a token request whose `code_verifier` is missing or wrong. Note that authlib's
 `CodeChallenge(required=True)` alone enforces PKCE only for public clients: a confidential client (ours,

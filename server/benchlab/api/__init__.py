@@ -1,1 +1,1 @@
-"""The GraphQL API (DESIGN.md §6): schema, resolvers, errors and the ASGI endpoint."""
+"""The GraphQL API (docs/architecture.md §6): schema, resolvers, errors and the ASGI endpoint."""

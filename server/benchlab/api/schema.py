@@ -1,6 +1,6 @@
 """Assemble the schema: Query and Mutation from one mixin per domain, Subscription, and the guard rails.
 
-Guard rails (DESIGN.md §6): depth, token and alias limits; parser and validation caches (parse+validate
+Guard rails: depth, token and alias limits; parser and validation caches (parse+validate
 dominate small queries); the error taxonomy with masking; input the stores cannot hold refused up front (NUL
 characters, times outside 1900..2299).
 """

@@ -1,4 +1,4 @@
-"""Load profiles: when each planned request is sent (DESIGN.md §5).
+"""Load profiles: when each planned request is sent.
 
 Closed loop (synchronous = 1 stream, concurrent = N streams): each stream sends its next request as soon as
 the previous one finished. Open loop (constant rate, Poisson): requests are due on a schedule fixed in

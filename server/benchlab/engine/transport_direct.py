@@ -1,7 +1,7 @@
 """Our own streaming client for OpenAI-compatible endpoints (vLLM, SGLang, TGI, Ollama, llama.cpp, the mock).
 
 Accurate load generators time requests at the transport: litellm spends ~0.4 ms of CPU per chunk, which at
-concurrency turns into queueing that reads as server latency (shared/reference/stack.md §7). Here
+concurrency turns into queueing that reads as server latency (docs/architecture.md §10). Here
 (see http_client.py):
 - connections are opened before measuring (`warm_up`) and reused; a request that had to open one is flagged
   `first_on_connection`, so connection set-up never hides inside TTFT unnoticed;

@@ -1,1 +1,1 @@
-"""Live fan-out of progress and request events (DESIGN.md §8)."""
+"""Live fan-out of progress and request events (docs/architecture.md §8)."""

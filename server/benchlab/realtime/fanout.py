@@ -1,7 +1,7 @@
 """Local fan-out on top of a broadcaster backend: who listens to which channel, and one task feeding them.
 
 This replaces `broadcaster.Broadcast`'s own fan-out, which has two faults we cannot live with
-(shared/reference/stack.md §2): it awaits `queue.put` on every subscriber's unbounded queue, and concurrent
+(broadcaster 0.3.1): it awaits `queue.put` on every subscriber's unbounded queue, and concurrent
 first subscribers to a channel race (each sees no subscriber, one queue survives, the others get KeyError on
 exit). Here delivery is synchronous into bounded `Subscription`s, and every first-subscribe /
 last-unsubscribe transition of a channel runs under that channel's lock, so the backend SUBSCRIBEs once per

@@ -1,6 +1,6 @@
 """The realtime hub: publish JSON messages to named channels, subscribe with a bounded queue per subscriber.
 
-Backends are broadcaster `BroadcastBackend`s (DESIGN.md §8): a bounded memory:// in one process, our
+Backends are broadcaster `BroadcastBackend`s: a bounded memory:// in one process, our
 resilient Redis backend across replicas. The fan-out above them is ours (fanout.py), because broadcaster's
 blocks on slow subscribers and races on concurrent first subscribers. Messages are always JSON text on the
 backend, even on memory://, so serialization bugs show up in single-process tests rather than only in

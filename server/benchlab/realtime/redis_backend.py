@@ -1,7 +1,7 @@
 """A broadcaster backend on `redis.asyncio` pub/sub that survives Redis restarts.
 
 broadcaster 0.3.1's own Redis backend delivers nothing with redis-py 8 and hangs forever after a Redis
-restart (shared/reference/stack.md, pitfall 3). This one keeps the set of wanted channels itself and runs
+restart (observed with redis 8.1.0). This one keeps the set of wanted channels itself and runs
 one supervised pub/sub session at a time: when the connection drops it tells every affected channel
 (a `gap` marker: messages may be missing), reconnects with capped exponential backoff, SUBSCRIBEs to every
 wanted channel again and sends a second marker, since whatever was published in between is gone.

@@ -1,7 +1,7 @@
 """One subscriber's bounded mailbox, and the `gap` marker that tells a client it missed messages.
 
 broadcaster gives every subscriber an unbounded queue and fans out with `await queue.put`, so one client
-that stops reading grows server memory without limit (shared/reference/stack.md §2). Here the fan-out hands
+that stops reading grows server memory without limit (broadcaster 0.3.1). Here the fan-out hands
 messages over synchronously and never waits: when a subscriber's queue is full its messages are dropped and
 counted, and the subscriber reads a single `gap` marker carrying that count at the point in the stream where
 messages went missing, so it can re-query state instead of silently showing stale data.

@@ -1,7 +1,7 @@
 """The one way into ClickHouse: clickhouse-connect, identical for chDB (`chdb://`) and servers (`http(s)://`).
 
 clickhouse-connect's chDB backend is synchronous, and a chDB connection shared between threads returns
-wrong results with bound parameters (shared/reference/stack.md, pitfall 1). So every call runs in a small
+wrong results with bound parameters (measured on chdb-core 26.9). So every call runs in a small
 thread pool whose threads each own one client; the event loop never blocks. Every query carries
 `max_execution_time` and a `log_comment` naming its caller; timeouts and memory limits come back as
 `AnalyticsQueryError` asking the user to narrow the filter.

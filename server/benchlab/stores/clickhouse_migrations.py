@@ -1,4 +1,4 @@
-"""Apply numbered SQL migrations to ClickHouse, as far as ClickHouse allows (DESIGN.md §4).
+"""Apply numbered SQL migrations to ClickHouse, as far as ClickHouse allows.
 
 ClickHouse has no transactions, so every statement is written to be safely re-runnable (IF NOT EXISTS) and a
 file is recorded only after all its statements succeeded: a crash half-way is repaired by running the file

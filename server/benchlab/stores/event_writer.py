@@ -1,4 +1,4 @@
-"""The one buffered writer through which event and score rows reach ClickHouse (DESIGN.md §4).
+"""The one buffered writer through which event and score rows reach ClickHouse.
 
 Rows are batched (a batch is cut at `max_batch_rows` or when its oldest row is `flush_interval_s` old),
 never inserted one by one. A batch counts as written only once ClickHouse acknowledged it. Each batch has

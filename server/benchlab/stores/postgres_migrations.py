@@ -1,4 +1,4 @@
-"""Apply numbered SQL migrations to PostgreSQL (DESIGN.md §4).
+"""Apply numbered SQL migrations to PostgreSQL.
 
 Every file runs in its own transaction under a session advisory lock, so two processes migrating at once
 apply each file exactly once; a failing file rolls back completely and the error names the file, the

@@ -1,4 +1,4 @@
-"""Batches ClickHouse has not acknowledged, kept on disk until it has (DESIGN.md §4: never dropped).
+"""Batches ClickHouse has not acknowledged, kept on disk until it has: never dropped.
 
 One batch per file, in the Arrow IPC file format (zstd-compressed): a versioned, language-neutral format
 that carries its own schema, so a file outlives the code that wrote it and can be read by any Arrow tool

@@ -1,6 +1,6 @@
 """Experiments and runs as GraphQL types, with the run list's filters and orderings.
 
-Metric definitions (DESIGN.md §5) are written into the field descriptions so a client's tooling shows
+Metric definitions (benchlab.metrics) are written into the field descriptions so a client's tooling shows
 exactly what each number means.
 """
 
