@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 import strawberry
@@ -67,7 +68,7 @@ def test_syntax_errors_are_bad_user_input(client: TestClient) -> None:
 
 def test_depth_limit(settings: Settings) -> None:
     # The schema is shallow so far; depth counts from 0, so a limit of 0 makes `serverInfo { version }` too deep.
-    with TestClient(create_app(settings.with_overrides(graphql_max_depth=0))) as shallow:
+    with TestClient(create_app(replace(settings, graphql_max_depth=0))) as shallow:
         body = gql(shallow, "{ serverInfo { version } }")
         assert "exceeds maximum operation depth of 0" in body["errors"][0]["message"]
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -1,5 +1,6 @@
 """The code's own rules, checked like any other behaviour: ruff, the architecture contracts (lint-imports, from
-pyproject.toml), and no module reaching into another module's private names."""
+pyproject.toml), the types (mypy, from pyproject.toml), and no module reaching into another module's private
+names."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ def test_ruff_is_clean() -> None:
 def test_the_architecture_contracts_hold() -> None:
     """Layers point down, no import circles, the mock LLM server stands alone (pyproject.toml)."""
     result = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean() -> None:
+    """Every function typed, every call checked ([tool.mypy]: server/benchlab, strawberry's plugin)."""
+    result = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from uuid import UUID
 
@@ -76,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    settings = settings.with_overrides(host=args.host or settings.host, port=args.port or settings.port)
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     from benchlab.commands.serve import serve
 
     raise_on_signals()

@@ -11,8 +11,9 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 import platformdirs
@@ -21,7 +22,8 @@ from benchlab.errors import ConfigError
 
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-SAMESITE_VALUES = ("lax", "strict", "none")
+SameSite = Literal["lax", "strict", "none"]
+SAMESITE_VALUES: tuple[SameSite, ...] = ("lax", "strict", "none")
 DEFAULT_OIDC_SCOPES = "openid email profile"
 _PROVIDER_NAME = re.compile(r"^[a-z0-9-]+$")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
@@ -61,7 +63,7 @@ class Settings:
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 14 * 24 * 3600
     cookie_secure_setting: str = "auto"
-    cookie_samesite: str = "lax"
+    cookie_samesite: SameSite = "lax"
     allowed_email_domains: tuple[str, ...] = ()
     oidc_providers: tuple[OidcProvider, ...] = ()
     graphql_rate_limit: int = 1200
@@ -162,10 +164,6 @@ class Settings:
             graphiql_assets=_graphiql_assets(get("BENCHLAB_GRAPHIQL_ASSETS")),
         )
 
-    def with_overrides(self, **changes: object) -> Settings:
-        """A copy with some fields replaced (CLI flags win over the environment)."""
-        return replace(self, **changes)
-
 
 def _split(variable: str, value: str) -> SplitResult:
     """`urlsplit`, with each way it can fail (brackets, odd characters, the port) as a ConfigError showing no
@@ -261,12 +259,16 @@ def _int(variable: str, value: str | None, default: int, low: int, high: int) ->
     return number
 
 
-def _choice(variable: str, value: str | None, choices: tuple[str, ...], default: str) -> str:
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def _choice(variable: str, value: str | None, choices: tuple[_Choice, ...], default: _Choice) -> _Choice:
     if value is None:
         return default
-    if value not in choices:
-        raise ConfigError(variable, f"'{value}' is not one of: {', '.join(choices)}")
-    return value
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ConfigError(variable, f"'{value}' is not one of: {', '.join(choices)}")
 
 
 def _bool(variable: str, value: str | None) -> bool | None:

@@ -8,6 +8,7 @@ or last bucket reads low. Rows and percentiles are `benchlab.metrics`' own, as i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,6 @@ async def run_timeline(store: ClickHouseStore, project_id: UUID, run_id: UUID, i
         e2e_p50_ms=_level(e2e, rows, 7, 0), e2e_p99_ms=_level(e2e, rows, 7, 1))
 
 
-def _level(metric: Metric, rows: list[tuple[Any, ...]], count_index: int, level: int) -> list[float | None]:
+def _level(metric: Metric, rows: Sequence[Sequence[Any]], count_index: int, level: int) -> list[float | None]:
     """One quantile level per bucket; filled and error-only buckets have no values and give None."""
     return [metric.clean(row[count_index + 1][level]) if row[count_index] else None for row in rows]

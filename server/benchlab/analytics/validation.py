@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from benchlab.analytics.errors import AnalyticsInputError
 from benchlab.metrics import METRICS, Metric
@@ -107,7 +106,7 @@ def check_time_range(start: datetime, end: datetime) -> None:
                                          "[start, end), make end later than start")
 
 
-def check_ids(values: Sequence[Any], argument: str) -> None:
+def check_ids(values: Sequence[object], argument: str) -> None:
     if not values:
         raise AnalyticsInputError(argument, "is empty; give at least one id")
     if len(values) > MAX_RUNS:

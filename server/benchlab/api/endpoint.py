@@ -14,28 +14,35 @@ reason saying why, and an accepted connection is registered so that a later loss
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from graphql import ExecutionResult, GraphQLError
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UnsetType
 
-from benchlab.api.context import build_context
+from benchlab.api.context import Context, build_context
 from benchlab.api.errors import ErrorCode
 from benchlab.api.graphiql import render_graphiql
 from benchlab.api.live_connections import ACCESS_REVOKED_CODE, LiveConnection, LiveConnections
 from benchlab.api.schema import BenchlabSchema
 from benchlab.auth.authenticator import bearer_credential
 from benchlab.auth.cookies import ACCESS_COOKIE
-from benchlab.auth.identity import ANONYMOUS
+from benchlab.auth.identity import ANONYMOUS, IdentityKind
 from benchlab.auth.origin import is_our_origin
 from benchlab.auth.services import AuthServices
 from benchlab.auth.services import auth_of as auth_services
 from benchlab.errors import BenchlabError, UnauthenticatedError
+
+if TYPE_CHECKING:  # strawberry's request adapter (its cross_web dependency), in a signature only
+    from cross_web import AsyncHTTPRequestAdapter
 
 MAX_CLOSE_REASON_BYTES = 123  # a close frame carries at most 125 bytes, two of them the code
 NOT_SIGNED_IN = ('not signed in: send {"authorization": "Bearer <API key or access token>"} in connection_init, '
@@ -69,14 +76,14 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
             await self.ws.close(code=code, reason=close_reason(reason))
 
 
-class TransportWSHandler(BaseGraphQLTransportWSHandler):
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws with refusal reasons and an `end` that access changes can call."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:  # strawberry's own arguments, passed on as they come
         super().__init__(**kwargs)
         self.context["ws_handler"] = self
 
-    async def handle_connection_init(self, message: Any) -> None:
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
             await super().handle_connection_init(message)
         except ConnectionRefused as refused:
@@ -93,12 +100,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler):
             await super().shutdown()
         finally:
             live = self.context.get("live")
-            if live is not None:
-                self.view.live.remove(live)  # type: ignore[attr-defined]
+            if live is not None and isinstance(self.view, GraphQLEndpoint):
+                self.view.live.remove(live)
 
 
-class GraphQLEndpoint(GraphQL):
-    websocket_adapter_class = WebSocketAdapter  # type: ignore[assignment]
+class GraphQLEndpoint(GraphQL[Context, None]):
+    websocket_adapter_class = WebSocketAdapter
     graphql_transport_ws_handler_class = TransportWSHandler
 
     def __init__(self, schema: BenchlabSchema) -> None:
@@ -121,7 +128,7 @@ class GraphQLEndpoint(GraphQL):
         return HTMLResponse(render_graphiql(auth_services(request).runtime, request.cookies.get(ACCESS_COOKIE)),
                             headers={"Cache-Control": "no-store"})
 
-    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Any:
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
         """Identify the caller from the request; WebSockets may send another credential in `connection_init`."""
         auth = auth_services(request)
         identity, problem = ANONYMOUS, None
@@ -131,14 +138,18 @@ class GraphQLEndpoint(GraphQL):
             problem = str(exc)
         return build_context(request, response, request.scope["state"]["request_id"], auth, identity, problem)
 
-    async def execute_single(self, **kwargs: Any) -> ExecutionResult:  # type: ignore[override]
+    async def execute_single(self, request: Request, request_adapter: AsyncHTTPRequestAdapter,
+                             sub_response: Response, context: Context, root_value: None,
+                             request_data: GraphQLRequestData) -> ExecutionResult:
         """A wrong credential fails the whole HTTP request: the caller must not get anonymous answers."""
-        problem = kwargs["context"].get("auth_error")
+        problem = context.get("auth_error")
         if problem:
-            return ExecutionResult(None, [GraphQLError(problem, extensions={"code": ErrorCode.UNAUTHENTICATED.value})])
-        return await super().execute_single(**kwargs)
+            return ExecutionResult(data=None, errors=[GraphQLError(
+                problem, extensions={"code": ErrorCode.UNAUTHENTICATED.value})])
+        return await super().execute_single(request, request_adapter, sub_response, context, root_value,
+                                            request_data)
 
-    async def on_ws_connect(self, context: dict[str, Any]) -> Any:
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """graphql-transport-ws: authenticate at connection_init.
 
         The payload may carry `{"authorization": "Bearer <API key or access token>"}` (also `Authorization`,
@@ -148,21 +159,22 @@ class GraphQLEndpoint(GraphQL):
         authenticator = context["auth"].authenticator
         try:
             credential = _payload_credential(context.get("connection_params") or {})
+            problem = context.get("auth_error")
             if credential is not None:
                 identity = await authenticator.from_bearer(credential)
-            elif context.get("auth_error"):
-                raise UnauthenticatedError(context["auth_error"])
+            elif problem:
+                raise UnauthenticatedError(problem)
             else:
                 identity = context["identity"]
         except BenchlabError as exc:
             raise ConnectionRefused(str(exc)) from None
-        if identity.kind == "anonymous":
+        if identity.kind is IdentityKind.ANONYMOUS:
             raise ConnectionRefused(NOT_SIGNED_IN)
         context["identity"] = identity
         context["auth_error"] = None
-        context["live"] = LiveConnection(context, context["ws_handler"].end)
-        self.live.add(context["live"])
-        return {"viewer": identity.kind}
+        live = context["live"] = LiveConnection(context, context["ws_handler"].end)
+        self.live.add(live)
+        return {"viewer": identity.kind.value}
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         """Besides strawberry's same-origin rule: BENCHLAB_PUBLIC_URL's origin (a proxy may rewrite Host)."""
@@ -179,7 +191,8 @@ class GraphQLEndpoint(GraphQL):
 
 def _payload_credential(params: dict[str, Any]) -> str | None:
     """The credential in a connection_init payload, in the forms clients send, or None when there is none."""
-    headers = params.get("headers") if isinstance(params.get("headers"), dict) else {}
+    nested = params.get("headers")
+    headers: dict[str, Any] = nested if isinstance(nested, dict) else {}
     for source in (params, headers):
         for key in ("authorization", "Authorization"):
             if source.get(key):

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import StreamExecutionResult
 
 from benchlab.errors import (
     BenchlabError,
@@ -56,21 +57,25 @@ def code_of(error: BenchlabError) -> ErrorCode:
 def classify(error: GraphQLError) -> tuple[ErrorCode, dict[str, Any]] | None:
     """The code and extensions for an error the client may see, or None when it must be masked."""
     original = error.original_error
-    existing = (error.extensions or {}).get("code")
+    existing = _known_code((error.extensions or {}).get("code"))
     if original is None:
         # Syntax, validation and limit errors from graphql-core or an extension, or an error presented already.
-        return (ErrorCode(existing) if existing in ErrorCode.__members__ else ErrorCode.BAD_USER_INPUT), {}
+        return existing or ErrorCode.BAD_USER_INPUT, {}
     if isinstance(original, BenchlabError):
         problems = getattr(original, "problems", None)  # every problem of an input, with its path
         return code_of(original), {**original.extensions, **({"problems": list(problems)} if problems else {})}
     if isinstance(original, GraphQLError):
         return classify(original)
-    if existing in ErrorCode.__members__:
-        return ErrorCode(existing), {}
+    if existing is not None:
+        return existing, {}
     return None
 
 
-def request_id_of(context: Any) -> str:
+def _known_code(code: object) -> ErrorCode | None:
+    return ErrorCode(code) if isinstance(code, str) and code in ErrorCode.__members__ else None
+
+
+def request_id_of(context: object) -> str:
     if isinstance(context, dict):
         return str(context.get("request_id", "-"))
     return "-"
@@ -83,15 +88,22 @@ class ErrorMasking(SchemaExtension):
         yield
         self._present_errors_of(self.execution_context.result)
 
-    def on_stream_result(self, result: Any) -> Iterator[None]:
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         """Subscription events reach the client through this hook, not through on_operation."""
         self._present_errors_of(result)
         yield
 
-    def _present_errors_of(self, result: Any) -> None:
-        if result is not None and getattr(result, "errors", None):
+    def _present_errors_of(self, result: object) -> None:
+        if isinstance(result, _WithErrors) and result.errors:
             request_id = request_id_of(self.execution_context.context)
             result.errors = [present(error, request_id) for error in result.errors]
+
+
+@runtime_checkable
+class _WithErrors(Protocol):
+    """Any of strawberry's and graphql-core's execution results: the errors are what ErrorMasking rewrites."""
+
+    errors: list[GraphQLError] | None
 
 
 def present(error: GraphQLError, request_id: str) -> GraphQLError:

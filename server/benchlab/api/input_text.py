@@ -27,6 +27,7 @@ from graphql import (
     Visitor,
     visit,
 )
+from graphql.language.visitor import VisitorAction
 from strawberry.extensions import SchemaExtension
 
 from benchlab.api.errors import ErrorCode
@@ -56,7 +57,7 @@ def nul_in_variables(variables: dict[str, Any]) -> str | None:
     return None
 
 
-def _nul_in_value(value: Any, where: str) -> str | None:
+def _nul_in_value(value: object, where: str) -> str | None:
     if isinstance(value, str):
         return where if NUL in value else None
     if isinstance(value, dict):
@@ -90,19 +91,19 @@ class _NulFinder(Visitor):
         self.fields: list[str] = []
         self.found: str | None = None
 
-    def enter_field(self, node: FieldNode, *_: Any) -> None:
+    def enter_field(self, node: FieldNode, *_: object) -> None:
         self.fields.append((node.alias or node.name).value)
 
-    def leave_field(self, node: FieldNode, *_: Any) -> None:
+    def leave_field(self, node: FieldNode, *_: object) -> None:
         self.fields.pop()
 
-    def enter_argument(self, node: ArgumentNode, *_: Any) -> Any:
+    def enter_argument(self, node: ArgumentNode, *_: object) -> VisitorAction:
         return self._check(node.value, f"{'.'.join(self.fields)}({node.name.value}", ")")
 
-    def enter_variable_definition(self, node: VariableDefinitionNode, *_: Any) -> Any:
+    def enter_variable_definition(self, node: VariableDefinitionNode, *_: object) -> VisitorAction:
         return self._check(node.default_value, f"${node.variable.name.value}", "")
 
-    def _check(self, value: ValueNode | None, prefix: str, suffix: str) -> Any:
+    def _check(self, value: ValueNode | None, prefix: str, suffix: str) -> VisitorAction:
         where = _nul_in_literal(value, "")
         if where is None:
             return SKIP  # a value holds no fields or arguments: nothing more to visit in it

@@ -4,9 +4,10 @@ of the request."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
+import asyncpg
 from strawberry.types import Info
 
 from benchlab.api.context import loaders_of
@@ -18,8 +19,8 @@ T = TypeVar("T")
 
 
 async def connection(info: Info, spec: ListSpec, parent_id: UUID | None, first: int, after: str | None,
-                     convert: Callable[[Any], T], filters: tuple[Filter, ...] = (), sort_column: str | None = None,
-                     descending: bool | None = None) -> Connection[T]:
+                     convert: Callable[[asyncpg.Record], T], filters: tuple[Filter, ...] = (),
+                     sort_column: str | None = None, descending: bool | None = None) -> Connection[T]:
     """A page of `spec` under `parent_id` as a connection; its total count is read only when asked for."""
     args = ListArgs(check_first(first), after, filters, sort_column, descending)
     loaders = loaders_of(info)

@@ -16,11 +16,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
 
 from strawberry.types import Info
 
+from benchlab.api.context import Context
 from benchlab.api.loaders import Loaders
 from benchlab.api.permissions import role_of
 from benchlab.auth.changes import AccessChange
@@ -40,7 +40,7 @@ Recheck = Callable[[Identity], Awaitable[Identity]]
 class LiveConnection:
     """One accepted graphql-transport-ws connection: its context (shared by its operations) and how to close it."""
 
-    context: dict[str, Any]
+    context: Context
     close: Closer
     projects: Counter[UUID] = field(default_factory=Counter)
 

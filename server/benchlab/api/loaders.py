@@ -60,7 +60,7 @@ class Loaders:
     async def row(self, table: str, db_id: UUID) -> asyncpg.Record | None:
         return await self.by_id(table).load(db_id)
 
-    async def page(self, spec: ListSpec, parent_id: UUID | None, args: ListArgs) -> Page:
+    async def page(self, spec: ListSpec, parent_id: UUID | None, args: ListArgs) -> Page[asyncpg.Record]:
         if spec.name not in self._pages:
             self._pages[spec.name] = DataLoader(lambda keys: self._load_pages(spec, keys))
         return await self._pages[spec.name].load((parent_id, args))
@@ -70,11 +70,12 @@ class Loaders:
             self._counts[spec.name] = DataLoader(lambda keys: self._load_counts(spec, keys))
         return await self._counts[spec.name].load((parent_id, filters))
 
-    async def _load_pages(self, spec: ListSpec, keys: list[tuple[UUID | None, ListArgs]]) -> list[Page]:
+    async def _load_pages(self, spec: ListSpec,
+                          keys: list[tuple[UUID | None, ListArgs]]) -> list[Page[asyncpg.Record]]:
         by_args: dict[ListArgs, list[UUID | None]] = defaultdict(list)
         for parent_id, args in keys:
             by_args[args].append(parent_id)
-        pages: dict[tuple[UUID | None, ListArgs], Page] = {}
+        pages: dict[tuple[UUID | None, ListArgs], Page[asyncpg.Record]] = {}
         for args, parent_ids in by_args.items():
             grouped = await listing.fetch_pages(
                 self.db, spec, [p for p in parent_ids if p is not None], first=args.first,

@@ -7,9 +7,9 @@ repeat rows). Cursors are opaque to clients: base64url of a small JSON array.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -18,6 +18,7 @@ from benchlab.errors import InvalidInputError
 
 MAX_PAGE_SIZE = 500
 T = TypeVar("T")
+R = TypeVar("R")  # a row as loaded (a PostgreSQL record, an analytics row)
 
 
 @strawberry.type(description="Where a page sits in its list (Relay).")
@@ -39,7 +40,7 @@ class Connection(Generic[T]):
     edges: list[Edge[T]]
     nodes: list[T]
     page_info: PageInfo
-    total_count_resolver: strawberry.Private[Callable[[], Any] | None] = None
+    total_count_resolver: strawberry.Private[Callable[[], Awaitable[int]] | None] = None
 
     @strawberry.field(description="Number of items in the whole list (with the same filters), not just this page.")
     async def total_count(self) -> int:
@@ -56,17 +57,17 @@ def check_first(first: int) -> int:
 
 
 @dataclass(frozen=True)
-class Page:
+class Page(Generic[R]):
     """One page of rows as loaded, before they become GraphQL objects."""
 
-    rows: Sequence[Any]
+    rows: Sequence[R]
     has_next: bool
     had_cursor: bool
-    cursor_of: Callable[[Any], str]
+    cursor_of: Callable[[R], str]
 
 
-def to_connection(page: Page, convert: Callable[[Any], T],
-                  total_count: Callable[[], Any] | None = None) -> Connection[T]:
+def to_connection(page: Page[R], convert: Callable[[R], T],
+                  total_count: Callable[[], Awaitable[int]] | None = None) -> Connection[T]:
     nodes = [convert(row) for row in page.rows]
     cursors = [page.cursor_of(row) for row in page.rows]
     edges = [Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)]

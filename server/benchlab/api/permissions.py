@@ -22,7 +22,7 @@ from benchlab.api.context import identity_of, loaders_of
 from benchlab.api.ids import expect_id
 from benchlab.api.loaders import Loaders
 from benchlab.api.node_tables import NODE_TABLES
-from benchlab.auth.identity import Identity
+from benchlab.auth.identity import Identity, IdentityKind
 from benchlab.auth.roles import Role
 from benchlab.errors import ForbiddenError, NotFoundError, UnauthenticatedError
 
@@ -39,7 +39,7 @@ async def role_of(identity: Identity, loaders: Loaders, project_id: UUID) -> Rol
     """The one rule for roles: `identity`'s effective role in a project, or None."""
     if identity.is_instance_admin:
         return Role.OWNER
-    if identity.kind == "api_key":
+    if identity.kind is IdentityKind.API_KEY:
         return identity.key_role if identity.key_project_id == project_id else None
     if identity.user_id is None:
         return None
@@ -58,7 +58,7 @@ async def require_role(info: Info, project_id: UUID, required: Role, what: str =
 
 
 def require_signed_in(info: Info) -> None:
-    if identity_of(info).kind == "anonymous":
+    if identity_of(info).kind is IdentityKind.ANONYMOUS:
         raise UnauthenticatedError(info.context.get("auth_error") or f"not signed in: {SIGN_IN_HINT}")
 
 

@@ -14,13 +14,14 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from benchlab.api.errors import ErrorCode
+from benchlab.auth.identity import IdentityKind
 
 WINDOW_S = 60.0
 
 
 def caller_key(context: dict) -> str:
     identity = context["identity"]
-    if identity.kind == "api_key":
+    if identity.kind is IdentityKind.API_KEY:
         return f"gql:key:{identity.key_id}"
     if identity.user_id is not None:
         return f"gql:user:{identity.user_id}"

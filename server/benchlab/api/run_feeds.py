@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from benchlab.api.context import runtime_of
@@ -37,7 +38,7 @@ def _snapshot(run: Run, *, gap: bool = False, missed: int = 0) -> RunProgressEve
     """The run as stored: the first message of a subscription, and the stand-in for lost messages."""
     return RunProgressEvent(run_id=run.id, sequence=0, status=run.status, done=run.progress.completed,
                             total=run.progress.planned or None, failed=run.progress.failed,
-                            requests_per_second=0.0, ttft_p50_ms=0.0, ttft_p99_ms=0.0, errors={},
+                            requests_per_second=0.0, ttft_p50_ms=0.0, ttft_p99_ms=0.0, errors=JSON({}),
                             elapsed_seconds=0.0, snapshot=True, gap=gap, missed=missed)
 
 
@@ -48,23 +49,23 @@ async def _still_visible(info: Info, run: Run) -> None:
 
 
 async def run_progress(info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunProgressEvent, None]:
-    run: Run = await load_required(info, run_id, "Run", "runId")
+    run: Run = await load_required(info, run_id, Run, "runId")
     with following(info, run.project_id):
         await _still_visible(info, run)
         hub = runtime_of(info).hub
         async with hub.subscribe(progress_channel(run.db_id)) as subscription:
-            current = await reload(info, "Run", run.db_id)
+            current = await reload(info, Run, run.db_id)
             yield _snapshot(current)
-            if current.status.value in ENDED:
+            if current.status in ENDED:
                 return
             async for first in subscription:
                 for message in await _newest(subscription, first):
                     if is_gap(message):
                         # Messages were lost, possibly the final one: say so with the stored state, and end if
                         # the run ended meanwhile (otherwise this subscription would wait forever).
-                        stored = await reload(info, "Run", run.db_id)
+                        stored = await reload(info, Run, run.db_id)
                         yield _snapshot(stored, gap=True, missed=int(message.get("dropped") or 0))
-                        if stored.status.value in ENDED:
+                        if stored.status in ENDED:
                             return
                         continue
                     yield RunProgressEvent.from_message(message, RunStatus.RUNNING)
@@ -100,15 +101,15 @@ async def _replay(info: Info, run: Run, count: int) -> list[RequestEvent]:
 async def run_requests(info: Info, run_id: strawberry.ID, replay: int) -> AsyncGenerator[RunRequestsBatch, None]:
     if not 0 <= replay <= MAX_REPLAY:
         raise InvalidInputError(f"replay must be between 0 and {MAX_REPLAY}", argument="replay")
-    run: Run = await load_required(info, run_id, "Run", "runId")
+    run: Run = await load_required(info, run_id, Run, "runId")
     with following(info, run.project_id):
         await _still_visible(info, run)
         hub = runtime_of(info).hub
         async with hub.subscribe(feed_channel(run.db_id)) as subscription:
-            current = await reload(info, "Run", run.db_id)
+            current = await reload(info, Run, run.db_id)
             if replay:
                 yield RunRequestsBatch(requests=await _replay(info, current, replay), gap=False, missed=0, replay=True)
-            if current.status.value in ENDED:
+            if current.status in ENDED:
                 return
             async for message in subscription:
                 batch = _batch(message)
@@ -116,7 +117,7 @@ async def run_requests(info: Info, run_id: strawberry.ID, replay: int) -> AsyncG
                     yield batch
                 if message.get("type") == "end":
                     return
-                if is_gap(message) and (await reload(info, "Run", run.db_id)).status.value in ENDED:
+                if is_gap(message) and (await reload(info, Run, run.db_id)).status in ENDED:
                     return  # the end marker may be among the lost messages
 
 

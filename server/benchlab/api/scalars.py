@@ -7,11 +7,13 @@ asyncpg (year 1 shifted by its offset) or a ClickHouse parameter error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 import dateutil.parser
 import strawberry
 from strawberry.schema.types.base_scalars import wrap_parser
+from strawberry.types.scalar import ScalarDefinition
 
 from benchlab.analytics.errors import AnalyticsInputError
 from benchlab.analytics.validation import TIME_RANGE, check_instant
@@ -30,4 +32,4 @@ DateTime = strawberry.scalar(
     name="DateTime", description=f"Date with time (ISO 8601), from {TIME_RANGE}.",
     serialize=datetime.isoformat, parse_value=wrap_parser(parse_datetime, "DateTime"))
 
-SCALAR_OVERRIDES = {datetime: DateTime}
+SCALAR_OVERRIDES: Mapping[object, ScalarDefinition] = {datetime: DateTime}

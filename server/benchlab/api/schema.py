@@ -21,6 +21,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.types import ExecutionContext
 
 from benchlab.api.errors import ErrorMasking
 from benchlab.api.input_text import RejectNulCharacters
@@ -79,7 +80,7 @@ class QueryLimits:
 
 
 class BenchlabSchema(strawberry.Schema):
-    def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[override]
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Silence strawberry's per-error traceback logging: ErrorMasking logs unexpected errors once."""
 
 

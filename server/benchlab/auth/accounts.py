@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.stores import users
+from benchlab.stores.postgres import PgConnection
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class ProviderIdentity:
         return cls(provider, issuer, str(claims["sub"]), email, name.strip()[:200])
 
 
-async def sign_in(conn: asyncpg.Connection, identity: ProviderIdentity) -> SignedInUser:
+async def sign_in(conn: PgConnection, identity: ProviderIdentity) -> SignedInUser:
     """Find or create the user (call inside a transaction); raises SignInRefused for disabled users."""
     row = await users.find_by_identity_for_update(conn, identity.issuer, identity.subject)
     created = False
@@ -88,7 +87,7 @@ async def sign_in(conn: asyncpg.Connection, identity: ProviderIdentity) -> Signe
     return SignedInUser(row["id"], email, row["is_instance_admin"], created)
 
 
-async def _follow_provider(conn: asyncpg.Connection, user_id: UUID, email: str, identity: ProviderIdentity) -> str:
+async def _follow_provider(conn: PgConnection, user_id: UUID, email: str, identity: ProviderIdentity) -> str:
     """Bring the stored email and display name up to date; returns the email the user now has."""
     await users.record_identity_sign_in(conn, identity.issuer, identity.subject, identity.provider, identity.email)
     await users.set_display_name(conn, user_id, identity.display_name)

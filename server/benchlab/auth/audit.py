@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.stores.audit_log import insert_entry
+from benchlab.stores.postgres import PgConnection
 
 
-async def record(conn: asyncpg.Connection, *, actor: str, action: str, target: str = "",
+async def record(conn: PgConnection, *, actor: str, action: str, target: str = "",
                  project_id: UUID | None = None, address: str | None = None,
                  before: Any = None, after: Any = None, **details: Any) -> None:
     """Append one entry. `before`/`after` describe a change; callers pass only non-secret fields."""

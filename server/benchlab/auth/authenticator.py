@@ -23,7 +23,7 @@ from uuid import UUID
 from benchlab.auth.api_keys import KEY_PREFIX, ApiKeyVerifier, InvalidApiKey
 from benchlab.auth.changes import ACCESS_CHANNEL, AccessChange
 from benchlab.auth.cookies import ACCESS_COOKIE
-from benchlab.auth.identity import ANONYMOUS, Identity
+from benchlab.auth.identity import ANONYMOUS, Identity, IdentityKind
 from benchlab.auth.sessions import InvalidAccessToken, verify_access_token
 from benchlab.errors import UnauthenticatedError
 from benchlab.runtime import Runtime
@@ -68,8 +68,8 @@ class Authenticator:
                 key = await self.keys.verify(self._runtime.pg, credential)
             except InvalidApiKey as exc:
                 raise UnauthenticatedError(f"{exc}; {KEY_HINT}") from None
-            return Identity("api_key", display_name=key.name, key_project_id=key.project_id, key_role=key.role,
-                            key_id=key.key_id)
+            return Identity(IdentityKind.API_KEY, display_name=key.name, key_project_id=key.project_id,
+                            key_role=key.role, key_id=key.key_id)
         return await self.from_access_token(credential)
 
     async def from_access_token(self, token: str) -> Identity:
@@ -91,7 +91,7 @@ class Authenticator:
 
     async def recheck(self, identity: Identity) -> Identity:
         """`identity` as the database has it now (after an access change); UnauthenticatedError when it is gone."""
-        if identity.kind == "api_key" and identity.key_id is not None:
+        if identity.kind is IdentityKind.API_KEY and identity.key_id is not None:
             refusal = await self.keys.refusal_of(self._runtime.pg, identity.key_id)
             if refusal is not None:
                 raise UnauthenticatedError(f"{refusal}; {KEY_HINT}")
@@ -164,7 +164,7 @@ class Authenticator:
         async with self._runtime.pg.acquire() as conn:
             row = await users.find_enabled(conn, user_id)
         identity = None if row is None else Identity(
-            "user", user_id=row["id"], display_name=row["display_name"], email=row["email"],
+            IdentityKind.USER, user_id=row["id"], display_name=row["display_name"], email=row["email"],
             is_instance_admin=row["is_instance_admin"])
         if len(self._users) > 10_000:
             self._users.clear()

@@ -18,14 +18,13 @@ REFRESH_PATH = "/auth"
 
 
 def set_session_cookies(response: Response, settings: Settings, access_token: str, refresh_token: str) -> None:
-    flags = {"httponly": True, "secure": settings.cookie_secure, "samesite": settings.cookie_samesite}
-    response.set_cookie(ACCESS_COOKIE, access_token, max_age=settings.access_token_ttl_s, path=ACCESS_PATH,
-                        **flags)
-    response.set_cookie(REFRESH_COOKIE, refresh_token, max_age=settings.refresh_token_ttl_s, path=REFRESH_PATH,
-                        **flags)
+    for name, value, max_age, path in ((ACCESS_COOKIE, access_token, settings.access_token_ttl_s, ACCESS_PATH),
+                                       (REFRESH_COOKIE, refresh_token, settings.refresh_token_ttl_s, REFRESH_PATH)):
+        response.set_cookie(name, value, max_age=max_age, path=path, httponly=True, secure=settings.cookie_secure,
+                            samesite=settings.cookie_samesite)
 
 
 def clear_session_cookies(response: Response, settings: Settings) -> None:
-    flags = {"httponly": True, "secure": settings.cookie_secure, "samesite": settings.cookie_samesite}
-    response.delete_cookie(ACCESS_COOKIE, path=ACCESS_PATH, **flags)
-    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_PATH, **flags)
+    for name, path in ((ACCESS_COOKIE, ACCESS_PATH), (REFRESH_COOKIE, REFRESH_PATH)):
+        response.delete_cookie(name, path=path, httponly=True, secure=settings.cookie_secure,
+                               samesite=settings.cookie_samesite)

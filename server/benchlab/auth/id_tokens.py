@@ -59,7 +59,7 @@ def verify_id_token(id_token: str, *, jwks: Mapping[str, Any], issuer: str, clie
     if not nonce:
         raise IdTokenInvalid("no nonce was stored for this sign-in")
     try:
-        keys = KeySet.import_key_set(dict(jwks))
+        keys = KeySet.import_key_set({"keys": jwks["keys"]})
         token = jwt.decode(id_token, keys, registry=JWSRegistry(algorithms=pinned, strict_check_header=False))
     except JoseError as exc:
         raise IdTokenInvalid(f"signature check failed: {exc.error}",

@@ -7,14 +7,23 @@ Sign-in decides the identity: a session cookie (OIDC or the local-mode login lin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from uuid import UUID
 
 from benchlab.auth.roles import Role
 
 
+class IdentityKind(StrEnum):
+    """What made the identity; the value is what the API shows (`Viewer.kind`) and the audit log names."""
+
+    ANONYMOUS = "anonymous"  # no credential
+    USER = "user"            # a session (OIDC or local mode's login link)
+    API_KEY = "api_key"      # `Authorization: Bearer blk_…`, scoped to one project
+
+
 @dataclass(frozen=True)
 class Identity:
-    kind: str                      # local | user | api_key | anonymous
+    kind: IdentityKind
     user_id: UUID | None = None
     display_name: str = ""
     email: str = ""
@@ -26,10 +35,10 @@ class Identity:
     @property
     def actor(self) -> str:
         """How the audit log names this caller."""
-        if self.kind == "api_key":
+        if self.kind is IdentityKind.API_KEY:
             return f"api-key:{self.key_id}"
-        return self.email or self.kind
+        return self.email or self.kind.value
 
 
-ANONYMOUS = Identity("anonymous")
+ANONYMOUS = Identity(IdentityKind.ANONYMOUS)
 

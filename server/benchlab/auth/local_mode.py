@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.auth.accounts import LOCAL_ADMIN_EMAIL
 from benchlab.auth.refresh_tokens import hash_token
 from benchlab.config import Settings, is_loopback_host
 from benchlab.errors import BenchlabError, ConfigError
 from benchlab.stores import login_links, users
+from benchlab.stores.postgres import PgConnection
 
 LINK_TTL_S = 24 * 3600
 LOCAL_ADMIN_NAME = "Local admin"
@@ -47,7 +46,7 @@ def _is_wildcard(host: str) -> bool:
         return False
 
 
-async def create_login_link(conn: asyncpg.Connection, settings: Settings, base_url: str | None = None) -> str:
+async def create_login_link(conn: PgConnection, settings: Settings, base_url: str | None = None) -> str:
     """Ensure the local admin exists and return a new one-time sign-in URL (`base_url`: the server's)."""
     async with conn.transaction():
         user_id = await users.upsert_instance_admin(conn, LOCAL_ADMIN_EMAIL, LOCAL_ADMIN_NAME)
@@ -66,7 +65,7 @@ class LinkUse:
     email: str = ""
 
 
-async def consume_link(conn: asyncpg.Connection, token: str) -> LinkUse:
+async def consume_link(conn: PgConnection, token: str) -> LinkUse:
     """Use the link once (atomically: two simultaneous clicks cannot both succeed) and retire the others."""
     if not token:
         return LinkUse("link_invalid")

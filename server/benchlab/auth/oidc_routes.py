@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from authlib.integrations.base_client import OAuthError
+from authlib.integrations.starlette_client import StarletteOAuth2App
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -118,7 +119,7 @@ async def callback(request: Request) -> Response:
     return await _sign_in(request, name, config.issuer, claims, safe_return_to(stored.get("return_to")))
 
 
-async def _with_userinfo(client: Any, token: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
+async def _with_userinfo(client: StarletteOAuth2App, token: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
     """Providers that keep the email out of the ID token serve it at the userinfo endpoint."""
     if "email" in claims:
         return claims

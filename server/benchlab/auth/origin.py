@@ -93,14 +93,13 @@ def is_our_origin(origin: str, settings: Settings, host_header: str | None) -> b
 
 
 def _allowed_origins(settings: Settings, host_header: str | None) -> Iterable[str]:
-    allowed = {_origin_of(settings.public_url)}
+    candidates = [_origin_of(settings.public_url)]
     if host_header:
         hostname = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
         if is_loopback_host(hostname.strip("[]")):
             scheme = urlsplit(settings.public_url).scheme
-            allowed.add(_origin_of(f"{scheme}://{host_header}"))
-    allowed.discard(None)
-    return allowed
+            candidates.append(_origin_of(f"{scheme}://{host_header}"))
+    return {origin for origin in candidates if origin is not None}
 
 
 class OriginCheckMiddleware:

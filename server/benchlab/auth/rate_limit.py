@@ -14,7 +14,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +36,8 @@ return {n, ttl}
 class RateLimiter:
     def __init__(self, redis_url: str | None, *, max_local_keys: int = MAX_LOCAL_KEYS) -> None:
         self._redis_url = redis_url if redis_url and redis_url.startswith(("redis://", "rediss://")) else None
-        self._redis: Any = None
-        self._script: Any = None
+        self._redis: Redis | None = None
+        self._script: AsyncScript | None = None
         self._windows: dict[str, tuple[int, float]] = {}  # key -> (count, window end on the monotonic clock)
         self._max_local_keys = max_local_keys
         self._next_sweep = 0.0
@@ -47,7 +51,7 @@ class RateLimiter:
         """Count one request against `key`; None if it is within `limit` per window, else seconds to wait."""
         if self._redis_url is not None:
             try:
-                return await self._hit_redis(key, limit, window_s)
+                return await self._hit_redis(self._redis_url, key, limit, window_s)
             except Exception as exc:  # Redis down: fail open, loudly but not on every request
                 now = time.monotonic()
                 if now - self._last_warning > 60:
@@ -56,11 +60,11 @@ class RateLimiter:
                 return None
         return self._hit_local(key, limit, window_s)
 
-    async def _hit_redis(self, key: str, limit: int, window_s: float) -> float | None:
-        if self._redis is None:
+    async def _hit_redis(self, url: str, key: str, limit: int, window_s: float) -> float | None:
+        if self._script is None:
             import redis.asyncio  # lazy, for start-up speed: only servers given a Redis URL load the client
 
-            self._redis = redis.asyncio.from_url(self._redis_url, socket_timeout=2, socket_connect_timeout=2)
+            self._redis = redis.asyncio.from_url(url, socket_timeout=2, socket_connect_timeout=2)
             self._script = self._redis.register_script(_SCRIPT)
         count, ttl_ms = await self._script(keys=[KEY_PREFIX + key], args=[max(1, int(window_s * 1000))])
         if int(count) <= limit:

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.stores import refresh_tokens as token_store
+from benchlab.stores.postgres import PgConnection
 
 
 def hash_token(token: str) -> str:
@@ -28,7 +27,7 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-async def create(conn: asyncpg.Connection, *, family_id: UUID, user_id: UUID, ttl_s: int) -> str:
+async def create(conn: PgConnection, *, family_id: UUID, user_id: UUID, ttl_s: int) -> str:
     """Store a new token of `family_id`; returns the token itself (the only time it exists in clear)."""
     token = new_token()
     await token_store.insert_token(conn, family_id=family_id, user_id=user_id, token_hash=hash_token(token),
@@ -52,7 +51,7 @@ class Rotation:
     family_revoked: bool = False
 
 
-async def rotate(conn: asyncpg.Connection, token: str, ttl_s: int) -> Rotation:
+async def rotate(conn: PgConnection, token: str, ttl_s: int) -> Rotation:
     async with conn.transaction():
         row = await token_store.find_for_update(conn, hash_token(token))
         if row is None:
@@ -72,6 +71,6 @@ async def rotate(conn: asyncpg.Connection, token: str, ttl_s: int) -> Rotation:
         return Rotation(None, family, user, email, token=successor)
 
 
-async def family_of(conn: asyncpg.Connection, token: str) -> UUID | None:
+async def family_of(conn: PgConnection, token: str) -> UUID | None:
     """The session (family) a refresh token belongs to, or None for a token we never issued."""
     return await token_store.family_of(conn, hash_token(token))

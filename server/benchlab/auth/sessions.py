@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import asyncpg
 import jwt
 from starlette.responses import Response
 
@@ -22,6 +21,7 @@ from benchlab.auth import refresh_tokens
 from benchlab.auth.cookies import ACCESS_COOKIE, REFRESH_COOKIE, set_session_cookies
 from benchlab.errors import UnauthenticatedError
 from benchlab.runtime import Runtime
+from benchlab.stores.postgres import PgConnection
 
 __all__ = ["ACCESS_COOKIE", "REFRESH_COOKIE", "AccessClaims", "InvalidAccessToken", "issue_access_token",
            "issue_session", "refresh_session", "session_of", "verify_access_token"]
@@ -79,7 +79,7 @@ def session_of(runtime: Runtime, token: str) -> AccessClaims | None:
         return None
 
 
-async def issue_session(runtime: Runtime, conn: asyncpg.Connection, user_id: UUID, response: Response) -> None:
+async def issue_session(runtime: Runtime, conn: PgConnection, user_id: UUID, response: Response) -> None:
     """Start a new session for `user_id` (a new refresh-token family) and set both cookies on `response`."""
     settings = runtime.settings
     session_id = uuid.uuid4()
@@ -88,7 +88,7 @@ async def issue_session(runtime: Runtime, conn: asyncpg.Connection, user_id: UUI
     _set(runtime, response, user_id, session_id, refresh)
 
 
-async def refresh_session(runtime: Runtime, conn: asyncpg.Connection, refresh_token: str,
+async def refresh_session(runtime: Runtime, conn: PgConnection, refresh_token: str,
                           response: Response) -> refresh_tokens.Rotation:
     """Rotate `refresh_token`; on success set fresh cookies (same session id). The caller audits refusals."""
     rotation = await refresh_tokens.rotate(conn, refresh_token, runtime.settings.refresh_token_ttl_s)

@@ -8,8 +8,9 @@ projects (unarchiveProject): the messages about archived entities say what a per
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from enum import Enum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -17,6 +18,7 @@ import asyncpg
 from benchlab.errors import ConflictError, NotFoundError
 from benchlab.stores import entities
 from benchlab.stores.entities import Entity, R
+from benchlab.stores.postgres import PgConnection
 from benchlab.stores.projects import PROJECT, ProjectRecord
 
 T = TypeVar("T")
@@ -36,7 +38,7 @@ def archived_advice(label: str) -> str:
     return f"use another {label}, or create a new one with a different name"
 
 
-async def fetch_owned(conn: asyncpg.Connection, entity: Entity[R], project_id: UUID, entity_id: UUID, *,
+async def fetch_owned(conn: PgConnection, entity: Entity[R], project_id: UUID, entity_id: UUID, *,
                       for_update: bool = False) -> R:
     """The entity's record if it belongs to the project; NotFoundError otherwise.
 
@@ -49,22 +51,29 @@ async def fetch_owned(conn: asyncpg.Connection, entity: Entity[R], project_id: U
     return record
 
 
-def ensure_active(record: R, entity: Entity[R]) -> None:
+class Archivable(Protocol):
+    """A record of an entity that can be archived."""
+
+    @property
+    def archived_at(self) -> datetime | None: ...
+
+
+def ensure_active(record: Archivable, entity: Entity[R]) -> None:
     """Archived entities are read-only, and nothing new is made with them."""
-    if record.archived_at is not None:  # type: ignore[attr-defined]
+    if record.archived_at is not None:
         name = getattr(record, entity.name_column)
         advice = "unarchive it first (unarchiveProject)" if entity is PROJECT else archived_advice(entity.label)
         raise ConflictError(f"{entity.label} '{name}' is archived; {advice}")
 
 
-async def active_project(conn: asyncpg.Connection, project_id: UUID) -> ProjectRecord:
+async def active_project(conn: PgConnection, project_id: UUID) -> ProjectRecord:
     """The project's record, refusing an archived project: nothing new is added to an archived project."""
     record = await fetch_owned(conn, PROJECT, project_id, project_id)
     ensure_active(record, PROJECT)
     return record
 
 
-async def set_archived(conn: asyncpg.Connection, entity: Entity[R], project_id: UUID, entity_id: UUID,
+async def set_archived(conn: PgConnection, entity: Entity[R], project_id: UUID, entity_id: UUID,
                        archived: bool) -> R:
     """Archive or unarchive; repeating either is a no-op success that keeps the first archive time."""
     async with conn.transaction():
@@ -74,7 +83,7 @@ async def set_archived(conn: asyncpg.Connection, entity: Entity[R], project_id: 
     return record
 
 
-async def write_unique(conn: asyncpg.Connection, entity: Entity[R], project_id: UUID | None, name: str,
+async def write_unique(conn: PgConnection, entity: Entity[R], project_id: UUID | None, name: str,
                        write: Callable[[], Awaitable[T]]) -> T:
     """Run a store write that takes a unique name; a clash becomes a ConflictError naming the holder.
 

@@ -18,8 +18,6 @@ import asyncio
 from dataclasses import dataclass
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.catalog.common import active_project, ensure_active, fetch_owned
 from benchlab.catalog.dataset_text import ImportedItem, parse_items
 from benchlab.catalog.datasets import register_dataset_version
@@ -27,6 +25,7 @@ from benchlab.errors import InvalidInputError
 from benchlab.spec import DatasetItem, DatasetSpec
 from benchlab.stores import datasets as dataset_store
 from benchlab.stores.datasets import DATASET, DatasetVersionRecord
+from benchlab.stores.postgres import PgConnection
 
 MODES = ("append", "replace")
 
@@ -40,7 +39,7 @@ class DatasetImportResult:
     imported_items: int
 
 
-async def import_dataset_items(conn: asyncpg.Connection, project_id: UUID, dataset_id: UUID, text: str,
+async def import_dataset_items(conn: PgConnection, project_id: UUID, dataset_id: UUID, text: str,
                                format: str, mode: str) -> DatasetImportResult:
     if mode not in MODES:
         raise InvalidInputError([f"mode: '{mode}' is not one of {', '.join(MODES)}"])

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.catalog.common import active_project, set_archived, write_unique
 from benchlab.catalog.validation import checked, description_field, name_field
 from benchlab.spec import DatasetSpec
 from benchlab.spec.fields import Section
 from benchlab.stores import datasets as dataset_store
 from benchlab.stores.datasets import DATASET, DatasetRecord
+from benchlab.stores.postgres import PgConnection
 
 
-async def create_dataset(conn: asyncpg.Connection, project_id: UUID, name: str, description: str = "") -> DatasetRecord:
+async def create_dataset(conn: PgConnection, project_id: UUID, name: str, description: str = "") -> DatasetRecord:
     def read(section: Section) -> tuple[str, str]:
         return name_field(section), description_field(section)
 
@@ -26,11 +25,11 @@ async def create_dataset(conn: asyncpg.Connection, project_id: UUID, name: str, 
                                   lambda: dataset_store.insert_dataset(conn, project_id, name, description))
 
 
-async def archive_dataset(conn: asyncpg.Connection, project_id: UUID, dataset_id: UUID) -> DatasetRecord:
+async def archive_dataset(conn: PgConnection, project_id: UUID, dataset_id: UUID) -> DatasetRecord:
     return await set_archived(conn, DATASET, project_id, dataset_id, True)
 
 
-async def register_dataset_version(conn: asyncpg.Connection, project_id: UUID, dataset: DatasetSpec) -> UUID:
+async def register_dataset_version(conn: PgConnection, project_id: UUID, dataset: DatasetSpec) -> UUID:
     """The id of the version holding exactly `dataset`'s items, stored (with the dataset) when new.
 
     A version is identified by its content: the same items again reuse the version that holds them, and

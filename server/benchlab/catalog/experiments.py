@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.catalog.common import active_project, ensure_active, fetch_owned, set_archived, write_unique
 from benchlab.catalog.registration import Created, RegisteredExperiment, register_experiment
 from benchlab.catalog.spec_references import resolve_references
@@ -29,6 +27,7 @@ from benchlab.secrets import SecretBox
 from benchlab.spec import ExperimentSpec, SpecError, load_spec
 from benchlab.stores import experiments as experiment_store
 from benchlab.stores.experiments import EXPERIMENT, ExperimentRecord
+from benchlab.stores.postgres import PgConnection
 from benchlab.stores.projects import ProjectRecord
 
 
@@ -40,7 +39,7 @@ class CreatesCatalogEntries(BenchlabError):
         super().__init__(", ".join(f'{entry.kind} "{entry.name}"' for entry in entries))
 
 
-async def _validated_spec(conn: asyncpg.Connection, project: ProjectRecord, document: object) -> ExperimentSpec:
+async def _validated_spec(conn: PgConnection, project: ProjectRecord, document: object) -> ExperimentSpec:
     """References filled, then the spec loader's full validation, then the checks against stored entities."""
     spec = load_spec(await resolve_references(conn, project, document))  # dict input: no file is ever read
     problems = await store_conflicts(conn, project.id, spec)
@@ -49,7 +48,7 @@ async def _validated_spec(conn: asyncpg.Connection, project: ProjectRecord, docu
     return spec
 
 
-async def _register(conn: asyncpg.Connection, spec: ExperimentSpec, box: SecretBox,
+async def _register(conn: PgConnection, spec: ExperimentSpec, box: SecretBox,
                     may_create: bool) -> RegisteredExperiment:
     """Register in the caller's transaction: raising here undoes whatever the registration stored."""
     registered = await register_experiment(conn, spec, box)
@@ -58,7 +57,7 @@ async def _register(conn: asyncpg.Connection, spec: ExperimentSpec, box: SecretB
     return registered
 
 
-async def create_experiment(conn: asyncpg.Connection, project_id: UUID, spec: Mapping[str, Any],
+async def create_experiment(conn: PgConnection, project_id: UUID, spec: Mapping[str, Any],
                             box: SecretBox, *, may_create: bool = True,
                             created: list[Created] | None = None) -> ExperimentRecord:
     async with conn.transaction():
@@ -74,7 +73,7 @@ async def create_experiment(conn: asyncpg.Connection, project_id: UUID, spec: Ma
     return record
 
 
-async def update_experiment(conn: asyncpg.Connection, project_id: UUID, experiment_id: UUID, spec: Mapping[str, Any],
+async def update_experiment(conn: PgConnection, project_id: UUID, experiment_id: UUID, spec: Mapping[str, Any],
                             box: SecretBox, *, may_create: bool = True,
                             created: list[Created] | None = None) -> ExperimentRecord:
     """Replace the experiment's spec; runs already made keep the spec they ran (their snapshot)."""
@@ -93,5 +92,5 @@ async def update_experiment(conn: asyncpg.Connection, project_id: UUID, experime
     return record
 
 
-async def archive_experiment(conn: asyncpg.Connection, project_id: UUID, experiment_id: UUID) -> ExperimentRecord:
+async def archive_experiment(conn: PgConnection, project_id: UUID, experiment_id: UUID) -> ExperimentRecord:
     return await set_archived(conn, EXPERIMENT, project_id, experiment_id, True)

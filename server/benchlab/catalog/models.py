@@ -9,18 +9,17 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.catalog.common import UNSET, Unset, active_project, ensure_active, fetch_owned, set_archived, write_unique
 from benchlab.catalog.validation import spec_entry
 from benchlab.spec import ModelSpec
 from benchlab.spec.load import read_model_entry
 from benchlab.stores import models as model_store
 from benchlab.stores.models import MODEL, ModelRecord
+from benchlab.stores.postgres import PgConnection
 from benchlab.stores.providers import PROVIDER
 
 
-async def _active_provider_name(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID) -> str:
+async def _active_provider_name(conn: PgConnection, project_id: UUID, provider_id: UUID) -> str:
     provider = await fetch_owned(conn, PROVIDER, project_id, provider_id)
     ensure_active(provider, PROVIDER)
     return provider.name
@@ -32,9 +31,10 @@ def _validated(fields: dict[str, Any], provider_name: str) -> ModelSpec:
                       renames={"model": "model_id"}, whole="model")
 
 
-async def create_model(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID, name: str, model_id: str, *,
+async def create_model(conn: PgConnection, project_id: UUID, provider_id: UUID, name: str, model_id: str, *,
                        input_price_per_mtok: float | None = None, output_price_per_mtok: float | None = None,
-                       params: dict[str, Any] | None = None) -> ModelRecord:
+                       params: object = None) -> ModelRecord:
+    """`params` is JSON as the caller sent it: checked here by the spec's rules."""
     async with conn.transaction():
         await active_project(conn, project_id)
         provider_name = await _active_provider_name(conn, project_id, provider_id)
@@ -44,13 +44,14 @@ async def create_model(conn: asyncpg.Connection, project_id: UUID, provider_id: 
                                   lambda: model_store.insert_model(conn, project_id, provider_id, spec))
 
 
-async def update_model(conn: asyncpg.Connection, project_id: UUID, model_record_id: UUID, *,
+async def update_model(conn: PgConnection, project_id: UUID, model_record_id: UUID, *,
                        provider_id: UUID | None = None, name: str | None = None, model_id: str | None = None,
                        input_price_per_mtok: float | None | Unset = UNSET,
                        output_price_per_mtok: float | None | Unset = UNSET,
-                       params: dict[str, Any] | None = None) -> ModelRecord:
+                       params: object = None) -> ModelRecord:
     """Change what is given. None leaves provider, name, model id and params as they are and clears a price;
-    UNSET leaves a price as it is. `params` replaces the whole mapping (give {} to remove them all)."""
+    UNSET leaves a price as it is. `params` (JSON, checked here) replaces the whole mapping (give {} to remove
+    them all)."""
     async with conn.transaction():
         await active_project(conn, project_id)
         current = await fetch_owned(conn, MODEL, project_id, model_record_id, for_update=True)
@@ -70,5 +71,5 @@ async def update_model(conn: asyncpg.Connection, project_id: UUID, model_record_
             lambda: model_store.update_model(conn, model_record_id, project_id, new_provider_id, spec))
 
 
-async def archive_model(conn: asyncpg.Connection, project_id: UUID, model_record_id: UUID) -> ModelRecord:
+async def archive_model(conn: PgConnection, project_id: UUID, model_record_id: UUID) -> ModelRecord:
     return await set_archived(conn, MODEL, project_id, model_record_id, True)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.catalog.common import ensure_active, fetch_owned, set_archived, write_unique
 from benchlab.catalog.validation import checked, description_field, name_field, slug_field
 from benchlab.spec.fields import Section
 from benchlab.stores import projects as project_store
+from benchlab.stores.postgres import PgConnection
 from benchlab.stores.projects import PROJECT, ProjectRecord
 
 
-async def create_project(conn: asyncpg.Connection, slug: str, name: str, description: str = "") -> ProjectRecord:
+async def create_project(conn: PgConnection, slug: str, name: str, description: str = "") -> ProjectRecord:
     def read(section: Section) -> tuple[str, str, str]:
         return slug_field(section), name_field(section), description_field(section)
 
@@ -23,7 +22,7 @@ async def create_project(conn: asyncpg.Connection, slug: str, name: str, descrip
                                   lambda: project_store.insert_project(conn, slug, name, description))
 
 
-async def update_project(conn: asyncpg.Connection, project_id: UUID, name: str | None = None,
+async def update_project(conn: PgConnection, project_id: UUID, name: str | None = None,
                          description: str | None = None) -> ProjectRecord:
     """Change what is given (None leaves a field as it is); an archived project must be unarchived first."""
     async with conn.transaction():
@@ -39,9 +38,9 @@ async def update_project(conn: asyncpg.Connection, project_id: UUID, name: str |
         return await project_store.update_project(conn, project_id, name, description)
 
 
-async def archive_project(conn: asyncpg.Connection, project_id: UUID) -> ProjectRecord:
+async def archive_project(conn: PgConnection, project_id: UUID) -> ProjectRecord:
     return await set_archived(conn, PROJECT, project_id, project_id, True)
 
 
-async def unarchive_project(conn: asyncpg.Connection, project_id: UUID) -> ProjectRecord:
+async def unarchive_project(conn: PgConnection, project_id: UUID) -> ProjectRecord:
     return await set_archived(conn, PROJECT, project_id, project_id, False)

@@ -4,8 +4,6 @@ Templates are checked by the spec's rules (roles, `{{name}}` placeholders)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -17,10 +15,11 @@ from benchlab.spec import PromptSpec, SpecError
 from benchlab.spec.load import read_prompt_entry
 from benchlab.spec.model import canonical_hash, to_plain
 from benchlab.stores import prompts as prompt_store
+from benchlab.stores.postgres import PgConnection
 from benchlab.stores.prompts import PROMPT, PromptRecord, PromptVersionRecord
 
 
-async def create_prompt(conn: asyncpg.Connection, project_id: UUID, name: str) -> PromptRecord:
+async def create_prompt(conn: PgConnection, project_id: UUID, name: str) -> PromptRecord:
     name = checked(name_field, {"name": name})
     async with conn.transaction():
         await active_project(conn, project_id)
@@ -28,10 +27,10 @@ async def create_prompt(conn: asyncpg.Connection, project_id: UUID, name: str) -
                                   lambda: prompt_store.insert_prompt(conn, project_id, name))
 
 
-async def create_prompt_version(conn: asyncpg.Connection, project_id: UUID, prompt_id: UUID, version: str, *,
-                                messages: Sequence[dict[str, Any]] | None = None,
-                                text: str | None = None) -> PromptVersionRecord:
-    """A chat template (`messages`: [{role, content}]) or a completion template (`text`), not both."""
+async def create_prompt_version(conn: PgConnection, project_id: UUID, prompt_id: UUID, version: str, *,
+                                messages: object = None, text: str | None = None) -> PromptVersionRecord:
+    """A chat template (`messages`: [{role, content}]) or a completion template (`text`), not both; both are
+    checked here by the spec's rules (`messages` is JSON as the caller sent it)."""
     async with conn.transaction():
         await active_project(conn, project_id)
         prompt = await fetch_owned(conn, PROMPT, project_id, prompt_id)
@@ -51,11 +50,11 @@ async def create_prompt_version(conn: asyncpg.Connection, project_id: UUID, prom
         return await prompt_store.find_version(conn, version_id)
 
 
-async def archive_prompt(conn: asyncpg.Connection, project_id: UUID, prompt_id: UUID) -> PromptRecord:
+async def archive_prompt(conn: PgConnection, project_id: UUID, prompt_id: UUID) -> PromptRecord:
     return await set_archived(conn, PROMPT, project_id, prompt_id, True)
 
 
-async def register_prompt_version(conn: asyncpg.Connection, project_id: UUID, prompt: PromptSpec) -> UUID:
+async def register_prompt_version(conn: PgConnection, project_id: UUID, prompt: PromptSpec) -> UUID:
     """The id of the stored version of `prompt`, stored (with the prompt) when new; SpecError when its label
     already holds other content."""
     prompt_id = await prompt_store.ensure_prompt(conn, project_id, prompt.name)

@@ -6,14 +6,13 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.catalog.common import UNSET, Unset, active_project, ensure_active, fetch_owned, set_archived, write_unique
 from benchlab.catalog.validation import spec_entry
 from benchlab.secrets import SecretBox
 from benchlab.spec import ProviderSpec
 from benchlab.spec.load import read_provider_entry
 from benchlab.stores import providers as provider_store
+from benchlab.stores.postgres import PgConnection
 from benchlab.stores.providers import PROVIDER, ProviderRecord
 
 
@@ -23,7 +22,7 @@ def _validated(fields: dict[str, Any]) -> ProviderSpec:
     return spec_entry("providers", lambda problems: read_provider_entry(fields, problems), whole="provider")
 
 
-async def create_provider(conn: asyncpg.Connection, project_id: UUID, name: str, type: str, *,
+async def create_provider(conn: PgConnection, project_id: UUID, name: str, type: str, *,
                           api_base: str | None = None, transport: str = "auto", max_concurrency: int | None = None,
                           api_key: str | None = None, box: SecretBox) -> ProviderRecord:
     spec = _validated({"name": name, "type": type, "api_base": api_base, "transport": transport,
@@ -35,7 +34,7 @@ async def create_provider(conn: asyncpg.Connection, project_id: UUID, name: str,
                                   lambda: provider_store.insert_provider(conn, project_id, spec, credentials))
 
 
-async def update_provider(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID, *, box: SecretBox,
+async def update_provider(conn: PgConnection, project_id: UUID, provider_id: UUID, *, box: SecretBox,
                           name: str | None = None, type: str | None = None, api_base: str | None | Unset = UNSET,
                           transport: str | None = None, max_concurrency: int | None | Unset = UNSET,
                           api_key: str | None | Unset = UNSET) -> ProviderRecord:
@@ -60,5 +59,5 @@ async def update_provider(conn: asyncpg.Connection, project_id: UUID, provider_i
                                                    replace_key=api_key is not UNSET, credentials=credentials))
 
 
-async def archive_provider(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID) -> ProviderRecord:
+async def archive_provider(conn: PgConnection, project_id: UUID, provider_id: UUID) -> ProviderRecord:
     return await set_archived(conn, PROVIDER, project_id, provider_id, True)

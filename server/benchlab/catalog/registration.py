@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.catalog.datasets import register_dataset_version
 from benchlab.catalog.prompts import register_prompt_version
 from benchlab.secrets import SecretBox
@@ -22,6 +20,7 @@ from benchlab.stores import experiments as experiment_store
 from benchlab.stores import models as model_store
 from benchlab.stores import projects as project_store
 from benchlab.stores import providers as provider_store
+from benchlab.stores.postgres import PgConnection
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class RegisteredExperiment:
     created: tuple[Created, ...] = ()
 
 
-async def register_experiment(conn: asyncpg.Connection, spec: ExperimentSpec, box: SecretBox) -> RegisteredExperiment:
+async def register_experiment(conn: PgConnection, spec: ExperimentSpec, box: SecretBox) -> RegisteredExperiment:
     """Store the spec's project, providers, models, prompt versions, dataset version and experiment."""
     async with conn.transaction():
         project_id = await project_store.ensure_project(conn, spec.project)

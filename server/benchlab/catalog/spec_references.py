@@ -21,8 +21,6 @@ from collections.abc import Collection, Mapping
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.catalog.common import archived_advice
 from benchlab.spec import SpecError
 from benchlab.spec.fields import is_integer
@@ -31,13 +29,14 @@ from benchlab.stores import datasets as dataset_store
 from benchlab.stores import models as model_store
 from benchlab.stores import prompts as prompt_store
 from benchlab.stores import providers as provider_store
+from benchlab.stores.postgres import PgConnection
 from benchlab.stores.projects import ProjectRecord
 from benchlab.stores.providers import ProviderRecord
 
 PRICE_KEYS = ("input_price_per_mtok", "output_price_per_mtok")
 
 
-async def resolve_references(conn: asyncpg.Connection, project: ProjectRecord, document: object) -> dict[str, Any]:
+async def resolve_references(conn: PgConnection, project: ProjectRecord, document: object) -> dict[str, Any]:
     """A copy of `document` with every reference replaced by the stored entity; SpecError lists what is not found."""
     if not isinstance(document, Mapping):
         raise SpecError(["spec: must be a mapping"])
@@ -81,7 +80,7 @@ def _reference_name(entry: object, keys: Collection[str]) -> str | None:
     return str(name) if isinstance(name, str) or is_integer(name) else None
 
 
-async def _fill_models(conn: asyncpg.Connection, project_id: UUID, doc: dict[str, Any], problems: list[str]) -> None:
+async def _fill_models(conn: PgConnection, project_id: UUID, doc: dict[str, Any], problems: list[str]) -> None:
     for index, (path, entry) in enumerate(_entries(doc, "models")):
         name = _reference_name(entry, ("name",))
         if name is None:
@@ -107,7 +106,7 @@ def _provider_entry(provider: ProviderRecord) -> dict[str, Any]:
     return entry
 
 
-async def _fill_providers(conn: asyncpg.Connection, project_id: UUID, doc: dict[str, Any],
+async def _fill_providers(conn: PgConnection, project_id: UUID, doc: dict[str, Any],
                           problems: list[str]) -> None:
     listed = set()
     for index, (path, entry) in enumerate(_entries(doc, "providers")):
@@ -137,7 +136,7 @@ async def _fill_providers(conn: asyncpg.Connection, project_id: UUID, doc: dict[
         listed.add(provider_name)  # an unknown provider is reported by the spec's own validation
 
 
-async def _fill_prompts(conn: asyncpg.Connection, project_id: UUID, doc: dict[str, Any], problems: list[str]) -> None:
+async def _fill_prompts(conn: PgConnection, project_id: UUID, doc: dict[str, Any], problems: list[str]) -> None:
     for index, (path, entry) in enumerate(_entries(doc, "prompts")):
         name = _reference_name(entry, ("name", "version"))
         if name is None:
@@ -167,7 +166,7 @@ async def _fill_prompts(conn: asyncpg.Connection, project_id: UUID, doc: dict[st
             doc["prompts"][index] = {"name": name, "version": found["version"], **found["template"]}
 
 
-async def _fill_dataset(conn: asyncpg.Connection, project_id: UUID, doc: dict[str, Any], problems: list[str]) -> None:
+async def _fill_dataset(conn: PgConnection, project_id: UUID, doc: dict[str, Any], problems: list[str]) -> None:
     dataset = doc.get("dataset")
     if not isinstance(dataset, Mapping) or dataset.get("file") is not None:
         return
@@ -192,7 +191,7 @@ async def _fill_dataset(conn: asyncpg.Connection, project_id: UUID, doc: dict[st
         doc["dataset"] = {"name": name, "items": [to_plain(item) for item in items]}
 
 
-async def _dataset_version(conn: asyncpg.Connection, dataset_id: UUID, name: str, wanted: object,
+async def _dataset_version(conn: PgConnection, dataset_id: UUID, name: str, wanted: object,
                            problems: list[str]) -> UUID | None:
     latest = await dataset_store.latest_version(conn, dataset_id)
     if latest is None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.catalog.common import archived_advice
 from benchlab.spec import ExperimentSpec
 from benchlab.spec.model import canonical_json
@@ -20,10 +18,11 @@ from benchlab.stores import models as model_store
 from benchlab.stores import providers as provider_store
 from benchlab.stores.datasets import DATASET
 from benchlab.stores.entities import is_archived
+from benchlab.stores.postgres import PgConnection
 from benchlab.stores.prompts import PROMPT
 
 
-async def store_conflicts(conn: asyncpg.Connection, project_id: UUID, spec: ExperimentSpec) -> list[str]:
+async def store_conflicts(conn: PgConnection, project_id: UUID, spec: ExperimentSpec) -> list[str]:
     """`path: problem` for each spec entry that clashes with the stored entity of the same name."""
     problems: list[str] = []
     for index, provider in enumerate(spec.providers):

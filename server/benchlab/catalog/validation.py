@@ -52,7 +52,8 @@ def spec_entry(list_key: str, read: Callable[[list[str]], T], *, renames: Mappin
 def _field_path(problem: str, prefix: str, renames: Mapping[str, str], whole: str) -> str:
     if problem.startswith(prefix + "."):
         rest = problem[len(prefix) + 1:]
-        key = re.match(r"[A-Za-z0-9_]*", rest).group(0)  # type: ignore[union-attr]
+        name = re.match(r"[A-Za-z0-9_]*", rest)  # always matches (possibly nothing)
+        key = name.group(0) if name else ""
         return renames.get(key, key) + rest[len(key):]
     if problem.startswith(prefix + ":"):
         return whole + problem[len(prefix):]

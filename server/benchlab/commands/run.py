@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from uuid import UUID
 
 from benchlab.commands.signals import (
@@ -31,10 +31,14 @@ from benchlab.commands.signals import (
     signals_held,
 )
 from benchlab.config import Settings
+from benchlab.errors import BenchlabError
 from benchlab.runtime import Runtime
-from benchlab.spec import load_spec
+from benchlab.spec import ExperimentSpec, load_spec
 from benchlab.stores.local import local_stores
 from benchlab.stores.runs import RunState, transition
+
+if TYPE_CHECKING:  # the engine is imported once a run starts (see _open_and_run)
+    from benchlab.engine.progress import ProgressMessage
 
 _BAR_WIDTH = 24
 
@@ -47,7 +51,7 @@ class ProgressLine:
         self.tty = stream.isatty()
         self._last_plain = 0.0
 
-    def __call__(self, message: dict[str, Any]) -> None:
+    def __call__(self, message: ProgressMessage) -> None:
         done, total = message["done"], message["total"]
         if total:
             filled = min(_BAR_WIDTH, int(_BAR_WIDTH * done / total))
@@ -59,7 +63,7 @@ class ProgressLine:
         if self.tty:
             self.stream.write("\r" + line.ljust(100))
             self.stream.flush()
-        elif time.monotonic() - self._last_plain >= 2 or message["status"] != "running":
+        elif time.monotonic() - self._last_plain >= 2 or message["status"] != RunState.RUNNING:
             self._last_plain = time.monotonic()
             self.stream.write(line + "\n")
 
@@ -90,7 +94,7 @@ def _stopped_before_start(status: int) -> int:
     return status
 
 
-async def _run(settings: Settings, embedded: bool, spec: Any, resume: UUID | None, as_json: bool,
+async def _run(settings: Settings, embedded: bool, spec: ExperimentSpec | None, resume: UUID | None, as_json: bool,
                stop: StopSignals) -> int:
     main = asyncio.current_task()
     assert main is not None
@@ -101,8 +105,8 @@ async def _run(settings: Settings, embedded: bool, spec: Any, resume: UUID | Non
         stop.uninstall()
 
 
-async def _open_and_run(settings: Settings, embedded: bool, spec: Any, resume: UUID | None, as_json: bool,
-                        stop: StopSignals) -> int:
+async def _open_and_run(settings: Settings, embedded: bool, spec: ExperimentSpec | None, resume: UUID | None,
+                        as_json: bool, stop: StopSignals) -> int:
     # The engine is imported once a run starts: an invalid spec or setting fails before it costs anything.
     from benchlab.engine.runner import RunExecutor
     from benchlab.engine.runs import resume_run, submit_run
@@ -117,19 +121,26 @@ async def _open_and_run(settings: Settings, embedded: bool, spec: Any, resume: U
         if resume is not None:
             await resume_run(deps, resume)
             run_id = resume
-        else:
+        elif spec is not None:
             run_id = await submit_run(deps, spec)
+        else:
+            raise BenchlabError("give a spec file to run, or --resume RUN_ID")
         if stop.received:  # signalled while the run was being queued: leave it resumable, not half-started
             async with deps.pg.acquire() as conn:
                 await transition(conn, run_id, RunState.INTERRUPTED, error="stopped before it started; resume it")
             return _stopped_before_start(stop.exit_status)
         progress = ProgressLine(sys.stderr)
         executor = RunExecutor(deps, run_id, on_progress=progress, spec=spec)
-        stop.escalate_with(
-            lambda: (say("cancelling: waiting for requests in flight (Ctrl-C again to stop at once)"),
-                     executor.cancel()),
-            lambda: (say("stopping at once: requests in flight are dropped; the run stays resumable"),
-                     executor.abort()))
+
+        def cancel_gracefully() -> None:
+            say("cancelling: waiting for requests in flight (Ctrl-C again to stop at once)")
+            executor.cancel()
+
+        def stop_at_once() -> None:
+            say("stopping at once: requests in flight are dropped; the run stays resumable")
+            executor.abort()
+
+        stop.escalate_with(cancel_gracefully, stop_at_once)
         print(f"run {run_id} started", file=sys.stderr)
         with _stdout_to_stderr(as_json):
             run = await executor.execute()
@@ -143,10 +154,10 @@ async def _open_and_run(settings: Settings, embedded: bool, spec: Any, resume: U
                           "summary": run.summary}, indent=2, default=str))
     else:
         print(format_summary(run.id, run.status, run.summary or {}, run.self_measurement or {}, run.error))
-    if run.status == "interrupted":
+    if run.status is RunState.INTERRUPTED:
         print(f"resume it with: benchlab run --resume {run.id}", file=sys.stderr)
         return stop.exit_status if stop.received else 1
-    return 0 if run.status == "completed" else 1
+    return 0 if run.status is RunState.COMPLETED else 1
 
 
 @contextmanager
@@ -185,9 +196,9 @@ def format_summary(run_id: UUID, status: str, summary: dict[str, Any], measured:
     lines = [f"run {run_id}: {status}" + (f" ({error})" if error else "")]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.append("latencies in ms over successful requests; tok/s = output tokens per second in the window")
-    for error in summary.get("errors") or []:
-        first = f": first {error['first_message']}" if error["first_message"] else ""
-        lines.append(f"errors {error['error_type'] or 'error'}: {error['requests']} request(s){first}")
+    for failure in summary.get("errors") or []:
+        first = f": first {failure['first_message']}" if failure["first_message"] else ""
+        lines.append(f"errors {failure['error_type'] or 'error'}: {failure['requests']} request(s){first}")
     unpriced = sum(g.get("cost_unknown_requests", 0) for g in summary.get("groups", []))
     if unpriced:
         lines.append(f"cost unknown for {unpriced} request(s): no price for their model (set input/output prices "

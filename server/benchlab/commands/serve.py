@@ -10,6 +10,7 @@ import socket
 import time
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from benchlab import __version__
 from benchlab.app import create_app
@@ -41,8 +42,9 @@ def bind_listeners(host: str, port: int) -> list[socket.socket]:
     uvicorn's log line and exit 3 after the stores started, and no other process can take the port between
     the check and the serving."""
     try:
-        addresses = dict.fromkeys(info[:3] + info[4:] for info in socket.getaddrinfo(
-            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE))
+        addresses = dict.fromkeys((family, kind, proto, address) for family, kind, proto, _, address in
+                                  socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
+                                                     flags=socket.AI_PASSIVE))
     except OSError as exc:
         raise BenchlabError(f"cannot listen on {host}: {exc.strerror or exc}; give an address of this machine "
                             "with --host or BENCHLAB_HOST") from None
@@ -100,7 +102,7 @@ async def _serve(settings: Settings, listeners: list[socket.socket], started: fl
             await runtime.close()
 
 
-def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
     """How `serve` runs uvicorn (benchmarks use the same). No per-message deflate on WebSockets: progress
     messages are small, and compressing each one for each of hundreds of subscribers costs more CPU than
     the bytes it saves on a LAN."""

@@ -102,10 +102,10 @@ class StopSignals:
     def __init__(self) -> None:
         self.first_signal: int | None = None
         self.received = 0
-        self._steps: list[Callable[[], None]] = []
+        self._steps: list[Callable[[], object]] = []  # what a step returns is ignored
         self._loop: asyncio.AbstractEventLoop
 
-    def install(self, *steps: Callable[[], None]) -> None:
+    def install(self, *steps: Callable[[], object]) -> None:
         """Handle the signals on the running loop until `uninstall()`. The loop's own handlers, because they
         wake it through its wake-up pipe: the kernel may deliver a signal to any thread (chDB's, the default
         executor's), and a plain Python handler runs only once the main thread wakes up by itself."""
@@ -121,7 +121,7 @@ class StopSignals:
             self._loop.remove_signal_handler(each)
         announce_signals()
 
-    def escalate_with(self, *steps: Callable[[], None]) -> None:
+    def escalate_with(self, *steps: Callable[[], object]) -> None:
         """Replace the steps still to come (e.g. once the run has started, stopping means cancelling it)."""
         self._steps = list(steps)
 

@@ -31,7 +31,7 @@ def request_event(project_id: UUID, run_id: UUID, experiment_id: UUID, planned: 
         tokens_per_event=timings.tokens_per_event, prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens, reasoning_tokens=outcome.reasoning_tokens,
         cached_tokens=outcome.cached_tokens, tokens_estimated=outcome.tokens_estimated, cost_usd=cost_usd or 0.0,
-        cost_known=cost_usd is not None, status="ok" if record.ok else "error", error_type=record.error_type,
+        cost_known=cost_usd is not None, status="ok" if record.ok else "error", error_type=record.error_column,
         http_status=record.http_status, finish_reason=record.finish_reason or "",
         output=record.output_text[:OUTPUT_LIMIT_CHARS], tool_calls=tool_calls_json(record.tool_calls),
         error_message=record.error_message,

@@ -81,15 +81,15 @@ async def _send(transport: Transport, request: LLMRequest) -> tuple[ResponseReco
 def _outcome(record: ResponseRecord, intended_ns: int, first_send_ns: int, attempts: int,
              dispatch_ns: int) -> Outcome:
     usage = record.usage or {}
-    completion = usage.get("completion_tokens")
-    estimated = completion is None
-    if estimated:
-        completion = estimate_tokens(len(record.output_text) + len(record.reasoning_text)
-                                     + sum(len(c["arguments"]) + len(c["name"]) for c in record.tool_calls))
+    reported = usage.get("completion_tokens")
+    estimated = reported is None
+    completion = int(reported) if reported is not None else estimate_tokens(
+        len(record.output_text) + len(record.reasoning_text)
+        + sum(len(c["arguments"]) + len(c["name"]) for c in record.tool_calls))
     details = usage.get("completion_tokens_details") or {}
     prompt_details = usage.get("prompt_tokens_details") or {}
-    timings = compute_timings(intended_ns, record.send_ns, record.end_ns, record.events, int(completion))
+    timings = compute_timings(intended_ns, record.send_ns, record.end_ns, record.events, completion)
     timings.queue_delay_ms = max(0.0, (first_send_ns - intended_ns) / 1e6)
-    return Outcome(record, timings, attempts, first_send_ns, int(completion), int(usage.get("prompt_tokens") or 0),
+    return Outcome(record, timings, attempts, first_send_ns, completion, int(usage.get("prompt_tokens") or 0),
                    int(details.get("reasoning_tokens") or 0), int(prompt_details.get("cached_tokens") or 0),
                    estimated, dispatch_ns)

@@ -15,6 +15,7 @@ import collections
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import urlsplit
 
 import h11
@@ -35,7 +36,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not its subclasses
 
     def data_received(self, data: bytes) -> None:
         t_ns = time.perf_counter_ns()
@@ -54,6 +55,7 @@ class _Connection(asyncio.Protocol):
 
     def _drain(self, t_ns: int) -> None:
         while True:
+            event: object
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError:

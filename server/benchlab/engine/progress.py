@@ -9,12 +9,34 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal, TypedDict
 
 from benchlab.metrics import METRICS
+from benchlab.stores.runs import RunState
 
 _ROLLING = 2000
 _TTFT = METRICS["ttft_ms"]
+
+FINISHING: Literal["finishing"] = "finishing"
+"""A progress status that is no run state: every request was sent, the summary is being computed."""
+ProgressStatus = RunState | Literal["finishing"]
+
+
+class ProgressMessage(TypedDict):
+    """One message of the `runProgress` feed (JSON on the realtime hub; keys as the API spells them)."""
+
+    type: Literal["progress"]
+    runId: str
+    sequence: int
+    status: str          # a RunState's value, or FINISHING
+    done: int
+    total: int | None
+    failed: int
+    errors: dict[str, int]
+    requestsPerSecond: float
+    ttftP50Ms: float
+    ttftP99Ms: float
+    elapsedSeconds: float
 
 
 @dataclass
@@ -39,11 +61,11 @@ class Progress:
     def error_rate(self) -> float:
         return self.failed / self.done if self.done else 0.0
 
-    def message(self, run_id: str, status: str) -> dict[str, Any]:
+    def message(self, run_id: str, status: ProgressStatus) -> ProgressMessage:
         """One progress event; `sequence` increases by one per message so clients can spot gaps."""
         self.sequence += 1
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        return {"type": "progress", "runId": run_id, "sequence": self.sequence, "status": status,
+        return {"type": "progress", "runId": run_id, "sequence": self.sequence, "status": str(status),
                 "done": self.done, "total": self.total, "failed": self.failed, "errors": dict(self.errors),
                 "requestsPerSecond": round(self.done / elapsed, 3),
                 "ttftP50Ms": self._ttft(0.5), "ttftP99Ms": self._ttft(0.99), "elapsedSeconds": round(elapsed, 3)}

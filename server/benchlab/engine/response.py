@@ -7,28 +7,37 @@ text, reasoning, tool calls, usage and finish reason, so both transports produce
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from benchlab.engine.timing import StreamEvent
 
-# connect_error: no connection could be made (refused, unreachable, unknown host): the server never saw the
-# request. disconnected: the connection was lost before the answer was complete.
-ERROR_TYPES = ("rate_limited", "server_error", "timeout", "connect_error", "disconnected", "bad_request", "auth",
-               "other")
+
+class ErrorType(StrEnum):
+    """Why a request failed: the `error_type` column (which holds "" for a success) and `retries.retry_on`."""
+
+    RATE_LIMITED = "rate_limited"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    CONNECT_ERROR = "connect_error"  # no connection could be made (refused, unreachable): the server saw nothing
+    DISCONNECTED = "disconnected"    # the connection was lost before the answer was complete
+    BAD_REQUEST = "bad_request"
+    AUTH = "auth"
+    OTHER = "other"
 
 
-def error_type_for_status(status: int) -> str:
+def error_type_for_status(status: int) -> ErrorType:
     if status == 429:
-        return "rate_limited"
+        return ErrorType.RATE_LIMITED
     if status == 408:
-        return "timeout"
+        return ErrorType.TIMEOUT
     if status in (401, 403):
-        return "auth"
+        return ErrorType.AUTH
     if status >= 500:
-        return "server_error"
+        return ErrorType.SERVER_ERROR
     if status >= 400:
-        return "bad_request"
-    return "other"
+        return ErrorType.BAD_REQUEST
+    return ErrorType.OTHER
 
 
 @dataclass
@@ -36,7 +45,7 @@ class ResponseRecord:
     send_ns: int
     end_ns: int = 0
     events: list[StreamEvent] = field(default_factory=list)
-    error_type: str = ""            # "" when the request succeeded, else one of ERROR_TYPES
+    error_type: ErrorType | None = None  # None when the request succeeded
     error_message: str = ""         # short, never containing credentials
     http_status: int = 0
     usage: dict[str, Any] | None = None
@@ -49,7 +58,12 @@ class ResponseRecord:
 
     @property
     def ok(self) -> bool:
-        return not self.error_type
+        return self.error_type is None
+
+    @property
+    def error_column(self) -> str:
+        """`error_type` as stored: the value, or "" for a success."""
+        return "" if self.error_type is None else self.error_type.value
 
 
 class ChunkAccumulator:

@@ -12,7 +12,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,18 +20,19 @@ from uuid import UUID
 
 from benchlab.analytics.summary import SLOs, compute_summary, describe_errors
 from benchlab.engine import load as load_profiles
+from benchlab.engine.cancellation import cancelling, even_if_cancelled
 from benchlab.engine.cost import Prices, model_prices, request_cost
 from benchlab.engine.deps import EngineDeps
 from benchlab.engine.event_row import request_event
 from benchlab.engine.executor import RetryPolicy, Transport, execute
 from benchlab.engine.planner import PlannedRequest, plan
-from benchlab.engine.progress import Progress
+from benchlab.engine.progress import FINISHING, Progress, ProgressMessage, ProgressStatus
+from benchlab.engine.recorded import recorded_state
 from benchlab.engine.request_feed import FLUSH_INTERVAL_S, RequestFeed, feed_channel
 from benchlab.engine.selfcheck import SelfMeasurement
-from benchlab.engine.transport_direct import DirectTransport
-from benchlab.engine.transport_litellm import LiteLLMTransport
+from benchlab.engine.transports import connections_wanted, open_transport, sweep_max_concurrency
 from benchlab.errors import ConflictError, NotFoundError
-from benchlab.spec import ExperimentSpec, ProviderSpec, load_spec
+from benchlab.spec import ExperimentSpec, LoadProfile, LoadSpec, load_spec
 from benchlab.stores import providers, request_events
 from benchlab.stores.event_writer import EventWriter
 from benchlab.stores.runs import RunRecord, RunState, get_run, record_progress, transition
@@ -42,7 +43,6 @@ PROGRESS_INTERVAL_S = 0.5
 ABORT_WRITE_S = 1.0         # stopped at once: ClickHouse gets this long for the last rows, then they go to disk
 TRANSPORT_CLOSE_S = 2.0
 INTERRUPTED_ERROR = "stopped before it finished; resume it to send the rest"
-OPEN_LOOP_CONNECTIONS = 256
 ERROR_RATE_MIN_REQUESTS = 20
 
 
@@ -53,32 +53,16 @@ def progress_channel(run_id: UUID) -> str:
 @dataclass
 class _Phase:
     name: str
-    profile: str                  # synchronous | concurrent | constant | poisson
+    profile: LoadProfile          # any but SWEEP, which is a sequence of phases
     concurrency: int = 1
     rate: float = 0.0
-
-
-@dataclass(frozen=True)
-class RecordedState:
-    """What earlier executions of a run left in ClickHouse (nothing for a first start).
-
-    A resumed run goes on from here: recorded cells are skipped and count towards the request budget, the
-    counters (and so the error-rate stop rule) continue from the stored rows, and the run's clock resumes
-    where the last recorded request finished, so the pause before the resume is not part of the run.
-    """
-
-    event_ids: frozenset[UUID] = frozenset()
-    failed: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    end_s: float = 0.0                                                      # run clock at the last finish
-    per_phase: dict[str, tuple[int, float]] = field(default_factory=dict)  # phase -> (requests, seconds)
 
 
 @dataclass
 class RunExecutor:
     deps: EngineDeps
     run_id: UUID
-    on_progress: Callable[[dict[str, Any]], None] | None = None
+    on_progress: Callable[[ProgressMessage], None] | None = None
     spec: ExperimentSpec | None = None  # as parsed when the run was created; else parsed from its snapshot
     _cancel: asyncio.Event = field(default_factory=asyncio.Event)
     _aborted: bool = False
@@ -115,7 +99,7 @@ class RunExecutor:
             if not await transition(conn, self.run_id, RunState.RUNNING):
                 raise ConflictError(f"run {self.run_id} is {run.status}; only queued runs can start",
                                     status=run.status.upper())
-        spec = self.spec or load_spec(run.config_snapshot)
+        spec = self.spec = self.spec or load_spec(run.config_snapshot)
         self.progress = Progress(total=run.planned_requests or None)
         try:
             summary, measured = await self._run(run, spec)
@@ -129,23 +113,25 @@ class RunExecutor:
                     await transition(conn, self.run_id, RunState.FAILED, error=str(exc) or type(exc).__name__)
             await asyncio.shield(self._publish_quietly(RunState.INTERRUPTED if interrupted else RunState.FAILED))
             raise
-        final, error = self._final_status(summary)
+        final, error = self._final_status(summary, spec.load)
         async with self.deps.pg.acquire() as conn:
             await transition(conn, self.run_id, final, summary=summary, self_measurement=measured,
                              client_saturated=measured["client_saturated"], error=error,
                              completed_requests=self.progress.done, failed_requests=self.progress.failed)
             record = await get_run(conn, self.run_id)
         await self._publish_quietly(record.status if record else final)
+        if record is None:
+            raise NotFoundError(f"run {self.run_id} was deleted while it executed")
         return record
 
-    def _final_status(self, summary: dict[str, Any] | None) -> tuple[RunState, str | None]:
+    def _final_status(self, summary: dict[str, Any] | None, load: LoadSpec) -> tuple[RunState, str | None]:
         """The run's final state and why (README "What is measured": when a run counts as failed)."""
         if self._aborted or summary is None:
             return RunState.INTERRUPTED, INTERRUPTED_ERROR
         if self._cancel.is_set():
             return RunState.CANCELLED, None
         done, failed = self.progress.done, self.progress.failed
-        limit = self.spec.load.max_error_rate
+        limit = load.max_error_rate
         if self._stop_reason or (limit and done and failed / done > limit):
             because = self._stop_reason or f"error rate {failed / done:.0%} exceeded max_error_rate {limit:.0%}"
             return RunState.FAILED, f"{because} ({failed} of {done} requests failed{describe_errors(summary)})"
@@ -155,7 +141,7 @@ class RunExecutor:
 
     async def _run(self, run: RunRecord, spec: ExperimentSpec) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Execute what is left of the run; the summary is None when the run was stopped at once."""
-        self.spec, self.run = spec, run
+        self.run = run
         self.policy = RetryPolicy(spec.retries.max_attempts, spec.retries.backoff_s, spec.retries.max_backoff_s,
                                   frozenset(spec.retries.retry_on))
         self.rng = random.Random(run.id.int)
@@ -169,7 +155,7 @@ class RunExecutor:
         reporter = asyncio.create_task(self._report_progress())
         feeder = asyncio.create_task(self._publish_feed())
         try:
-            self.recorded = await self._recorded_state()
+            self.recorded = await recorded_state(self.deps.clickhouse, run.project_id, run.id)
             self.progress = Progress(total=run.planned_requests or None, done=len(self.recorded.event_ids),
                                      failed=self.recorded.failed, errors=dict(self.recorded.errors))
             self.limits = {p.name: asyncio.Semaphore(p.max_concurrency) if p.max_concurrency else None
@@ -180,18 +166,18 @@ class RunExecutor:
                 self._phases_task = asyncio.create_task(self._send_all(spec))
                 await self._phases_task
         except asyncio.CancelledError:
-            if not self._aborted or _cancelling():
+            if not self._aborted or cancelling():
                 raise  # this task itself is being cancelled (the process is going down), not an abort
         finally:
-            await _even_if_cancelled(self._close_down(reporter, feeder))
+            await even_if_cancelled(self._close_down(reporter, feeder))
         if self._aborted:
             return None, self.self_measurement.report()
-        await self._publish_quietly("finishing")
+        await self._publish_quietly(FINISHING)
         self._summary_task = asyncio.create_task(self._summarise(run, spec))
         try:
             summary = await self._summary_task
         except asyncio.CancelledError:
-            if not self._aborted or _cancelling():
+            if not self._aborted or cancelling():
                 raise
             return None, self.self_measurement.report()
         return summary, self.self_measurement.report()
@@ -249,23 +235,23 @@ class RunExecutor:
 
     async def _run_phases(self, spec: ExperimentSpec) -> None:
         load = spec.load
-        if load.profile != "sweep":
-            await self._run_phase(_Phase("main", load.profile, load.concurrency or 1, load.rate or 0.0))
+        if load.profile is not LoadProfile.SWEEP:
+            await self._run_phase(spec, _Phase("main", load.profile, load.concurrency or 1, load.rate or 0.0))
             return
-        sync_rate = await self._run_phase(_Phase("sync", "synchronous"))
-        max_rate = await self._run_phase(_Phase("max", "concurrent", load.max_concurrency or load.concurrency or 32))
+        sync_rate = await self._run_phase(spec, _Phase("sync", LoadProfile.SYNCHRONOUS))
+        max_rate = await self._run_phase(spec, _Phase("max", LoadProfile.CONCURRENT, sweep_max_concurrency(load)))
         for rate in load_profiles.sweep_rates(sync_rate, max_rate, load.sweep_rates or 1):
-            await self._run_phase(_Phase(f"rate-{rate:g}", "constant", rate=rate))
+            await self._run_phase(spec, _Phase(f"rate-{rate:g}", LoadProfile.CONSTANT, rate=rate))
 
-    async def _run_phase(self, phase: _Phase) -> float:
+    async def _run_phase(self, spec: ExperimentSpec, phase: _Phase) -> float:
         """Run one load phase; returns its achieved request rate (successful requests per second)."""
-        load = self.spec.load
-        phases = (load.sweep_rates or 0) + 2 if load.profile == "sweep" else 1
+        load = spec.load
+        phases = (load.sweep_rates or 0) + 2 if load.profile is LoadProfile.SWEEP else 1
         recorded, spent_s = self.recorded.per_phase.get(phase.name, (0, 0.0))
         budget = max(0, load.max_requests // phases - recorded) if load.max_requests else None
         duration = max(0.0, load.duration_s / phases - spent_s) if load.duration_s else None
         items: Iterable[PlannedRequest] = (
-            p for p in plan(self.spec, self.run.id, phase=phase.name, cycles=None if duration is not None else 1)
+            p for p in plan(spec, self.run.id, phase=phase.name, cycles=None if duration is not None else 1)
             if p.event_id not in self.recorded.event_ids)
         if budget is not None:
             items = itertools.islice(items, budget)
@@ -286,21 +272,21 @@ class RunExecutor:
             return False
 
         async def run_one(planned: PlannedRequest, intended_ns: int) -> None:
-            await self._execute_one(planned, intended_ns, phase.name)
+            await self._execute_one(planned, intended_ns, phase.name, load)
 
-        if phase.profile in ("synchronous", "concurrent"):
-            concurrency = 1 if phase.profile == "synchronous" else phase.concurrency
+        if phase.profile.closed_loop:
+            concurrency = 1 if phase.profile is LoadProfile.SYNCHRONOUS else phase.concurrency
             await load_profiles.run_closed_loop(items, concurrency, run_one, should_stop)
         else:
-            offsets = (load_profiles.poisson_offsets(phase.rate, load.seed or 0) if phase.profile == "poisson"
-                       else load_profiles.constant_offsets(phase.rate))
+            offsets = (load_profiles.poisson_offsets(phase.rate, load.seed or 0)
+                       if phase.profile is LoadProfile.POISSON else load_profiles.constant_offsets(phase.rate))
             await load_profiles.run_open_loop(items, offsets, run_one, should_stop,
                                               max_concurrency=load.max_concurrency)
         elapsed = max(time.perf_counter() - started, 1e-9)
         succeeded = (self.progress.done - done_before) - (self.progress.failed - failed_before)
         return succeeded / elapsed
 
-    async def _execute_one(self, planned: PlannedRequest, intended_ns: int, phase: str) -> None:
+    async def _execute_one(self, planned: PlannedRequest, intended_ns: int, phase: str, load: LoadSpec) -> None:
         self.sent += 1
         outcome = await execute(planned.request, intended_ns, self.transports[planned.provider.name], self.policy,
                                 self.limits[planned.provider.name], self.rng)
@@ -308,7 +294,6 @@ class RunExecutor:
         if not record.first_on_connection:
             self.self_measurement.record_send_lag(outcome.dispatch_ns, outcome.first_send_ns)
         offset_s = self._run_clock_s(intended_ns)
-        load = self.spec.load
         in_window = offset_s >= load.warmup_s and (
             not load.duration_s or offset_s <= load.duration_s - load.cooldown_s)
         cost = request_cost(outcome.prompt_tokens, outcome.completion_tokens, self.prices[planned.model.name])
@@ -317,7 +302,7 @@ class RunExecutor:
                               phase=phase, cost_usd=cost)
         self.writer.add(event.as_row())
         self.feed.add(event.feed_entry())
-        self.progress.record(record.ok, outcome.timings.ttft_ms, record.error_type)
+        self.progress.record(record.ok, outcome.timings.ttft_ms, record.error_column)
         self.last_done_ns = max(self.last_done_ns, time.perf_counter_ns())
 
     def _wall(self, perf_ns: int) -> datetime:
@@ -325,43 +310,23 @@ class RunExecutor:
 
     async def _open_transports(self, spec: ExperimentSpec) -> None:
         keys = await self._provider_keys(spec)
-        load = spec.load
-        wanted = {"synchronous": 1, "concurrent": load.concurrency or 1}.get(
-            load.profile, load.max_concurrency or OPEN_LOOP_CONNECTIONS)
-        if load.profile == "sweep":
-            wanted = max(wanted, load.max_concurrency or load.concurrency or 32)
+        wanted = connections_wanted(spec.load)
         for provider in spec.providers:  # kept on self as they open, so a failure still closes the open ones
             connections = min(wanted, provider.max_concurrency or wanted)
             first_model = next(m.model for m in spec.models if m.provider == provider.name)
-            self.transports[provider.name] = _transport(provider, keys[provider.name], connections,
-                                                        spec.timeout_s, first_model)
+            self.transports[provider.name] = open_transport(provider, keys[provider.name], connections,
+                                                            spec.timeout_s, first_model)
             await self.transports[provider.name].warm_up(min(connections, 64))
 
     async def _provider_keys(self, spec: ExperimentSpec) -> dict[str, str | None]:
         """Stored (encrypted) credentials win; else the environment variable the spec names."""
         async with self.deps.pg.acquire() as conn:
             stored = await providers.stored_credentials(conn, self.run.project_id)
-        keys = {}
+        keys: dict[str, str | None] = {}
         for provider in spec.providers:
             token = stored.get(provider.name)
             keys[provider.name] = self.deps.secrets.decrypt(token) if token else provider.resolve_api_key()
         return keys
-
-    async def _recorded_state(self) -> RecordedState:
-        stored = await request_events.stored_requests(self.deps.clickhouse, self.run.project_id, self.run.id)
-        if not stored:
-            return RecordedState()
-        errors: dict[str, int] = {}
-        phases: dict[str, list[float]] = {}  # phase -> [requests, first intended send, last finish]
-        for request in stored:
-            if not request.ok:
-                errors[request.error_type] = errors.get(request.error_type, 0) + 1
-            span = phases.setdefault(request.load_phase, [0, request.run_offset_s, request.finished_s])
-            span[0] += 1
-            span[1], span[2] = min(span[1], request.run_offset_s), max(span[2], request.finished_s)
-        return RecordedState(frozenset(request.event_id for request in stored), sum(errors.values()), errors,
-                             max(span[2] for span in phases.values()),
-                             {phase: (int(n), last - first) for phase, (n, first, last) in phases.items()})
 
     async def _report_progress(self) -> None:
         while True:
@@ -370,7 +335,7 @@ class RunExecutor:
                 async with self.deps.pg.acquire() as conn:
                     if await record_progress(conn, self.run_id, self.progress.done, self.progress.failed):
                         self._cancel.set()
-                await self._publish("running")
+                await self._publish(RunState.RUNNING)
                 self._progress_down = False
             except Exception as exc:  # progress is best effort; the run itself must go on
                 if not self._progress_down:
@@ -394,50 +359,17 @@ class RunExecutor:
                                 self.run_id, exc)
                 self._feed_down = True
 
-    async def _publish_quietly(self, status: str) -> None:
+    async def _publish_quietly(self, status: ProgressStatus) -> None:
         """Tell subscribers a status; a fan-out failure (Redis down) must not change the run's outcome."""
         try:
             await self._publish(status)
-            if status not in ("running", "finishing"):
+            if status not in (RunState.RUNNING, FINISHING):  # a final status: the feed ends too
                 await self.deps.hub.publish(feed_channel(self.run_id), {"type": "end", "status": status})
         except Exception:
             log.warning("could not publish the final status of run %s", self.run_id, exc_info=True)
 
-    async def _publish(self, status: str) -> None:
+    async def _publish(self, status: ProgressStatus) -> None:
         message = self.progress.message(str(self.run_id), status)
         if self.on_progress is not None:
             self.on_progress(message)
         await self.deps.hub.publish(progress_channel(self.run_id), message)
-
-
-async def _even_if_cancelled(work: Coroutine[Any, Any, None]) -> None:
-    """Run `work` to its end even when this task is cancelled meanwhile, then let the cancellation through.
-
-    Closing down must not stop half-way: a cancel that lands while rows are being flushed (a process stopping,
-    a server shutting down) would otherwise leave them to a writer nobody waits for, and a resume that starts
-    right after would not see them and send those requests again.
-    """
-    task = asyncio.ensure_future(work)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    task.result()
-
-
-def _cancelling() -> bool:
-    """Whether the current task itself is being cancelled (as opposed to a task it awaited)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
-def _transport(provider: ProviderSpec, api_key: str | None, connections: int, timeout_s: float,
-               warm_up_model: str) -> Transport:
-    if provider.resolved_transport == "direct":
-        return DirectTransport(provider.api_base or "", api_key, max_connections=connections, timeout_s=timeout_s)
-    return LiteLLMTransport(provider.type, provider.api_base, api_key, timeout_s=timeout_s,
-                            warm_up_model=warm_up_model)

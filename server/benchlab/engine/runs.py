@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.catalog import register_experiment
 from benchlab.engine.deps import EngineDeps
 from benchlab.engine.planner import cells
 from benchlab.errors import ConflictError, NotFoundError
-from benchlab.spec import ExperimentSpec
+from benchlab.spec import ExperimentSpec, LoadProfile
 from benchlab.stores import runs
+from benchlab.stores.postgres import PgConnection
+from benchlab.stores.runs import RunState
 
-FINISHED = ("completed", "failed")
+FINISHED = (RunState.COMPLETED, RunState.FAILED)
 
 
 def planned_total(spec: ExperimentSpec) -> int:
@@ -28,7 +28,7 @@ def planned_total(spec: ExperimentSpec) -> int:
         return spec.load.max_requests
     if spec.load.duration_s:
         return 0
-    phases = (spec.load.sweep_rates or 0) + 2 if spec.load.profile == "sweep" else 1
+    phases = (spec.load.sweep_rates or 0) + 2 if spec.load.profile is LoadProfile.SWEEP else 1
     return len(cells(spec)) * phases
 
 
@@ -56,7 +56,7 @@ async def resume_run(deps: EngineDeps, run_id: UUID) -> None:
                                 status=status.upper())
 
 
-async def cancel_run(deps: EngineDeps, run_id: UUID) -> str:
+async def cancel_run(deps: EngineDeps, run_id: UUID) -> RunState:
     """Ask a run to stop; returns its status afterwards (cancelling a cancelled run does nothing).
 
     A run that is not executing ends `cancelled` at once; a running one gets `cancel_requested`, which its
@@ -73,13 +73,13 @@ async def cancel_run(deps: EngineDeps, run_id: UUID) -> str:
     return status
 
 
-async def _queue(conn: asyncpg.Connection, project_id: UUID, experiment_id: UUID, spec: ExperimentSpec) -> UUID:
+async def _queue(conn: PgConnection, project_id: UUID, experiment_id: UUID, spec: ExperimentSpec) -> UUID:
     run_id = await runs.create_run(conn, project_id, experiment_id, spec.to_dict(), planned_total(spec))
-    await runs.transition(conn, run_id, runs.RunState.QUEUED)
+    await runs.transition(conn, run_id, RunState.QUEUED)
     return run_id
 
 
-async def _status(conn: asyncpg.Connection, run_id: UUID) -> str:
+async def _status(conn: PgConnection, run_id: UUID) -> RunState:
     run = await runs.get_run(conn, run_id)
     if run is None:
         raise NotFoundError(f"run {run_id} does not exist")

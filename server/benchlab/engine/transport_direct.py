@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchlab.engine.http_client import ConnectionLost, ConnectionPool, Response
-from benchlab.engine.response import ChunkAccumulator, ResponseRecord, error_type_for_status
+from benchlab.engine.response import ChunkAccumulator, ErrorType, ResponseRecord, error_type_for_status
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,13 @@ class DirectTransport:
                 else:
                     await _read_whole(response, accumulator)
         except TimeoutError:
-            record.error_type, record.error_message = "timeout", f"no complete answer within {self.timeout_s:g} s"
+            record.error_type = ErrorType.TIMEOUT
+            record.error_message = f"no complete answer within {self.timeout_s:g} s"
         except ConnectionLost as exc:
-            record.error_type, record.error_message = "disconnected", str(exc)
+            record.error_type, record.error_message = ErrorType.DISCONNECTED, str(exc)
         except OSError as exc:
-            record.error_type, record.error_message = "connect_error", f"cannot connect: {exc.strerror or exc}"
+            record.error_type = ErrorType.CONNECT_ERROR
+            record.error_message = f"cannot connect: {exc.strerror or exc}"
         finally:
             if response is not None:
                 response.release()
@@ -112,7 +114,7 @@ async def _read_stream(response: Response, accumulator: ChunkAccumulator) -> Non
                 continue
             accumulator.add_openai_chunk(t_ns, json.loads(data))
     if not done:
-        accumulator.record.error_type = "disconnected"
+        accumulator.record.error_type = ErrorType.DISCONNECTED
         accumulator.record.error_message = "the stream ended without [DONE]"
 
 

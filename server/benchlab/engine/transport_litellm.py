@@ -12,18 +12,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import httpx
 
-from benchlab.engine.response import ChunkAccumulator, ResponseRecord, error_type_for_status
+from benchlab.engine.response import ChunkAccumulator, ErrorType, ResponseRecord, error_type_for_status
 from benchlab.engine.transport_direct import LLMRequest
 
 # litellm's loggers; at import it gives them a handler that writes records below WARNING to stdout.
 LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 
 
-def import_litellm() -> Any:
+def import_litellm() -> ModuleType:
     """The litellm module, silenced: the way every benchlab module should import it."""
     import litellm  # imported lazily: ~2 s, and only runs that use this path need it
 
@@ -92,7 +93,8 @@ class LiteLLMTransport:
                 else:
                     _add_chunk(accumulator, time.perf_counter_ns(), response, whole=True)
         except TimeoutError:
-            record.error_type, record.error_message = "timeout", f"no complete answer within {self.timeout_s:g} s"
+            record.error_type = ErrorType.TIMEOUT
+            record.error_message = f"no complete answer within {self.timeout_s:g} s"
         except Exception as exc:  # litellm maps every provider failure onto its exception classes
             _classify(record, exc, litellm, self._api_key)
         return accumulator.finish(time.perf_counter_ns())
@@ -131,7 +133,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
                    or (None if current.__suppress_context__ else current.__context__))
 
 
-def _connection_failure(exc: BaseException, streaming: bool) -> tuple[str, str] | None:
+def _connection_failure(exc: BaseException, streaming: bool) -> tuple[ErrorType, str] | None:
     """(error type, message) when the connection failed, reported as the direct transport reports it.
 
     litellm labels these HTTP 500 (`InternalServerError: Connection error.`, `MidStreamFallbackError`), which
@@ -140,13 +142,13 @@ def _connection_failure(exc: BaseException, streaming: bool) -> tuple[str, str] 
     """
     for cause in _chain(exc):
         if isinstance(cause, httpx.TimeoutException | TimeoutError):
-            return "timeout", f"timed out: {_first_line(cause) or type(cause).__name__}"
+            return ErrorType.TIMEOUT, f"timed out: {_first_line(cause) or type(cause).__name__}"
         if isinstance(cause, httpx.ConnectError | ConnectionRefusedError):
             reasons = [c.strerror for c in _chain(cause) if isinstance(c, OSError) and c.strerror]
-            return "connect_error", f"cannot connect: {reasons[-1] if reasons else _first_line(cause)}"
+            return ErrorType.CONNECT_ERROR, f"cannot connect: {reasons[-1] if reasons else _first_line(cause)}"
         if isinstance(cause, httpx.TransportError | ConnectionError):
             where = "mid-response" if streaming else "before the response was complete"
-            return "disconnected", f"the server closed the connection {where}"
+            return ErrorType.DISCONNECTED, f"the server closed the connection {where}"
     return None
 
 
@@ -154,7 +156,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0]
 
 
-def _classify(record: ResponseRecord, exc: Exception, litellm: Any, api_key: str | None) -> None:
+def _classify(record: ResponseRecord, exc: Exception, litellm: ModuleType, api_key: str | None) -> None:
     failure = _connection_failure(exc, streaming=record.http_status == 200)
     if failure is not None:  # no HTTP status of its own: a stream that had started keeps its 200
         record.error_type, record.error_message = failure
@@ -162,19 +164,19 @@ def _classify(record: ResponseRecord, exc: Exception, litellm: Any, api_key: str
     status = getattr(exc, "status_code", 0) or 0
     record.http_status = int(status) if isinstance(status, int) else 0
     if isinstance(exc, litellm.Timeout):
-        record.error_type = "timeout"
+        record.error_type = ErrorType.TIMEOUT
     elif isinstance(exc, litellm.RateLimitError):
-        record.error_type = "rate_limited"
+        record.error_type = ErrorType.RATE_LIMITED
     elif isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
-        record.error_type = "auth"
+        record.error_type = ErrorType.AUTH
     elif isinstance(exc, (litellm.BadRequestError, litellm.NotFoundError)):
-        record.error_type = "bad_request"
+        record.error_type = ErrorType.BAD_REQUEST
     elif isinstance(exc, litellm.APIConnectionError) and not record.http_status:
-        record.error_type = "disconnected"
+        record.error_type = ErrorType.DISCONNECTED
     elif record.http_status:
         record.error_type = error_type_for_status(record.http_status)
     else:
-        record.error_type = "other"
+        record.error_type = ErrorType.OTHER
     response = getattr(exc, "response", None)
     retry_after = getattr(response, "headers", {}).get("retry-after") if response is not None else None
     if retry_after:

@@ -41,9 +41,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qsl
 
+T = TypeVar("T")
 DEFAULT_OUTPUT_TOKENS = 64
 TOOL_FRAGMENT_CHARS = 4
 FAULTS = ("429", "500", "disconnect", "stall")
@@ -137,7 +138,7 @@ def _count(minimum: int) -> Callable[[object], int]:
     return parse
 
 
-def _optional(parse: Callable[[object], Any]) -> Callable[[object], Any]:
+def _optional(parse: Callable[[object], T]) -> Callable[[object], T | None]:
     return lambda value: None if value is None else parse(value)
 
 
@@ -179,7 +180,8 @@ def _tool_call(value: object) -> str | dict[str, Any]:
     raise ValueError('expected "auto", "none" or {"name": ..., "arguments": {...}}')
 
 
-def _field(default: object, parse: Callable[[object], Any], help: str) -> Any:
+def _field(default: object, parse: Callable[[object], object], help: str) -> Any:
+    """A field with its parser and help text; Any like `dataclasses.field`'s: the annotation types the field."""
     metadata = {"parse": parse, "help": help}
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=metadata)

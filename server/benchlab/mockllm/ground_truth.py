@@ -131,7 +131,7 @@ class GroundTruthLog:
     def write_queued(self, budget_ns: int | None = None) -> None:
         """Write queued records (at least one) until `budget_ns` has passed, or all of them."""
         deadline = None if budget_ns is None else time.monotonic_ns() + budget_ns
-        lines = []
+        lines: list[str] = []
         while self._queue and (deadline is None or not lines or time.monotonic_ns() < deadline):
             lines.append(json.dumps(self._queue.popleft().to_json(), separators=(",", ":")) + "\n")
         self._file.write("".join(lines))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -55,7 +55,7 @@ class Hub:
         await self._fanout.stop()
         await self.backend.disconnect()
 
-    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+    async def publish(self, channel: str, message: Mapping[str, Any]) -> None:
         """Send `message` as JSON text; a value JSON cannot carry fails here, in the publisher's traceback."""
         if not isinstance(message, dict):
             raise TypeError(f"realtime messages are JSON objects; got {type(message).__name__} for {channel!r}")

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -141,7 +142,7 @@ class ResilientRedisBackend(BroadcastBackend):
     async def next_published(self) -> Event:
         return await self._events.get()
 
-    async def _bounded(self, command: Any, what: str) -> None:
+    async def _bounded(self, command: Awaitable[object], what: str) -> None:
         try:
             async with asyncio.timeout(self._timeout_s):
                 await command

@@ -98,11 +98,13 @@ from benchlab.spec.model import (
     DatasetItem,
     DatasetSpec,
     ExperimentSpec,
+    LoadProfile,
     LoadSpec,
     ModelSpec,
     PromptMessage,
     PromptSpec,
     ProviderSpec,
+    ProviderTransport,
     RetrySpec,
     Secret,
     SLOSpec,
@@ -112,7 +114,8 @@ from benchlab.spec.model import (
 
 __all__ = [
     "MIN_REQUESTS_FOR_ERROR_RATE", "OPENAI_COMPATIBLE_TYPES", "DatasetItem", "DatasetSpec", "ExperimentSpec",
-    "LoadSpec", "ModelSpec", "PromptMessage", "PromptSpec", "ProviderSpec", "RetrySpec", "SLOSpec", "Secret",
+    "LoadProfile", "LoadSpec", "ModelSpec", "PromptMessage", "PromptSpec", "ProviderSpec", "ProviderTransport",
+    "RetrySpec", "SLOSpec", "Secret",
     "SpecError", "grid_combinations", "load_spec", "params_hash", "render_messages",
 ]
 

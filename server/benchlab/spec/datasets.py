@@ -19,7 +19,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ ITEM_ROLES = ("system", "developer", "user", "assistant", "tool")
 _UNDECODABLE = re.compile(r"[\ud800-\udfff]")
 
 
-def read_dataset(top: Section, base_dir: Path | None) -> tuple[str, list[Located]]:
+def read_dataset(top: Section, base_dir: Path | None) -> tuple[str, list[Located[DatasetItem]]]:
     """The `dataset` section: its name and its items, each with the location problems about it should name."""
     section = top.section("dataset", DATASET_KEYS, required=True)
     if not isinstance(top.raw("dataset"), Mapping):
@@ -47,12 +47,12 @@ def read_dataset(top: Section, base_dir: Path | None) -> tuple[str, list[Located
     name = section.label("name", required=True)
     if section.has("items") and section.has("file"):
         top.problems.append("dataset: give items or file, not both")
-        records = []
+        records: Sequence[Located[object]] = []
     elif section.has("file"):
         records = _file_records(section, base_dir)
     else:
         records = section.entries("items", required="(inline items), or file (a .jsonl or .csv path)")
-    items = []
+    items: list[Located[DatasetItem]] = []
     for position, (location, raw) in enumerate(records):
         item = read_item(top.problems, location, raw, position)
         if isinstance(raw, Mapping):  # a non-mapping was reported; checking its vars would only add noise
@@ -61,7 +61,7 @@ def read_dataset(top: Section, base_dir: Path | None) -> tuple[str, list[Located
     return name, items
 
 
-def _file_records(dataset: Section, base_dir: Path | None) -> list[Located]:
+def _file_records(dataset: Section, base_dir: Path | None) -> list[Located[dict[str, Any]]]:
     file = dataset.text("file", max_len=4096)
     if not file:
         return []
@@ -111,7 +111,7 @@ def _tool_calls(item: Section) -> tuple[dict[str, Any], ...] | None:
     return tuple(calls)
 
 
-def _read_file(path: Path, problems: list[str]) -> list[Located]:
+def _read_file(path: Path, problems: list[str]) -> list[Located[dict[str, Any]]]:
     """The items in `path`, each with its location; what cannot be read is added to `problems`."""
     readers = {".jsonl": _jsonl_records, ".csv": _csv_records}
     reader = readers.get(path.suffix.lower())
@@ -133,7 +133,7 @@ def _read_file(path: Path, problems: list[str]) -> list[Located]:
     return records
 
 
-def text_records(text: str, format: str, problems: list[str]) -> list[Located]:
+def text_records(text: str, format: str, problems: list[str]) -> list[Located[dict[str, Any]]]:
     """The records of a dataset's text in `format` (one of TEXT_FORMATS), read exactly as a dataset file of
     that type: decoded by `decode_text`, each record located `dataset.file:<line>`."""
     reader = {"jsonl": _jsonl_records, "csv": _csv_records}[format]
@@ -162,8 +162,8 @@ def decode_text(data: bytes | str, problems: list[str]) -> str:
     return _UNDECODABLE.sub("\ufffd", text) if reported else text
 
 
-def _jsonl_records(text: str, problems: list[str]) -> list[Located]:
-    records = []
+def _jsonl_records(text: str, problems: list[str]) -> list[Located[dict[str, Any]]]:
+    records: list[Located[dict[str, Any]]] = []
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
@@ -180,7 +180,7 @@ def _jsonl_records(text: str, problems: list[str]) -> list[Located]:
     return records
 
 
-def _csv_records(text: str, problems: list[str]) -> list[Located]:
+def _csv_records(text: str, problems: list[str]) -> list[Located[dict[str, Any]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[tuple[int, list[str]]] = []  # (first line of the row, its cells); a quoted cell may span lines
     last_line = 0
@@ -198,7 +198,7 @@ def _csv_records(text: str, problems: list[str]) -> list[Located]:
     header = [name.strip() for name in header]
     if not _header_ok(header, header_line, problems):
         return []
-    records = []
+    records: list[Located[dict[str, Any]]] = []
     for line, row in rows[1:]:
         location = f"{LABEL}:{line}"
         if len(row) != len(header):

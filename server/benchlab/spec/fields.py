@@ -12,8 +12,8 @@ import datetime
 import difflib
 import math
 import re
-from collections.abc import Collection, Hashable, Mapping
-from typing import Any
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from typing import Any, Literal, TypeGuard, TypeVar, overload
 
 import yaml
 
@@ -21,7 +21,9 @@ from benchlab.spec.model import Secret, SpecError
 
 JSON_SCALARS = (str, int, float, bool, type(None))
 
-Located = tuple[str, Any]  # (path or location in the document, what was found there)
+T = TypeVar("T")
+Choice = TypeVar("Choice", bound=str)
+Located = tuple[str, T]  # (path or location in the document, what was found there)
 
 
 def parse_yaml(text: str, label: str) -> Any:
@@ -63,12 +65,12 @@ def hint(word: str, candidates: Collection[str]) -> str:
     return f" (expected one of: {', '.join(sorted(candidates))})" if candidates else ""
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """A finite int or float; bools are not numbers here although Python says they are ints."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def is_integer(value: object) -> bool:
+def is_integer(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -128,9 +130,20 @@ class Section:
             self.report(key, "required" if required is True else f"required {required}")
         return True
 
+    @overload
+    def text(self, key: str, *, required: Literal[True], max_len: int = ...,
+             pattern: re.Pattern[str] | None = ..., expected: str = ...) -> str: ...
+    @overload
+    def text(self, key: str, *, required: bool | str = ..., default: str, max_len: int = ...,
+             pattern: re.Pattern[str] | None = ..., expected: str = ...) -> str: ...
+    @overload
+    def text(self, key: str, *, required: bool | str = ..., default: None = ..., max_len: int = ...,
+             pattern: re.Pattern[str] | None = ..., expected: str = ...) -> str | None: ...
+
     def text(self, key: str, *, required: bool | str = False, default: str | None = None, max_len: int = 200,
              pattern: re.Pattern[str] | None = None, expected: str = "") -> str | None:
-        """A string of 1..max_len chars; `expected` describes `pattern` to the user."""
+        """A string of 1..max_len chars; `expected` describes `pattern` to the user. Never None when required
+        ("" when missing or wrong) or given a default."""
         if self._absent(key, required):
             return "" if required else default
         value = self.data[key]
@@ -168,6 +181,12 @@ class Section:
         self.report(key, "must be a non-empty string")
         return None
 
+    @overload
+    def integer(self, key: str, *, required: bool | str = ..., default: int, minimum: int | None = ...) -> int: ...
+    @overload
+    def integer(self, key: str, *, required: bool | str = ..., default: None = ...,
+                minimum: int | None = ...) -> int | None: ...
+
     def integer(self, key: str, *, required: bool | str = False, default: int | None = None,
                 minimum: int | None = None) -> int | None:
         if self._absent(key, required):
@@ -180,6 +199,13 @@ class Section:
         else:
             return value
         return default
+
+    @overload
+    def number(self, key: str, *, required: bool | str = ..., default: float, minimum: float | None = ...,
+               above: float | None = ..., maximum: float | None = ...) -> float: ...
+    @overload
+    def number(self, key: str, *, required: bool | str = ..., default: None = ..., minimum: float | None = ...,
+               above: float | None = ..., maximum: float | None = ...) -> float | None: ...
 
     def number(self, key: str, *, required: bool | str = False, default: float | None = None,
                minimum: float | None = None, above: float | None = None, maximum: float | None = None
@@ -209,19 +235,21 @@ class Section:
         self.report(key, "must be true or false")
         return default
 
-    def choice(self, key: str, choices: Collection[str], *, default: str | None = None) -> str | None:
-        """One of `choices`; `default` when absent (required when None); None when invalid or missing."""
+    def choice(self, key: str, choices: Collection[Choice], *, default: Choice | None = None) -> Choice | None:
+        """The one of `choices` (e.g. an enum's members) the value equals; `default` when absent (required when
+        None); None when invalid or missing."""
         if self._absent(key, default is None):
             return default
         value = self.data[key]
-        if isinstance(value, str) and value in choices:
-            return value
+        for choice in choices:
+            if isinstance(value, str) and value == choice:
+                return choice
         shown = f"'{value}'" if isinstance(value, str) else "this value"
         self.report(key, f"{shown} is not one of {', '.join(choices)}" + (hint(value, choices)
                                                                            if isinstance(value, str) else ""))
         return None
 
-    def entries(self, key: str, *, required: bool | str = False) -> list[tuple[str, Any]]:
+    def entries(self, key: str, *, required: bool | str = False) -> list[Located[Any]]:
         """The items of a list field with their paths; a required list must not be empty."""
         if self._absent(key, required):
             return []
@@ -248,7 +276,7 @@ class Section:
         return json_copy(value, self.at(key), self.problems)
 
 
-def check_unique(problems: list[str], named: list[Located], what: str) -> None:
+def check_unique(problems: list[str], named: Sequence[Located[object]], what: str) -> None:
     """Report every repeat of a key after its first occurrence; `named` holds (path, key) pairs."""
     first: dict[object, str] = {}
     for path, key in named:

@@ -17,13 +17,16 @@ from benchlab.spec.datasets import read_dataset
 from benchlab.spec.fields import Located, Section, check_unique, hint, parse_yaml
 from benchlab.spec.model import (
     PLACEHOLDER,
+    DatasetItem,
     DatasetSpec,
     ExperimentSpec,
+    LoadProfile,
     LoadSpec,
     ModelSpec,
     PromptMessage,
     PromptSpec,
     ProviderSpec,
+    ProviderTransport,
     RetrySpec,
     SLOSpec,
     SpecError,
@@ -41,15 +44,13 @@ LOAD_KEYS = ("profile", "concurrency", "rate", "seed", "max_concurrency", "sweep
 SLO_KEYS = ("ttft_ms", "tpot_ms", "e2e_ms")
 RETRY_KEYS = ("max_attempts", "backoff_s", "max_backoff_s", "retry_on")
 
-TRANSPORTS = ("auto", "litellm", "direct")
 PROMPT_ROLES = ("system", "developer", "user", "assistant")
-PROFILES = ("synchronous", "concurrent", "constant", "poisson", "sweep")
-PROFILE_FIELDS = {  # load fields that only mean something for some profiles
-    "concurrency": ("concurrent",),
-    "rate": ("constant", "poisson"),
-    "seed": ("poisson",),
-    "max_concurrency": ("constant", "poisson", "sweep"),
-    "sweep_rates": ("sweep",),
+PROFILE_FIELDS: dict[str, tuple[LoadProfile, ...]] = {  # load fields that only mean something for some profiles
+    "concurrency": (LoadProfile.CONCURRENT,),
+    "rate": (LoadProfile.CONSTANT, LoadProfile.POISSON),
+    "seed": (LoadProfile.POISSON,),
+    "max_concurrency": (LoadProfile.CONSTANT, LoadProfile.POISSON, LoadProfile.SWEEP),
+    "sweep_rates": (LoadProfile.SWEEP,),
 }
 DEFAULT_SWEEP_RATES = 5
 RETRY_REASONS = RetrySpec().retry_on
@@ -158,11 +159,12 @@ def _providers(top: Section) -> tuple[ProviderSpec, ...]:
                                      expected="the NAME of an environment variable (like OPENAI_API_KEY)"),
             api_key=section.secret("api_key"),
             max_concurrency=section.integer("max_concurrency", minimum=1),
-            transport=section.choice("transport", TRANSPORTS, default="auto") or "auto",
+            transport=section.choice("transport", tuple(ProviderTransport),
+                                     default=ProviderTransport.AUTO) or ProviderTransport.AUTO,
         )
         if provider.api_key is not None and section.has("api_key_env"):
             section.report("api_key", "give api_key_env or api_key, not both")
-        if provider.transport == "direct" and not section.has("api_base"):
+        if provider.transport is ProviderTransport.DIRECT and not section.has("api_base"):
             section.report("transport", "direct needs api_base (an OpenAI-compatible endpoint)")
         located.append((path, provider))
     check_unique(top.problems, [(f"{path}.name", provider.name) for path, provider in located], "provider name")
@@ -185,7 +187,7 @@ def _url(section: Section, key: str) -> str | None:
     return url
 
 
-def _models(top: Section, provider_names: set[str]) -> list[Located]:
+def _models(top: Section, provider_names: set[str]) -> list[Located[ModelSpec]]:
     located = []
     for path, raw in top.entries("models", required=True):
         section = Section(top.problems, path, raw, MODEL_KEYS)
@@ -244,7 +246,7 @@ def _param_mapping(section: Section) -> Mapping[Any, Any]:
     return {}
 
 
-def _prompts(top: Section) -> list[Located]:
+def _prompts(top: Section) -> list[Located[PromptSpec]]:
     located = []
     for path, raw in top.entries("prompts", required=True):
         section = Section(top.problems, path, raw, PROMPT_KEYS)
@@ -284,23 +286,23 @@ def _check_placeholders(problems: list[str], path: str, template: str) -> None:
 
 def _load(top: Section) -> LoadSpec:
     section = top.section("load", LOAD_KEYS)
-    profile = section.choice("profile", PROFILES, default="synchronous")
+    profile = section.choice("profile", tuple(LoadProfile), default=LoadProfile.SYNCHRONOUS)
     if profile is not None:
         for key, profiles in PROFILE_FIELDS.items():
             if section.has(key) and profile not in profiles:
                 section.report(key, f"only used by profile {' or '.join(profiles)}, not {profile}")
 
-    def required_by(*profiles: str) -> str | bool:
+    def required_by(*profiles: LoadProfile) -> str | bool:
         return f"for profile {profile}" if profile in profiles else False
 
     load = LoadSpec(
-        profile=profile or "synchronous",
-        concurrency=section.integer("concurrency", minimum=1, required=required_by("concurrent")),
-        rate=section.number("rate", above=0, required=required_by("constant", "poisson")),
-        seed=section.integer("seed", default=0 if profile == "poisson" else None),
+        profile=profile or LoadProfile.SYNCHRONOUS,
+        concurrency=section.integer("concurrency", minimum=1, required=required_by(LoadProfile.CONCURRENT)),
+        rate=section.number("rate", above=0, required=required_by(LoadProfile.CONSTANT, LoadProfile.POISSON)),
+        seed=section.integer("seed", default=0 if profile is LoadProfile.POISSON else None),
         max_concurrency=section.integer("max_concurrency", minimum=1),
         sweep_rates=section.integer("sweep_rates", minimum=1,
-                                    default=DEFAULT_SWEEP_RATES if profile == "sweep" else None),
+                                    default=DEFAULT_SWEEP_RATES if profile is LoadProfile.SWEEP else None),
         duration_s=section.number("duration_s", above=0),
         max_requests=section.integer("max_requests", minimum=1),
         max_error_rate=section.number("max_error_rate", above=0, maximum=1),
@@ -335,7 +337,7 @@ def _retry_reasons(section: Section) -> tuple[str, ...]:
     return tuple(reason for _, reason in located)
 
 
-def _check_output_limit(problems: list[str], grid: Mapping[str, Any], models: list[Located]) -> None:
+def _check_output_limit(problems: list[str], grid: Mapping[str, Any], models: list[Located[ModelSpec]]) -> None:
     """Output length drives latency, so it is never left to a provider's default."""
     if OUTPUT_LIMITS & grid.keys():
         return
@@ -345,7 +347,8 @@ def _check_output_limit(problems: list[str], grid: Mapping[str, Any], models: li
                             "params.max_tokens (or max_completion_tokens)")
 
 
-def _check_variables(problems: list[str], prompts: list[Located], items: list[Located]) -> None:
+def _check_variables(problems: list[str], prompts: list[Located[PromptSpec]],
+                     items: list[Located[DatasetItem]]) -> None:
     """Every prompt must render for every item, so no request fails on a template after the run started."""
     for prompt_path, prompt in prompts:
         for location, item in items:

@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum, StrEnum
 from typing import Any
 
 from benchlab.errors import InvalidInputError
@@ -30,6 +31,29 @@ OPENAI_COMPATIBLE_TYPES = frozenset({
     "deepinfra", "deepseek", "fireworks_ai", "groq", "together_ai", "cerebras", "sambanova", "xai",
     "nvidia_nim", "perplexity",
 })
+
+
+class LoadProfile(StrEnum):
+    """How requests are sent (`load.profile`); the value is what the document says."""
+
+    SYNCHRONOUS = "synchronous"  # closed loop, one stream
+    CONCURRENT = "concurrent"    # closed loop, `concurrency` streams
+    CONSTANT = "constant"        # open loop, `rate` requests per second
+    POISSON = "poisson"          # open loop, Poisson arrivals at `rate`
+    SWEEP = "sweep"              # synchronous, then concurrent, then constant rates in between
+
+    @property
+    def closed_loop(self) -> bool:
+        """Each stream sends its next request once the previous one finished (no schedule, no queue delay)."""
+        return self in (LoadProfile.SYNCHRONOUS, LoadProfile.CONCURRENT)
+
+
+class ProviderTransport(StrEnum):
+    """How a provider's requests are sent (`providers[].transport`)."""
+
+    AUTO = "auto"        # direct for an OpenAI-compatible provider with an api_base, else litellm
+    LITELLM = "litellm"
+    DIRECT = "direct"    # benchlab's own HTTP client (precise timing)
 
 
 class SpecError(InvalidInputError):
@@ -79,14 +103,16 @@ class ProviderSpec:
     api_key_env: str | None = None
     api_key: Secret | None = None
     max_concurrency: int | None = None
-    transport: str = "auto"
+    transport: ProviderTransport = ProviderTransport.AUTO
 
     @property
-    def resolved_transport(self) -> str:
-        """`direct` or `litellm`: what `auto` means for this provider (see the module doc of `spec`)."""
-        if self.transport != "auto":
+    def resolved_transport(self) -> ProviderTransport:
+        """DIRECT or LITELLM: what AUTO means for this provider (see the module doc of `spec`)."""
+        if self.transport is not ProviderTransport.AUTO:
             return self.transport
-        return "direct" if self.type in OPENAI_COMPATIBLE_TYPES and self.api_base else "litellm"
+        if self.type in OPENAI_COMPATIBLE_TYPES and self.api_base:
+            return ProviderTransport.DIRECT
+        return ProviderTransport.LITELLM
 
     def resolve_api_key(self, env: Mapping[str, str] | None = None) -> str | None:
         """The key to send: the literal one, else the named environment variable; None when neither is set.
@@ -167,7 +193,7 @@ MIN_REQUESTS_FOR_ERROR_RATE = 20
 
 @dataclass(frozen=True)
 class LoadSpec:
-    profile: str = "synchronous"
+    profile: LoadProfile = LoadProfile.SYNCHRONOUS
     concurrency: int | None = None
     rate: float | None = None
     seed: int | None = None
@@ -222,7 +248,10 @@ class ExperimentSpec:
 
 
 def to_plain(value: Any) -> Any:
-    """Dataclasses to dicts (None fields and secrets dropped), tuples to lists; JSON payloads copied as is."""
+    """Dataclasses to dicts (None fields and secrets dropped), tuples to lists, enums to their values; JSON
+    payloads copied as is."""
+    if isinstance(value, Enum):
+        return value.value
     if is_dataclass(value) and not isinstance(value, type):
         plain = {}
         for spec_field in fields(value):

@@ -26,8 +26,8 @@ RESERVED_PARAMS = {
 }
 
 
-def _between(low: float, high: float, *, low_open: bool = False) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
+def _between(low: float, high: float, *, low_open: bool = False) -> Callable[[object], str | None]:
+    def check(value: object) -> str | None:
         if not is_number(value):
             return "must be a number"
         if (value <= low if low_open else value < low) or value > high:
@@ -37,20 +37,20 @@ def _between(low: float, high: float, *, low_open: bool = False) -> Callable[[An
     return check
 
 
-def _positive_integer(value: Any) -> str | None:
+def _positive_integer(value: object) -> str | None:
     return None if is_integer(value) and value >= 1 else "must be an integer of at least 1"
 
 
-def _integer(value: Any) -> str | None:
+def _integer(value: object) -> str | None:
     return None if is_integer(value) else "must be an integer"
 
 
-def _one(value: Any) -> str | None:
+def _one(value: object) -> str | None:
     # Several choices per request would make every latency figure ambiguous: one request, one completion.
     return None if is_integer(value) and value == 1 else "must be 1 (one completion per request)"
 
 
-def _stop(value: Any) -> str | None:
+def _stop(value: object) -> str | None:
     if isinstance(value, str):
         return None
     if isinstance(value, list) and 1 <= len(value) <= 4 and all(isinstance(item, str) for item in value):
@@ -58,7 +58,7 @@ def _stop(value: Any) -> str | None:
     return "must be a string or a list of 1 to 4 strings"
 
 
-PARAM_RULES: dict[str, Callable[[Any], str | None]] = {
+PARAM_RULES: dict[str, Callable[[object], str | None]] = {
     "temperature": _between(0, 2),
     "top_p": _between(0, 1, low_open=True),
     "max_tokens": _positive_integer,

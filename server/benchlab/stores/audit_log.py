@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-import asyncpg
+from benchlab.stores.postgres import PgConnection
 
 _JsonValue = str | int | float | bool | None | list["_JsonValue"] | dict[str, "_JsonValue"]
 
 
-async def insert_entry(conn: asyncpg.Connection, *, actor: str, action: str, target: str, project_id: UUID | None,
+async def insert_entry(conn: PgConnection, *, actor: str, action: str, target: str, project_id: UUID | None,
                        details: Mapping[str, Any]) -> None:
     """Append one entry; values JSON cannot hold (ids, times) are written as their text."""
     await conn.execute("INSERT INTO audit_log (actor, project_id, action, target, details) VALUES ($1, $2, $3, $4, $5)",

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -26,6 +26,7 @@ from benchlab.errors import InvalidInputError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 URL_VARIABLE = "BENCHLAB_CLICKHOUSE_URL"
 _NARROW_CODES = {"TIMEOUT_EXCEEDED", "MEMORY_LIMIT_EXCEEDED", "TOO_MANY_ROWS", "TOO_MANY_BYTES"}
 
@@ -37,7 +38,7 @@ class AnalyticsQueryError(InvalidInputError):
 @dataclass(frozen=True)
 class QueryResult:
     column_names: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
+    rows: list[Sequence[Any]]  # driver rows: the values' types are the columns' ClickHouse types
 
     def dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.column_names, row, strict=True)) for row in self.rows]
@@ -78,8 +79,9 @@ class ClickHouseStore:
 
         return await self._run(run, sql)
 
-    async def command(self, sql: str, parameters: dict[str, Any] | None = None, *, caller: str) -> Any:
-        return await self._run(
+    async def command(self, sql: str, parameters: dict[str, Any] | None = None, *, caller: str) -> None:
+        """A statement whose answer nobody reads (DDL, migrations)."""
+        await self._run(
             lambda: self._client().command(sql, parameters=parameters, settings=self._settings(caller)), sql)
 
     async def insert(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str], *,
@@ -98,7 +100,7 @@ class ClickHouseStore:
     def _settings(self, caller: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"max_execution_time": self.query_timeout_s, "log_comment": caller, **(extra or {})}
 
-    async def _run(self, fn: Any, sql: str = "") -> Any:
+    async def _run(self, fn: Callable[[], T], sql: str = "") -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
         except DatabaseError as exc:

@@ -12,11 +12,11 @@ import logging
 import time
 from pathlib import Path
 
-import asyncpg
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from benchlab.resources import clickhouse_migrations_dir
 from benchlab.stores.clickhouse import ClickHouseStore
+from benchlab.stores.postgres import PgConnection
 from benchlab.stores.postgres_migrations import CLICKHOUSE_MIGRATION_LOCK, AppliedRecord, apply_pending
 from benchlab.stores.sql_files import MigrationError, MigrationFile, load_migrations
 
@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-async def migrate_clickhouse(store: ClickHouseStore, lock_conn: asyncpg.Connection,
+async def migrate_clickhouse(store: ClickHouseStore, lock_conn: PgConnection,
                              folder: Path | None = None) -> list[MigrationFile]:
     """Apply pending ClickHouse migrations; `lock_conn` is a PostgreSQL connection used only for the lock."""
     async def read_applied() -> dict[int, AppliedRecord]:

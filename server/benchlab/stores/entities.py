@@ -14,13 +14,16 @@ from uuid import UUID
 
 import asyncpg
 
+from benchlab.stores.postgres import PgConnection
 
+
+@dataclass(frozen=True)
 class StoredRecord:
-    """A frozen record built from a row that holds its entity's `columns`."""
+    """A frozen record built from a row that holds its entity's `columns` (subclasses add the fields)."""
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Self:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
 
 
 R = TypeVar("R", bound=StoredRecord)
@@ -30,7 +33,7 @@ def select_list(record: type[StoredRecord], **expressions: str) -> str:
     """The SELECT (and RETURNING) list a record is built from: its fields, some computed
     (`type="provider_type"` selects `provider_type AS type`)."""
     return ", ".join(f"{expressions[f.name]} AS {f.name}" if f.name in expressions else f.name
-                     for f in fields(record))  # type: ignore[arg-type]
+                     for f in fields(record))
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class Entity(Generic[R]):
     name_column: str = "name"          # the unique, human-chosen key
 
 
-async def find_owned(conn: asyncpg.Connection, entity: Entity[R], project_id: UUID, entity_id: UUID, *,
+async def find_owned(conn: PgConnection, entity: Entity[R], project_id: UUID, entity_id: UUID, *,
                      for_update: bool = False) -> R | None:
     """The entity's record if it belongs to the project. `for_update` locks the row until the transaction
     ends, so a read-modify-write cannot lose a concurrent change."""
@@ -56,7 +59,7 @@ async def find_owned(conn: asyncpg.Connection, entity: Entity[R], project_id: UU
     return None if row is None else entity.record.from_row(row)
 
 
-async def set_archived(conn: asyncpg.Connection, entity: Entity[R], project_id: UUID, entity_id: UUID,
+async def set_archived(conn: PgConnection, entity: Entity[R], project_id: UUID, entity_id: UUID,
                        archived: bool) -> R | None:
     """Archive (a repeat keeps the first archive time) or unarchive; None when the project has no such entity."""
     row = await conn.fetchrow(
@@ -66,7 +69,7 @@ async def set_archived(conn: asyncpg.Connection, entity: Entity[R], project_id: 
     return None if row is None else entity.record.from_row(row)
 
 
-async def find_name_holder(conn: asyncpg.Connection, entity: Entity[R], project_id: UUID | None,
+async def find_name_holder(conn: PgConnection, entity: Entity[R], project_id: UUID | None,
                            name: str) -> asyncpg.Record | None:
     """`id` and `archived_at` of the entity holding `name` in the project (archived ones still hold theirs)."""
     return await conn.fetchrow(
@@ -74,7 +77,7 @@ async def find_name_holder(conn: asyncpg.Connection, entity: Entity[R], project_
         project_id, name)
 
 
-async def is_archived(conn: asyncpg.Connection, entity: Entity[R], project_id: UUID, name: str) -> bool:
+async def is_archived(conn: PgConnection, entity: Entity[R], project_id: UUID, name: str) -> bool:
     """Whether the project holds an archived entity of this name (False when it holds none)."""
     return bool(await conn.fetchval(
         f"SELECT archived_at IS NOT NULL FROM {entity.table} WHERE project_id = $1 AND {entity.name_column} = $2",

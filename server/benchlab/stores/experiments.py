@@ -8,9 +8,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from benchlab.stores.entities import Entity, StoredRecord, select_list
+from benchlab.stores.postgres import PgConnection
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class ExperimentRecord(StoredRecord):
 EXPERIMENT = Entity("experiments", "experiment", ExperimentRecord, select_list(ExperimentRecord))
 
 
-async def claim_name(conn: asyncpg.Connection, project_id: UUID, name: str) -> UUID:
+async def claim_name(conn: PgConnection, project_id: UUID, name: str) -> UUID:
     """An experiment with this name and an empty spec, to be filled by `upsert_experiment`; a taken name
     raises asyncpg.UniqueViolationError."""
     return await conn.fetchval(
@@ -37,13 +36,13 @@ async def claim_name(conn: asyncpg.Connection, project_id: UUID, name: str) -> U
         project_id, name)
 
 
-async def rename(conn: asyncpg.Connection, experiment_id: UUID, project_id: UUID, name: str) -> UUID:
+async def rename(conn: PgConnection, experiment_id: UUID, project_id: UUID, name: str) -> UUID:
     """A taken name raises asyncpg.UniqueViolationError."""
     return await conn.fetchval("UPDATE experiments SET name = $3 WHERE id = $1 AND project_id = $2 RETURNING id",
                                experiment_id, project_id, name)
 
 
-async def upsert_experiment(conn: asyncpg.Connection, project_id: UUID, name: str, description: str,
+async def upsert_experiment(conn: PgConnection, project_id: UUID, name: str, description: str,
                             spec: dict[str, Any], dataset_version_id: UUID) -> UUID:
     """Store the spec under the experiment of this name (created when there is none); returns its id."""
     return await conn.fetchval(

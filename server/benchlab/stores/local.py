@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import replace
 
 from benchlab.config import Settings
 from benchlab.stores.datadir import DataDirLock
@@ -33,6 +34,6 @@ def local_stores(settings: Settings,
         try:
             with starting():
                 url = postgres.start()
-            yield settings.with_overrides(database_url=url)
+            yield replace(settings, database_url=url)
         finally:
             postgres.stop()

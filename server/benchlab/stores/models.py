@@ -12,6 +12,7 @@ import asyncpg
 
 from benchlab.spec import ModelSpec
 from benchlab.stores.entities import Entity, StoredRecord, select_list
+from benchlab.stores.postgres import PgConnection, fetch_one
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,10 @@ class ModelRecord(StoredRecord):
 MODEL = Entity("models", "model", ModelRecord, select_list(ModelRecord))
 
 
-async def insert_model(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID, spec: ModelSpec) -> ModelRecord:
+async def insert_model(conn: PgConnection, project_id: UUID, provider_id: UUID, spec: ModelSpec) -> ModelRecord:
     """A new model; a taken name raises asyncpg.UniqueViolationError."""
-    row = await conn.fetchrow(
+    row = await fetch_one(
+        conn,
         "INSERT INTO models (project_id, provider_id, name, model_id, input_price_per_mtok, output_price_per_mtok, "
         f"params) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING {MODEL.columns}",
         project_id, provider_id, spec.name, spec.model, spec.input_price_per_mtok, spec.output_price_per_mtok,
@@ -42,9 +44,10 @@ async def insert_model(conn: asyncpg.Connection, project_id: UUID, provider_id: 
     return ModelRecord.from_row(row)
 
 
-async def update_model(conn: asyncpg.Connection, model_record_id: UUID, project_id: UUID, provider_id: UUID,
+async def update_model(conn: PgConnection, model_record_id: UUID, project_id: UUID, provider_id: UUID,
                        spec: ModelSpec) -> ModelRecord:
-    row = await conn.fetchrow(
+    row = await fetch_one(
+        conn,
         "UPDATE models SET provider_id = $3, name = $4, model_id = $5, input_price_per_mtok = $6, "
         "output_price_per_mtok = $7, params = $8::jsonb, updated_at = now() "
         f"WHERE id = $1 AND project_id = $2 RETURNING {MODEL.columns}",
@@ -53,7 +56,7 @@ async def update_model(conn: asyncpg.Connection, model_record_id: UUID, project_
     return ModelRecord.from_row(row)
 
 
-async def upsert_model(conn: asyncpg.Connection, project_id: UUID, provider_id: UUID, spec: ModelSpec) -> bool:
+async def upsert_model(conn: PgConnection, project_id: UUID, provider_id: UUID, spec: ModelSpec) -> bool:
     """Create or overwrite the model of this name; True when it was created."""
     return await conn.fetchval(
         "INSERT INTO models (project_id, provider_id, name, model_id, input_price_per_mtok, "
@@ -65,7 +68,7 @@ async def upsert_model(conn: asyncpg.Connection, project_id: UUID, provider_id: 
         spec.input_price_per_mtok, spec.output_price_per_mtok, spec.params)
 
 
-async def find_by_name_with_provider(conn: asyncpg.Connection, project_id: UUID, name: str) -> asyncpg.Record | None:
+async def find_by_name_with_provider(conn: PgConnection, project_id: UUID, name: str) -> asyncpg.Record | None:
     """The model's `model_id`, prices, `params` and `archived_at`, with its provider's name as `provider`."""
     return await conn.fetchrow(
         "SELECT m.model_id, m.input_price_per_mtok, m.output_price_per_mtok, m.params, m.archived_at, "

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from benchlab.config import redact_text, redact_url
 from benchlab.errors import StoreUnavailableError
@@ -19,6 +21,9 @@ log = logging.getLogger(__name__)
 
 URL_VARIABLE = "BENCHLAB_DATABASE_URL"
 CONNECT_TIMEOUT_S = 10.0
+
+# What every store function takes: a connection of its own or one borrowed from the pool (a proxy, not a subclass).
+PgConnection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 
 def describe_connect_error(exc: BaseException) -> str:
@@ -34,7 +39,16 @@ def describe_connect_error(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-async def register_json_codec(conn: asyncpg.Connection) -> None:
+async def fetch_one(conn: PgConnection, sql: str, *args: object) -> asyncpg.Record:
+    """The row a statement always returns (INSERT … RETURNING, a read by an id the database just gave): its
+    absence is a bug, not something a person can fix, so it is a LookupError rather than a BenchlabError."""
+    row = await conn.fetchrow(sql, *args)
+    if row is None:
+        raise LookupError(f"no row returned by: {sql[:80]}")
+    return row
+
+
+async def register_json_codec(conn: PgConnection) -> None:
     """`json`/`jsonb` as Python values on this connection (every pooled connection runs this first)."""
     for name in ("json", "jsonb"):
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

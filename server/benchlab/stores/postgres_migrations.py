@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 
 from benchlab.resources import postgres_migrations_dir
+from benchlab.stores.postgres import PgConnection
 from benchlab.stores.sql_files import MigrationError, MigrationFile, load_migrations
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def check_history(files: list[MigrationFile], applied: dict[int, AppliedRecord],
                 "version and put the change in a new migration file")
 
 
-async def migrate_postgres(conn: asyncpg.Connection, folder: Path | None = None) -> list[MigrationFile]:
+async def migrate_postgres(conn: PgConnection, folder: Path | None = None) -> list[MigrationFile]:
     """Apply pending migrations from `folder` (default: the shipped ones); return the files applied."""
     async def read_applied() -> dict[int, AppliedRecord]:
         await conn.execute(_CREATE_HISTORY)
@@ -69,7 +70,7 @@ async def migrate_postgres(conn: asyncpg.Connection, folder: Path | None = None)
                                lambda migration: _apply(conn, migration))
 
 
-async def apply_pending(lock_conn: asyncpg.Connection, lock_key: int, store: str, files: list[MigrationFile],
+async def apply_pending(lock_conn: PgConnection, lock_key: int, store: str, files: list[MigrationFile],
                         read_applied: Callable[[], Awaitable[dict[int, AppliedRecord]]],
                         apply: Callable[[MigrationFile], Awaitable[None]]) -> list[MigrationFile]:
     """Under the store's advisory lock: check the recorded history, apply what is pending, in order."""
@@ -85,7 +86,7 @@ async def apply_pending(lock_conn: asyncpg.Connection, lock_key: int, store: str
         await lock_conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
 
 
-async def _apply(conn: asyncpg.Connection, migration: MigrationFile) -> None:
+async def _apply(conn: PgConnection, migration: MigrationFile) -> None:
     started = time.perf_counter()
     statements = migration.statements()
     async with conn.transaction():

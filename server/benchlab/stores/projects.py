@@ -11,6 +11,7 @@ import asyncpg
 
 from benchlab.stores.entities import Entity, StoredRecord, select_list
 from benchlab.stores.listing import Reader
+from benchlab.stores.postgres import PgConnection, fetch_one
 
 
 @dataclass(frozen=True)
@@ -28,22 +29,24 @@ PROJECT = Entity("projects", "project", ProjectRecord, select_list(ProjectRecord
                  name_column="slug")
 
 
-async def insert_project(conn: asyncpg.Connection, slug: str, name: str, description: str) -> ProjectRecord:
+async def insert_project(conn: PgConnection, slug: str, name: str, description: str) -> ProjectRecord:
     """A new project; a taken slug raises asyncpg.UniqueViolationError."""
-    row = await conn.fetchrow(
+    row = await fetch_one(
+        conn,
         f"INSERT INTO projects (slug, name, description) VALUES ($1, $2, $3) RETURNING {PROJECT.columns}",
         slug, name, description)
     return ProjectRecord.from_row(row)
 
 
-async def update_project(conn: asyncpg.Connection, project_id: UUID, name: str, description: str) -> ProjectRecord:
-    row = await conn.fetchrow(
+async def update_project(conn: PgConnection, project_id: UUID, name: str, description: str) -> ProjectRecord:
+    row = await fetch_one(
+        conn,
         f"UPDATE projects SET name = $2, description = $3 WHERE id = $1 RETURNING {PROJECT.columns}",
         project_id, name, description)
     return ProjectRecord.from_row(row)
 
 
-async def ensure_project(conn: asyncpg.Connection, slug: str) -> UUID:
+async def ensure_project(conn: PgConnection, slug: str) -> UUID:
     """The id of the project with this slug, created (named after its slug) when there is none."""
     return await conn.fetchval(
         "INSERT INTO projects (slug, name) VALUES ($1, $1) ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug "

@@ -11,14 +11,16 @@ from uuid import UUID
 
 import asyncpg
 
+from benchlab.stores.postgres import PgConnection
 
-async def insert_token(conn: asyncpg.Connection, *, family_id: UUID, user_id: UUID, token_hash: str,
+
+async def insert_token(conn: PgConnection, *, family_id: UUID, user_id: UUID, token_hash: str,
                        expires_at: datetime) -> None:
     await conn.execute("INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at) "
                        "VALUES ($1, $2, $3, $4)", family_id, user_id, token_hash, expires_at)
 
 
-async def find_for_update(conn: asyncpg.Connection, token_hash: str) -> asyncpg.Record | None:
+async def find_for_update(conn: PgConnection, token_hash: str) -> asyncpg.Record | None:
     """The token with its user (id, family_id, user_id, expires_at, used_at, revoked_at, email, disabled_at),
     locked until the transaction ends, so two refreshes with one token cannot both succeed."""
     return await conn.fetchrow(
@@ -27,22 +29,22 @@ async def find_for_update(conn: asyncpg.Connection, token_hash: str) -> asyncpg.
         token_hash)
 
 
-async def mark_used(conn: asyncpg.Connection, token_id: UUID) -> None:
+async def mark_used(conn: PgConnection, token_id: UUID) -> None:
     await conn.execute("UPDATE refresh_tokens SET used_at = now() WHERE id = $1", token_id)
 
 
-async def revoke_family(conn: asyncpg.Connection, family_id: UUID) -> int:
+async def revoke_family(conn: PgConnection, family_id: UUID) -> int:
     """Revoke every live token of the family; returns how many were still live."""
     status = await conn.execute("UPDATE refresh_tokens SET revoked_at = now() "
                                 "WHERE family_id = $1 AND revoked_at IS NULL", family_id)
     return int(status.split()[-1])
 
 
-async def family_of(conn: asyncpg.Connection, token_hash: str) -> UUID | None:
+async def family_of(conn: PgConnection, token_hash: str) -> UUID | None:
     return await conn.fetchval("SELECT family_id FROM refresh_tokens WHERE token_hash = $1", token_hash)
 
 
-async def family_user_email(conn: asyncpg.Connection, family_id: UUID) -> str | None:
+async def family_user_email(conn: PgConnection, family_id: UUID) -> str | None:
     """The email of the user whose session the family is, or None for an unknown family."""
     return await conn.fetchval("SELECT u.email FROM refresh_tokens t JOIN users u ON u.id = t.user_id "
                                "WHERE t.family_id = $1 LIMIT 1", family_id)

@@ -12,11 +12,13 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from uuid import UUID
 
 import asyncpg
 import psutil
+
+from benchlab.stores.postgres import PgConnection
 
 
 class RunState(StrEnum):
@@ -42,6 +44,17 @@ ALLOWED_FROM: dict[RunState, tuple[RunState, ...]] = {
     RunState.INTERRUPTED: (RunState.QUEUED, RunState.RUNNING),
 }
 HEARTBEAT_STALE_S = 60
+
+
+class RunUpdate(TypedDict, total=False):
+    """What a transition may store besides the state (JSON payloads as computed by the engine)."""
+
+    summary: dict[str, Any] | None
+    self_measurement: dict[str, Any] | None
+    error: str | None
+    client_saturated: bool
+    completed_requests: int
+    failed_requests: int
 
 
 def process_owner() -> str:
@@ -77,7 +90,7 @@ class RunRecord:
                    row["started_at"], row["finished_at"])
 
 
-async def create_run(conn: asyncpg.Connection, project_id: UUID, experiment_id: UUID,
+async def create_run(conn: PgConnection, project_id: UUID, experiment_id: UUID,
                      config_snapshot: dict[str, Any], planned_requests: int) -> UUID:
     return await conn.fetchval(
         "INSERT INTO runs (project_id, experiment_id, config_snapshot, planned_requests) "
@@ -85,13 +98,13 @@ async def create_run(conn: asyncpg.Connection, project_id: UUID, experiment_id: 
         project_id, experiment_id, config_snapshot, planned_requests)
 
 
-async def get_run(conn: asyncpg.Connection, run_id: UUID) -> RunRecord | None:
+async def get_run(conn: PgConnection, run_id: UUID) -> RunRecord | None:
     row = await conn.fetchrow("SELECT * FROM runs WHERE id = $1", run_id)
     return RunRecord.from_row(row) if row else None
 
 
-async def transition(conn: asyncpg.Connection, run_id: UUID, to_status: RunState, *,
-                     only_from: tuple[RunState, ...] | None = None, **fields: Any) -> bool:
+async def transition(conn: PgConnection, run_id: UUID, to_status: RunState, *,
+                     only_from: tuple[RunState, ...] | None = None, **fields: Unpack[RunUpdate]) -> bool:
     """Move the run to `to_status` if its current state allows it (and is one of `only_from`, when given);
     returns whether it moved."""
     allowed = [state.value for state in ALLOWED_FROM[to_status] if only_from is None or state in only_from]
@@ -106,8 +119,7 @@ async def transition(conn: asyncpg.Connection, run_id: UUID, to_status: RunState
     if to_status is RunState.QUEUED:
         assignments += ["finished_at = NULL", "error = NULL", "cancel_requested = false"]
     for name, value in fields.items():
-        if name not in {"summary", "self_measurement", "error", "client_saturated", "completed_requests",
-                        "failed_requests"}:
+        if name not in RunUpdate.__annotations__:
             raise ValueError(f"cannot set runs.{name} in a transition")
         cast = "::jsonb" if name in {"summary", "self_measurement"} else ""
         values.append(value)
@@ -117,7 +129,7 @@ async def transition(conn: asyncpg.Connection, run_id: UUID, to_status: RunState
     return result.endswith(" 1")
 
 
-async def record_progress(conn: asyncpg.Connection, run_id: UUID, completed: int, failed: int) -> bool:
+async def record_progress(conn: PgConnection, run_id: UUID, completed: int, failed: int) -> bool:
     """Store counters and beat the heart; returns True when someone asked to cancel the run."""
     return await conn.fetchval(
         "UPDATE runs SET completed_requests = $2, failed_requests = $3, heartbeat_at = now() "
@@ -127,7 +139,7 @@ async def record_progress(conn: asyncpg.Connection, run_id: UUID, completed: int
 NOT_STARTED_CANCELLABLE = (RunState.PENDING, RunState.QUEUED, RunState.INTERRUPTED)
 
 
-async def request_cancel(conn: asyncpg.Connection, run_id: UUID) -> RunState | None:
+async def request_cancel(conn: PgConnection, run_id: UUID) -> RunState | None:
     """Ask a run to stop; returns its status afterwards (None when there is no such run).
 
     A run that is not executing (pending, queued, interrupted) is cancelled at once. A running run gets
@@ -135,24 +147,25 @@ async def request_cancel(conn: asyncpg.Connection, run_id: UUID) -> RunState | N
     flight finish, and ends `cancelled` itself. Finished runs are left as they are.
     """
     cancelled = await conn.execute(
-        "UPDATE runs SET status = 'cancelled', finished_at = now() WHERE id = $1 AND status = ANY($2::text[])",
-        run_id, [state.value for state in NOT_STARTED_CANCELLABLE])
+        "UPDATE runs SET status = $3, finished_at = now() WHERE id = $1 AND status = ANY($2::text[])",
+        run_id, [state.value for state in NOT_STARTED_CANCELLABLE], RunState.CANCELLED.value)
     if not cancelled.endswith(" 1"):
-        await conn.execute("UPDATE runs SET cancel_requested = true WHERE id = $1 AND status = 'running'", run_id)
+        await conn.execute("UPDATE runs SET cancel_requested = true WHERE id = $1 AND status = $2", run_id,
+                           RunState.RUNNING.value)
     return await status_of(conn, run_id)
 
 
-async def status_of(conn: asyncpg.Connection, run_id: UUID) -> RunState | None:
+async def status_of(conn: PgConnection, run_id: UUID) -> RunState | None:
     status = await conn.fetchval("SELECT status FROM runs WHERE id = $1", run_id)
     return None if status is None else RunState(status)
 
 
-async def requeue_interrupted(conn: asyncpg.Connection, run_id: UUID) -> bool:
+async def requeue_interrupted(conn: PgConnection, run_id: UUID) -> bool:
     """interrupted → queued (resume); returns whether it moved. Pending runs are not resumable."""
     return await transition(conn, run_id, RunState.QUEUED, only_from=(RunState.INTERRUPTED,))
 
 
-async def mark_orphans_interrupted(conn: asyncpg.Connection) -> list[UUID]:
+async def mark_orphans_interrupted(conn: PgConnection) -> list[UUID]:
     """Runs left `running` by a process that is gone become `interrupted` (resumable).
 
     A run's owner is gone when it ran on this host and its pid no longer exists, or when its heartbeat is
@@ -160,7 +173,7 @@ async def mark_orphans_interrupted(conn: asyncpg.Connection) -> list[UUID]:
     """
     rows = await conn.fetch(
         "SELECT id, owner, heartbeat_at < now() - make_interval(secs => $1) AS stale FROM runs "
-        "WHERE status IN ('running', 'queued')", HEARTBEAT_STALE_S)
+        "WHERE status = ANY($2::text[])", HEARTBEAT_STALE_S, [RunState.RUNNING.value, RunState.QUEUED.value])
     host = socket.gethostname()
     orphans = []
     for row in rows:

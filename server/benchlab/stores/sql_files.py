@@ -100,7 +100,8 @@ def _append(statements: list[Statement], text: str, start: int, end: int) -> Non
     chunk = text[start:end]
     if not _has_code(chunk):
         return
-    leading = _LEADING_NOISE.match(chunk).end()
+    noise = _LEADING_NOISE.match(chunk)  # always matches (possibly nothing)
+    leading = noise.end() if noise else 0
     line = text.count("\n", 0, start + leading) + 1
     statements.append(Statement(chunk[leading:].strip(), line))
 

@@ -16,7 +16,7 @@ from benchlab.api.auditing import audit
 from benchlab.api.context import auth_of, identity_of, runtime_of
 from benchlab.api.ids import expect_id
 from benchlab.api.node_lookup import reload
-from benchlab.api.permissions import project_role, role_in
+from benchlab.api.permissions import project_role, require_role
 from benchlab.api.types.access import ApiKey, ProjectRole
 from benchlab.auth.api_keys import mint
 from benchlab.auth.changes import AccessChange
@@ -51,7 +51,7 @@ class ApiKeyMutations:
                          description="Create an API key for scripts and CI; its secret is returned only here.")
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
         project_id = expect_id(input.project_id, "Project", "projectId")
-        check_grant(await role_in(info, project_id), input.role.role)
+        check_grant(await require_role(info, project_id, Role.ADMIN, "Project"), input.role.role)
         if not 1 <= len(input.name.strip()) <= 200:
             raise InvalidInputError("name: give 1 to 200 characters", argument="name")
         if input.expires_at is not None and input.expires_at <= datetime.now(UTC):
@@ -63,7 +63,7 @@ class ApiKeyMutations:
                 key_hash=key_hash, created_by=identity_of(info).user_id, expires_at=input.expires_at)
         await audit(info, "api_key.create", str(key_id), project_id, name=input.name, role=input.role.value,
                     prefix=prefix)
-        return CreateApiKeyPayload(api_key=await reload(info, "ApiKey", key_id), secret=secret)
+        return CreateApiKeyPayload(api_key=await reload(info, ApiKey, key_id), secret=secret)
 
     @strawberry.mutation(permission_classes=[project_role(Role.ADMIN, "id", "ApiKey")],
                          description="Revoke an API key at once. Revoking twice does nothing.")
@@ -73,4 +73,4 @@ class ApiKeyMutations:
             project_id = await key_store.revoke(conn, key_id)
         await auth_of(info).authenticator.access_changed(AccessChange(key_id=key_id, project_id=project_id))
         await audit(info, "api_key.revoke", str(key_id), project_id)
-        return ApiKeyPayload(api_key=await reload(info, "ApiKey", key_id))
+        return ApiKeyPayload(api_key=await reload(info, ApiKey, key_id))

@@ -66,14 +66,14 @@ class DatasetMutations:
     async def create_dataset(self, info: Info, input: CreateDatasetInput) -> DatasetPayload:
         project_id = expect_id(input.project_id, "Project", "projectId")
         record = await run_command(info, catalog.create_dataset, project_id, input.name, input.description)
-        return DatasetPayload(dataset=await reload(info, "Dataset", record.id))
+        return DatasetPayload(dataset=await reload(info, Dataset, record.id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Dataset")],
                          description="Hide a dataset; its versions stay readable by the runs that used them.")
     async def archive_dataset(self, info: Info, id: strawberry.ID) -> DatasetPayload:
         dataset_id, project_id = await owned(info, id, "Dataset")
         await run_command(info, catalog.archive_dataset, project_id, dataset_id)
-        return DatasetPayload(dataset=await reload(info, "Dataset", dataset_id))
+        return DatasetPayload(dataset=await reload(info, Dataset, dataset_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.dataset_id", "Dataset")],
                          description=(
@@ -83,5 +83,5 @@ class DatasetMutations:
         dataset_id, project_id = await owned(info, input.dataset_id, "Dataset", "datasetId")
         result = await run_command(info, catalog.import_dataset_items, project_id, dataset_id, input.text,
                                    input.format.value, input.mode.value)
-        return ImportDatasetItemsPayload(version=await reload(info, "DatasetVersion", result.version.id),
+        return ImportDatasetItemsPayload(version=await reload(info, DatasetVersion, result.version.id),
                                          created=result.created, imported_items=result.imported_items)

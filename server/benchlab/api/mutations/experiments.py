@@ -6,7 +6,7 @@ needs the role createProvider and createModel need (admin), and is audited like 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import strawberry
@@ -65,8 +65,8 @@ def spec_document(spec: object, spec_yaml: str | None) -> dict:
     return spec
 
 
-async def _store_experiment(info: Info, command: Any, project_id: UUID, *args: Any, spec: JSON | None,
-                            spec_yaml: str | None) -> ExperimentRecord:
+async def _store_experiment(info: Info, command: Callable[..., Awaitable[ExperimentRecord]], project_id: UUID,
+                            *args: UUID, spec: JSON | None, spec_yaml: str | None) -> ExperimentRecord:
     """Run the create or update command, letting only admins create providers and models through the spec,
     and audit what it created."""
     role = await role_in(info, project_id)
@@ -95,7 +95,7 @@ class ExperimentMutations:
         project_id = expect_id(input.project_id, "Project", "projectId")
         record = await _store_experiment(info, catalog.create_experiment, project_id, spec=input.spec,
                                          spec_yaml=input.spec_yaml)
-        return ExperimentPayload(experiment=await reload(info, "Experiment", record.id))
+        return ExperimentPayload(experiment=await reload(info, Experiment, record.id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.id", "Experiment")],
                          description="Replace an experiment's spec (runs keep the spec they ran).")
@@ -103,11 +103,11 @@ class ExperimentMutations:
         experiment_id, project_id = await owned(info, input.id, "Experiment")
         await _store_experiment(info, catalog.update_experiment, project_id, experiment_id, spec=input.spec,
                                 spec_yaml=input.spec_yaml)
-        return ExperimentPayload(experiment=await reload(info, "Experiment", experiment_id))
+        return ExperimentPayload(experiment=await reload(info, Experiment, experiment_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Experiment")],
                          description="Hide an experiment; its runs stay.")
     async def archive_experiment(self, info: Info, id: strawberry.ID) -> ExperimentPayload:
         experiment_id, project_id = await owned(info, id, "Experiment")
         await run_command(info, catalog.archive_experiment, project_id, experiment_id)
-        return ExperimentPayload(experiment=await reload(info, "Experiment", experiment_id))
+        return ExperimentPayload(experiment=await reload(info, Experiment, experiment_id))

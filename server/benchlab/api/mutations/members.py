@@ -10,19 +10,19 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import asyncpg
 import strawberry
 from strawberry.types import Info
 
 from benchlab.api.auditing import audit
 from benchlab.api.context import auth_of, runtime_of
 from benchlab.api.ids import expect_id
-from benchlab.api.permissions import project_role, role_in
+from benchlab.api.permissions import project_role, require_role, role_in
 from benchlab.api.types.access import ProjectMember, ProjectRole
 from benchlab.auth.changes import AccessChange
 from benchlab.auth.roles import Role, check_grant
 from benchlab.errors import ConflictError, ForbiddenError, NotFoundError
 from benchlab.stores import memberships, users
+from benchlab.stores.postgres import PgConnection
 
 
 @strawberry.input
@@ -43,7 +43,7 @@ class MemberPayload:
     member: ProjectMember | None = strawberry.field(description="Null after a removal.")
 
 
-async def _member(conn: asyncpg.Connection, project_id: UUID, email: str) -> tuple[UUID, str | None]:
+async def _member(conn: PgConnection, project_id: UUID, email: str) -> tuple[UUID, str | None]:
     """The user with `email` and their role in the project (None: not a member)."""
     user = await users.find_by_email(conn, email)
     if user is None:
@@ -52,7 +52,7 @@ async def _member(conn: asyncpg.Connection, project_id: UUID, email: str) -> tup
     return user["id"], await memberships.role_of(conn, project_id, user["id"])
 
 
-async def _keep_an_owner(conn: asyncpg.Connection, project_id: UUID, user_id: UUID) -> None:
+async def _keep_an_owner(conn: PgConnection, project_id: UUID, user_id: UUID) -> None:
     if not await memberships.has_other_owner(conn, project_id, user_id):
         raise ConflictError("a project must keep at least one owner; make someone else owner first")
 
@@ -63,7 +63,7 @@ class MemberMutations:
                          description="Give someone a role in the project (or change it).")
     async def set_project_member(self, info: Info, input: MemberInput) -> MemberPayload:
         project_id = expect_id(input.project_id, "Project", "projectId")
-        mine = await role_in(info, project_id)
+        mine = await require_role(info, project_id, Role.ADMIN, "Project")  # as the permission class checked
         async with runtime_of(info).pg.acquire() as conn, conn.transaction():
             user_id, before = await _member(conn, project_id, input.email)
             check_grant(mine, input.role.role)

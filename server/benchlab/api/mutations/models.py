@@ -53,7 +53,7 @@ class ModelMutations:
                                    input_price_per_mtok=input.input_price_per_mtok,
                                    output_price_per_mtok=input.output_price_per_mtok, params=input.params)
         await audit_created(info, project_id, [Created("model", input.name)])
-        return ModelPayload(model=await reload(info, "Model", record.id))
+        return ModelPayload(model=await reload(info, Model, record.id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.ADMIN, "input.id", "Model")],
                          description="Change a model.")
@@ -66,11 +66,11 @@ class ModelMutations:
                           input_price_per_mtok=keep_unset(input.input_price_per_mtok),
                           output_price_per_mtok=keep_unset(input.output_price_per_mtok),
                           params=given(input.params))
-        return ModelPayload(model=await reload(info, "Model", model_id))
+        return ModelPayload(model=await reload(info, Model, model_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.ADMIN, "id", "Model")],
                          description="Hide a model.")
     async def archive_model(self, info: Info, id: strawberry.ID) -> ModelPayload:
         model_id, project_id = await owned(info, id, "Model")
         await run_command(info, catalog.archive_model, project_id, model_id)
-        return ModelPayload(model=await reload(info, "Model", model_id))
+        return ModelPayload(model=await reload(info, Model, model_id))

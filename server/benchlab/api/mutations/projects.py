@@ -49,25 +49,25 @@ class ProjectMutations:
             record = await catalog.create_project(conn, input.slug, input.name, input.description)
             await memberships.set_role(conn, record.id, identity.user_id, Role.OWNER.value)
         await audit(info, "project.create", input.slug, record.id)
-        return ProjectPayload(project=await reload(info, "Project", record.id))
+        return ProjectPayload(project=await reload(info, Project, record.id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.OWNER, "input.id", "Project")],
                          description="Rename or describe a project.")
     async def update_project(self, info: Info, input: UpdateProjectInput) -> ProjectPayload:
         project_id = expect_id(input.id, "Project")
         await run_command(info, catalog.update_project, project_id, input.name, input.description)
-        return ProjectPayload(project=await reload(info, "Project", project_id))
+        return ProjectPayload(project=await reload(info, Project, project_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.OWNER, "id", "Project")],
                          description="Hide a project from lists; its data stays. Archiving twice does nothing.")
     async def archive_project(self, info: Info, id: strawberry.ID) -> ProjectPayload:
         project_id = expect_id(id, "Project")
         await run_command(info, catalog.archive_project, project_id)
-        return ProjectPayload(project=await reload(info, "Project", project_id))
+        return ProjectPayload(project=await reload(info, Project, project_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.OWNER, "id", "Project")],
                          description="Bring an archived project back.")
     async def unarchive_project(self, info: Info, id: strawberry.ID) -> ProjectPayload:
         project_id = expect_id(id, "Project")
         await run_command(info, catalog.unarchive_project, project_id)
-        return ProjectPayload(project=await reload(info, "Project", project_id))
+        return ProjectPayload(project=await reload(info, Project, project_id))

@@ -47,7 +47,7 @@ class PromptMutations:
     async def create_prompt(self, info: Info, input: CreatePromptInput) -> PromptPayload:
         project_id = expect_id(input.project_id, "Project", "projectId")
         record = await run_command(info, catalog.create_prompt, project_id, input.name)
-        return PromptPayload(prompt=await reload(info, "Prompt", record.id))
+        return PromptPayload(prompt=await reload(info, Prompt, record.id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.prompt_id", "Prompt")],
                          description="Add an immutable version to a prompt (idempotent for identical content).")
@@ -55,11 +55,11 @@ class PromptMutations:
         prompt_id, project_id = await owned(info, input.prompt_id, "Prompt", "promptId")
         record = await run_command(info, catalog.create_prompt_version, project_id, prompt_id, input.version,
                                    messages=input.messages, text=input.text)
-        return PromptVersionPayload(prompt_version=await reload(info, "PromptVersion", record.id))
+        return PromptVersionPayload(prompt_version=await reload(info, PromptVersion, record.id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Prompt")],
                          description="Hide a prompt.")
     async def archive_prompt(self, info: Info, id: strawberry.ID) -> PromptPayload:
         prompt_id, project_id = await owned(info, id, "Prompt")
         await run_command(info, catalog.archive_prompt, project_id, prompt_id)
-        return PromptPayload(prompt=await reload(info, "Prompt", prompt_id))
+        return PromptPayload(prompt=await reload(info, Prompt, prompt_id))

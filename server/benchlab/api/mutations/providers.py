@@ -57,7 +57,7 @@ class ProviderMutations:
                                    max_concurrency=input.max_concurrency, api_key=input.api_key,
                                    box=runtime_of(info).secrets)
         await audit_created(info, project_id, [Created("provider", input.name, input.api_key is not None)])
-        return ProviderPayload(provider=await reload(info, "Provider", record.id))
+        return ProviderPayload(provider=await reload(info, Provider, record.id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.ADMIN, "input.id", "Provider")],
                          description="Change a provider; set or remove its API key.")
@@ -70,11 +70,11 @@ class ProviderMutations:
         if input.api_key is not strawberry.UNSET:
             await audit(info, "provider.credentials_" + ("cleared" if input.api_key is None else "set"),
                         str(provider_id), project_id)
-        return ProviderPayload(provider=await reload(info, "Provider", provider_id))
+        return ProviderPayload(provider=await reload(info, Provider, provider_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.ADMIN, "id", "Provider")],
                          description="Hide a provider; experiments using it keep their snapshot.")
     async def archive_provider(self, info: Info, id: strawberry.ID) -> ProviderPayload:
         provider_id, project_id = await owned(info, id, "Provider")
         await run_command(info, catalog.archive_provider, project_id, provider_id)
-        return ProviderPayload(provider=await reload(info, "Provider", provider_id))
+        return ProviderPayload(provider=await reload(info, Provider, provider_id))

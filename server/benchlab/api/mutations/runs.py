@@ -47,33 +47,35 @@ class RunMutations:
                          description="Run an experiment now, in this server process. Progress arrives on the "
                                      "`runProgress` subscription; results on `run(id)`.")
     async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
-        experiment: Experiment = await load_required(info, input.experiment_id, "Experiment", "experimentId")
+        experiment: Experiment = await load_required(info, input.experiment_id, Experiment, "experimentId")
         if experiment.archived_at is not None:
             raise ConflictError("experimentId: the experiment is archived; start another experiment")
+        if not isinstance(experiment.spec, dict):  # stored by the parser that admitted it: always a mapping
+            raise TypeError(f"experiment {experiment.db_id}: the stored spec is not a JSON object")
         spec = load_spec(experiment.spec)
         runtime = runtime_of(info)
         run_id = await start_experiment_run(runtime.engine_deps(), experiment.project_id, experiment.db_id, spec)
         runtime.runs.start(run_id, spec)
         await audit(info, "run.start", str(run_id), experiment.project_id, experiment=experiment.name)
-        return StartRunPayload(run=await reload(info, "Run", run_id))
+        return StartRunPayload(run=await reload(info, Run, run_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Run")],
                          description="Stop a run: no new requests are sent, requests in flight finish or time "
                                      "out, and the run ends `CANCELLED`. Cancelling a cancelled run does nothing; "
                                      "cancelling a completed or failed run is a CONFLICT.")
     async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunPayload:
-        run: Run = await load_required(info, id, "Run")
+        run: Run = await load_required(info, id, Run)
         runtime = runtime_of(info)
         await cancel_run(runtime.engine_deps(), run.db_id)
         runtime.runs.cancel(run.db_id)
-        return CancelRunPayload(run=await reload(info, "Run", run.db_id))
+        return CancelRunPayload(run=await reload(info, Run, run.db_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Run")],
                          description="Continue an `INTERRUPTED` run (its process stopped): requests already "
                                      "recorded are skipped, the rest are sent.")
     async def resume_run(self, info: Info, id: strawberry.ID) -> ResumeRunPayload:
-        run: Run = await load_required(info, id, "Run")
+        run: Run = await load_required(info, id, Run)
         runtime = runtime_of(info)
         await resume_run(runtime.engine_deps(), run.db_id)
         runtime.runs.start(run.db_id)
-        return ResumeRunPayload(run=await reload(info, "Run", run.db_id))
+        return ResumeRunPayload(run=await reload(info, Run, run.db_id))

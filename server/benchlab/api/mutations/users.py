@@ -53,4 +53,4 @@ class UserMutations:
         await audit(info, "user.update", before["email"],
                     before={"disabled": before["disabled_at"] is not None, "admin": before["is_instance_admin"]},
                     after={"disabled": input.disabled, "admin": input.is_instance_admin})
-        return UserPayload(user=await reload(info, "User", user_id))
+        return UserPayload(user=await reload(info, User, user_id))

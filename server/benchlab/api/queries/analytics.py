@@ -31,8 +31,8 @@ class AnalyticsQueries:
                            confidence: float = 0.95) -> RunComparisonResult:
         from benchlab.analytics.compare import compare_runs
 
-        base: Run = await load_required(info, baseline, "Run", "baseline")
-        cand: Run = await load_required(info, candidate, "Run", "candidate")
+        base: Run = await load_required(info, baseline, Run, "baseline")
+        cand: Run = await load_required(info, candidate, Run, "candidate")
         await require_role(info, cand.project_id, Role.VIEWER, "Run")
         if base.project_id != cand.project_id:
             raise InvalidInputError("baseline and candidate must be runs of the same project")
@@ -52,7 +52,7 @@ class AnalyticsQueries:
                              models: list[str] | None = None) -> LatencySeriesResult:
         from benchlab.analytics.series import latency_series
 
-        project: Project = await load_required(info, project_id, "Project", "projectId")
+        project: Project = await load_required(info, project_id, Project, "projectId")
         result = await latency_series(runtime_of(info).clickhouse, project.db_id, from_, to, interval_seconds,
                                       models, metric.value, percentiles or [50.0, 90.0, 99.0])
         return LatencySeriesResult.of(result)

@@ -14,6 +14,7 @@ from benchlab.api.types.catalog import IncludeArchived, Project
 from benchlab.api.types.node import Node
 from benchlab.api.types.runs import Run
 from benchlab.api.types.viewer import Viewer
+from benchlab.auth.identity import IdentityKind
 from benchlab.auth.roles import Role
 from benchlab.errors import InvalidInputError, NotFoundError
 from benchlab.stores import listing
@@ -26,8 +27,10 @@ def visible_projects(info: Info) -> tuple[Filter, ...]:
     identity = identity_of(info)
     if identity.is_instance_admin:
         return ()
-    if identity.kind == "api_key":
+    if identity.kind is IdentityKind.API_KEY:
+        assert identity.key_project_id is not None  # an API key always opens its one project
         return (listing.project_is(identity.key_project_id),)
+    assert identity.user_id is not None  # signed in and not a key: a user
     return (listing.projects_of_member(identity.user_id),)
 
 
@@ -59,10 +62,10 @@ class ProjectQueries:
     @strawberry.field(permission_classes=[project_role(Role.VIEWER, "id", "Project")],
                       description="One project by id or by slug (give exactly one).")
     async def project(self, info: Info, id: strawberry.ID | None = None, slug: str | None = None) -> Project:
-        if (id is None) == (slug is None):
+        if id is not None and slug is None:
+            return await load_required(info, id, Project)
+        if id is not None or slug is None:
             raise InvalidInputError("give exactly one of `id` and `slug`")
-        if id is not None:
-            return await load_required(info, id, "Project")
         row = await find_row_by_slug(loaders_of(info).db, slug)
         if row is None or await role_in(info, row["id"]) is None:
             raise NotFoundError(f"slug: no project {slug!r} that you are a member of", argument="slug")
@@ -71,4 +74,4 @@ class ProjectQueries:
     @strawberry.field(permission_classes=[project_role(Role.VIEWER, "id", "Run")],
                       description="One run by id.")
     async def run(self, info: Info, id: strawberry.ID) -> Run:
-        return await load_required(info, id, "Run")
+        return await load_required(info, id, Run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from typing import Any
+from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
@@ -59,8 +60,8 @@ class ProjectMember:
 
 @strawberry.type(description="An API key of a project: the key itself is shown once, at creation.")
 class ApiKey(Node):
-    db_id: strawberry.Private[Any]
-    project_id: strawberry.Private[Any]
+    db_id: strawberry.Private[UUID]
+    project_id: strawberry.Private[UUID]
     name: str
     role: ProjectRole
     prefix: str = strawberry.field(description="Identifies the key (`blk_<prefix>_…`) without revealing it.")

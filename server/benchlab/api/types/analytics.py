@@ -8,18 +8,29 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import strawberry
-from strawberry.types.enum import EnumValueDefinition
 
 from benchlab.analytics.columns import KeyColumn, PercentileColumn
 from benchlab.metrics import METRICS, QUANTILE_METHOD
 
+if TYPE_CHECKING:  # the analytics modules are imported when a resolver first needs them (numpy)
+    from benchlab.analytics.compare import RunComparison
+    from benchlab.analytics.run_metrics import RunMetrics
+    from benchlab.analytics.series import LatencySeries
+    from benchlab.analytics.timeline import RunTimeline
 
-def _defined(name: str) -> EnumValueDefinition:
+
+def _described(value: str, description: str) -> str:
+    """An enum value with a description. Typed as the plain value it becomes: registering the enum puts
+    `value` in place of strawberry's EnumValueDefinition, so `member.value` is a str wherever it is read."""
+    return cast(str, strawberry.enum_value(value, description=description))
+
+
+def _defined(name: str) -> str:
     """An enum value named and described by its metric definition."""
-    return strawberry.enum_value(name, description=METRICS[name].description)
+    return _described(name, METRICS[name].description)
 
 
 @strawberry.enum(description="What can be aggregated. Latency metrics count successful requests only.")
@@ -39,8 +50,8 @@ class Metric(Enum):
 class GroupBy(Enum):
     MODEL = "model"
     PROMPT_VERSION = "prompt_version"
-    PARAMS = strawberry.enum_value("params", description="The parameter set (grid cell), by its hash.")
-    LOAD_PHASE = strawberry.enum_value("load_phase", description="Sweep phase: sync, max, rate-N; else main.")
+    PARAMS = _described("params", "The parameter set (grid cell), by its hash.")
+    LOAD_PHASE = _described("load_phase", "Sweep phase: sync, max, rate-N; else main.")
 
 
 @strawberry.type(description="Values of one grouping key, one per row.")
@@ -84,7 +95,7 @@ class RunMetricsResult:
     metrics: list[MetricValues]
 
     @classmethod
-    def of(cls, result: Any) -> RunMetricsResult:
+    def of(cls, result: RunMetrics) -> RunMetricsResult:
         return cls(group_by=[GroupBy(g) for g in result.group_by], keys=[KeyValues.of(k) for k in result.keys],
                    count=result.count, errors=result.errors,
                    metrics=[MetricValues(metric=Metric(m.metric), n=m.n, mean=m.mean, min=m.min, max=m.max, sum=m.sum,
@@ -106,7 +117,7 @@ class RunTimelineResult:
     e2e_p99_ms: list[float | None]
 
     @classmethod
-    def of(cls, t: Any) -> RunTimelineResult:
+    def of(cls, t: RunTimeline) -> RunTimelineResult:
         return cls(interval_seconds=t.interval_s, bucket_start=t.bucket_start, requests=t.requests, errors=t.errors,
                    requests_per_second=t.requests_per_s, output_tokens_per_second=t.output_tokens_per_s,
                    ttft_p50_ms=t.ttft_p50_ms, ttft_p99_ms=t.ttft_p99_ms, e2e_p50_ms=t.e2e_p50_ms,
@@ -124,7 +135,7 @@ class LatencySeriesResult:
     values: list[PercentileValues]
 
     @classmethod
-    def of(cls, s: Any) -> LatencySeriesResult:
+    def of(cls, s: LatencySeries) -> LatencySeriesResult:
         return cls(metric=Metric(s.metric), interval_seconds=s.interval_s, bucket_start=s.bucket_start,
                    model=s.model, count=s.count, values=[PercentileValues.of(p) for p in s.values])
 
@@ -152,7 +163,7 @@ class RunComparisonResult:
     verdict: list[str]
 
     @classmethod
-    def of(cls, c: Any) -> RunComparisonResult:
+    def of(cls, c: RunComparison) -> RunComparisonResult:
         return cls(group_by=[GroupBy(g) for g in c.group_by], confidence=c.confidence, resamples=c.resamples,
                    keys=[KeyValues.of(k) for k in c.keys], metric=[Metric(m) for m in c.metric],
                    baseline_n=c.baseline_n, candidate_n=c.candidate_n, baseline_median=c.baseline_median,

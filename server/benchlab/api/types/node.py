@@ -7,11 +7,11 @@ without importing each other; their annotations use `strawberry.lazy`. The schem
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import strawberry
 
-_NODE_TYPES: dict[str, Any] = {}
+_NODE_TYPES: dict[str, type[Node]] = {}
 
 
 @strawberry.interface(description="An object with a global id, refetchable with `node(id:)`.")
@@ -22,7 +22,13 @@ class Node:
         super().__init_subclass__(**kwargs)
         _NODE_TYPES[cls.__name__] = cls
 
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        """The object from its stored row (a driver row: each Node type reads the columns it shows)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a row")
+
 
 def node_type(name: str) -> Any:
-    """The Node type called `name` (e.g. `node_type("Run").from_row(row)`)."""
+    """The Node type called `name` (e.g. `node_type("Run").from_row(row)`). Any: the caller's annotation names
+    the type (through `strawberry.lazy`), which this module cannot import."""
     return _NODE_TYPES[name]

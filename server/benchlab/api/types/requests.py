@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from benchlab.metrics import METRICS
 
+if TYPE_CHECKING:
+    from benchlab.analytics.requests import RequestRow
 
-def _as_datetime(value: Any) -> datetime:
+
+def _as_datetime(value: object) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
@@ -54,7 +57,7 @@ class RequestEvent:
     tool_calls: JSON | None = strawberry.field(description="Tool calls the model made, as JSON.")
 
     @classmethod
-    def from_row(cls, row: Any) -> RequestEvent:
+    def from_row(cls, row: RequestRow) -> RequestEvent:
         """From a `RequestRow` of `analytics.requests`."""
         return cls.from_dict(vars(row))
 

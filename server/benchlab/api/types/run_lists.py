@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import strawberry
@@ -19,7 +19,12 @@ from benchlab.stores import listing
 from benchlab.stores.listing import Filter, ListSpec
 from benchlab.stores.runs import RunState
 
-RunStatus = strawberry.enum(RunState, name="RunStatus", description=(
+if TYPE_CHECKING:
+    from benchlab.api.types.runs import Run
+
+# The GraphQL face of stores' RunState: strawberry.enum registers the class itself, so this is the same class.
+RunStatus = RunState
+strawberry.enum(RunStatus, name="RunStatus", description=(
     "Where a run is in its life: PENDING → QUEUED → RUNNING → COMPLETED | FAILED | CANCELLED | INTERRUPTED; an "
     "INTERRUPTED run can be resumed (QUEUED again)."))
 
@@ -62,7 +67,7 @@ def run_filters(run_filter: RunFilter | None, order: RunOrder | None) -> tuple[F
 
 
 async def run_connection(info: Info, spec: ListSpec, parent_id: UUID, first: int, after: str | None,
-                         run_filter: RunFilter | None, order: RunOrder | None) -> Connection[Any]:
+                         run_filter: RunFilter | None, order: RunOrder | None) -> Connection[Run]:
     order = order or RunOrder()
     return await lists.connection(info, spec, parent_id, first, after, node_type("Run").from_row,
                                   run_filters(run_filter, order),

@@ -25,13 +25,14 @@ from benchlab.api.types.run_lists import RunFilter, RunOrder, RunStatus, run_con
 from benchlab.stores import listing
 
 if TYPE_CHECKING:
+    from benchlab.analytics.requests import RequestRow
     from benchlab.api.types.catalog import Project
 
 ProjectRef = Annotated["Project", strawberry.lazy("benchlab.api.types.catalog")]
 DEFAULT_PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 
 
-def _cursor_of(row: Any) -> str:
+def _cursor_of(row: RequestRow) -> str:
     """A request's keyset cursor, made by the analytics layer (ClickHouse's (ts, event_id) order)."""
     return row.cursor
 

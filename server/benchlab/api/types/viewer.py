@@ -16,5 +16,5 @@ class Viewer:
 
     @classmethod
     def of(cls, identity: Identity) -> Viewer:
-        return cls(kind=identity.kind, display_name=identity.display_name, email=identity.email,
+        return cls(kind=identity.kind.value, display_name=identity.display_name, email=identity.email,
                    is_instance_admin=identity.is_instance_admin)

@@ -1,0 +1,36 @@
+"""Which transport sends a provider's requests, and how many connections a load profile keeps open."""
+
+from __future__ import annotations
+
+from benchlab.engine.executor import Transport
+from benchlab.engine.transport_direct import DirectTransport
+from benchlab.engine.transport_litellm import LiteLLMTransport
+from benchlab.spec import LoadProfile, LoadSpec, ProviderSpec, ProviderTransport
+
+OPEN_LOOP_CONNECTIONS = 256
+SWEEP_MAX_CONCURRENCY = 32   # the sweep's "max" phase, when the spec sets no concurrency
+
+
+def connections_wanted(load: LoadSpec) -> int:
+    """Connections to open per provider: one per closed-loop stream; for open loops, the concurrency cap."""
+    if load.profile is LoadProfile.SYNCHRONOUS:
+        return 1
+    if load.profile is LoadProfile.CONCURRENT:
+        return load.concurrency or 1
+    wanted = load.max_concurrency or OPEN_LOOP_CONNECTIONS
+    if load.profile is LoadProfile.SWEEP:
+        wanted = max(wanted, sweep_max_concurrency(load))
+    return wanted
+
+
+def sweep_max_concurrency(load: LoadSpec) -> int:
+    """The streams of a sweep's "max" phase, which finds the highest rate the server sustains."""
+    return load.max_concurrency or load.concurrency or SWEEP_MAX_CONCURRENCY
+
+
+def open_transport(provider: ProviderSpec, api_key: str | None, connections: int, timeout_s: float,
+                   warm_up_model: str) -> Transport:
+    if provider.resolved_transport is ProviderTransport.DIRECT:
+        return DirectTransport(provider.api_base or "", api_key, max_connections=connections, timeout_s=timeout_s)
+    return LiteLLMTransport(provider.type, provider.api_base, api_key, timeout_s=timeout_s,
+                            warm_up_model=warm_up_model)
