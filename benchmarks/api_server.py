@@ -93,15 +93,15 @@ async def _project_of_caller(request: Request, project_id: UUID) -> bool:
 
 
 async def bare_run_summary(request: Request) -> JSONResponse:
-    """`run(id) { summary }` without GraphQL: authenticate, one asyncpg fetch, decode and encode the jsonb."""
+    """`run(id) { summary }` without GraphQL: authenticate, one asyncpg fetch (the pool's codec decodes the
+    jsonb), encode the response."""
     body = await request.json()
     _, run_id = decode_global_id(body["id"])
     async with request.app.state.runtime.pg.acquire() as conn:
         rows = await conn.fetch(RUN_BY_ID_SQL, [run_id])
     if not rows or not await _project_of_caller(request, rows[0]["project_id"]):
         return JSONResponse({"error": "not found"}, status_code=404)
-    summary = rows[0]["summary"]
-    return JSONResponse({"data": {"run": {"summary": json.loads(summary) if summary else None}}})
+    return JSONResponse({"data": {"run": {"summary": rows[0]["summary"]}}})
 
 
 async def _series_arguments(request: Request) -> tuple[UUID, datetime, datetime] | None:
@@ -203,7 +203,7 @@ async def seed_catalog(runtime: Runtime, events: dict[str, Any]) -> dict[str, st
         await conn.execute(
             "INSERT INTO runs (id, project_id, experiment_id, status, config_snapshot, summary, started_at, "
             "finished_at) VALUES ($1, $2, $3, 'completed', '{}', $4::jsonb, now(), now())",
-            run_id, project_id, experiment_id, json.dumps(summary))
+            run_id, project_id, experiment_id, summary)
         await conn.execute(
             "INSERT INTO runs (id, project_id, experiment_id, status, config_snapshot, planned_requests, "
             "started_at, heartbeat_at, owner) VALUES ($1, $2, $3, 'running', '{}', 1000000, now(), now(), "

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from benchlab.errors import InvalidInputError
 
@@ -166,6 +166,45 @@ class PromptSpec:
 
 
 @dataclass(frozen=True)
+class EvaluatorSpec:
+    """One evaluator (docs/evaluation.md): an experiment's `evaluators` entry or an item's `assert` entry.
+
+    `type` is written without its `not-` prefix (`negate`); `value` is a JSON payload whose strings may hold
+    templates over the item (`{{vars.x}}`, `{{expected_output}}`, `{{metadata.k}}`); `options` holds the keys
+    only some types take (e.g. `tolerance`, `match`, `n`, `compare`). In a snapshot it is written back exactly as
+    the document spells it (`as_document`), so a stored spec parses again to the same evaluator.
+    """
+
+    type: str
+    name: str
+    negate: bool = False
+    value: Any = None
+    threshold: float | None = None
+    weight: float = 1.0
+    judge: str | None = None   # llm-rubric, pairwise: a judge of the spec's `judges`
+    metric: str | None = None  # latency: ttft | tpot | e2e
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_document(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"type": ("not-" if self.negate else "") + self.type, "name": self.name}
+        for key in ("value", "threshold", "judge", "metric"):
+            if getattr(self, key) is not None:
+                document[key] = getattr(self, key)
+        if self.weight != 1.0:
+            document["weight"] = self.weight
+        return {**document, **self.options}
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """How requests are scored as a whole (`evaluation:`)."""
+
+    threshold: float | None = None  # a request passes when its weighted score reaches this; None: every evaluator
+    judge_concurrency: int = 4
+    cache: bool = True              # reuse the verdict of an identical judge call
+
+
+@dataclass(frozen=True)
 class DatasetItem:
     id: str
     vars: dict[str, Any] = field(default_factory=dict)
@@ -174,6 +213,11 @@ class DatasetItem:
     # None: no expectation; (): the model is expected to call no tool.
     expected_tool_calls: tuple[dict[str, Any], ...] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # New sections are None when absent, so snapshots and content hashes of items without them do not change.
+    asserts: tuple[EvaluatorSpec, ...] | None = None  # the item's own evaluators (`assert:` in the document)
+    labels: dict[str, Any] | None = None              # human reference verdicts, by judge evaluator name
+
+    DOCUMENT_KEYS: ClassVar[dict[str, str]] = {"asserts": "assert"}  # field -> key (`assert` is a keyword)
 
 
 @dataclass(frozen=True)
@@ -237,6 +281,9 @@ class ExperimentSpec:
     timeout_s: float = 120
     retries: RetrySpec = field(default_factory=RetrySpec)
     stream: bool = True
+    evaluators: tuple[EvaluatorSpec, ...] | None = None  # applied to every request
+    judges: tuple[ModelSpec, ...] | None = None          # models that judge, outside the matrix under test
+    evaluation: EvaluationSpec | None = None
 
     def provider(self, name: str) -> ProviderSpec:
         """The provider a model names (validation guarantees it exists)."""
@@ -252,12 +299,15 @@ def to_plain(value: Any) -> Any:
     payloads copied as is."""
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, EvaluatorSpec):
+        return to_plain(value.as_document())
     if is_dataclass(value) and not isinstance(value, type):
         plain = {}
+        keys = getattr(value, "DOCUMENT_KEYS", {})
         for spec_field in fields(value):
             item = getattr(value, spec_field.name)
             if item is not None and not isinstance(item, Secret):
-                plain[spec_field.name] = to_plain(item)
+                plain[keys.get(spec_field.name, spec_field.name)] = to_plain(item)
         return plain
     if isinstance(value, list | tuple):
         return [to_plain(item) for item in value]
