@@ -35,6 +35,8 @@ from benchlab.catalog import (
 from benchlab.errors import ConflictError, InvalidInputError, NotFoundError
 from benchlab.secrets import SecretBox
 from benchlab.spec import SpecError
+from benchlab.spec.model import canonical_hash
+from benchlab.stores import datasets as dataset_store
 
 SECRET = "sk-live-CATALOG-DO-NOT-LEAK-42"
 TABLES = ("projects", "providers", "models", "datasets", "dataset_items", "dataset_item_revisions",
@@ -295,6 +297,53 @@ async def test_import_csv(pg: asyncpg.Connection, project: Any) -> None:
     expected = await pg.fetch("SELECT expected_output, metadata FROM dataset_item_revisions ORDER BY expected_output")
     assert [(row["expected_output"], row["metadata"]) for row in expected] == [("4", {"topic": "math"}),
                                                                                            (None, {})]
+
+
+GRADED_JSONL = "\n".join([
+    '{"id": "q1", "vars": {"question": "2+2?"}, "expected_output": "4", "labels": {"correct": true}, "assert": '
+    '[{"type": "equals", "value": "{{expected_output}}"}, {"type": "llm-rubric", "name": "correct", '
+    '"value": "Correct?", "judge": "grader"}]}',
+    '{"id": "q2", "vars": {"question": "3+3?"}, "expected_output": 6, "metadata": {"topic": "math"}}',
+])
+
+
+async def test_item_evaluators_and_labels_survive_storage(pg: asyncpg.Connection, project: Any,
+                                                          box: SecretBox) -> None:
+    dataset = await create_dataset(pg, project.id, "graded")
+    result = await import_dataset_items(pg, project.id, dataset.id, GRADED_JSONL, "jsonl", "replace")
+    rows = await pg.fetch(
+        "SELECT r.asserts, r.labels, r.content_hash FROM dataset_version_items v JOIN dataset_item_revisions r "
+        "ON r.id = v.revision_id WHERE v.version_id = $1 ORDER BY v.position", result.version.id)
+    assert rows[0]["asserts"] == [
+        {"type": "equals", "name": "equals", "value": "{{expected_output}}"},
+        {"type": "llm-rubric", "name": "correct", "value": "Correct?", "threshold": 0.5, "judge": "grader"}]
+    assert rows[0]["labels"] == {"correct": True}
+    assert (rows[1]["asserts"], rows[1]["labels"]) == (None, None)
+    # An item without them keeps the revision hash items had before they existed.
+    assert rows[1]["content_hash"] == canonical_hash({"input": {"vars": {"question": "3+3?"}}, "expected_output": 6,
+                                                      "expected_tool_calls": None, "metadata": {"topic": "math"}})
+    parsed = [entry.item for entry in dataset_text.parse_items(GRADED_JSONL, "jsonl")]
+    assert await dataset_store.version_items(pg, result.version.id) == parsed
+    assert parsed[0].asserts and parsed[0].asserts[1].judge == "grader"
+    again = await import_dataset_items(pg, project.id, dataset.id, GRADED_JSONL, "jsonl", "append")
+    assert (again.version.id, again.created) == (result.version.id, False)
+    with pytest.raises(InvalidInputError) as error:
+        await import_dataset_items(pg, project.id, dataset.id, '{"id": "q3", "vars": {}, "labels": {"x": 2}, '
+                                   '"assert": [{"type": "rouge-l"}, {"type": "rouge-l"}]}', "jsonl", "append")
+    assert [problem.split(" (")[0].split(": must")[0] for problem in error.value.problems] == [
+        "line 1: assert[1].name: duplicate evaluator name 'rouge-l'", "line 1: labels.x",
+        "line 1: expected_output: required, used by line 1 assert[0]",
+        "line 1: expected_output: required, used by line 1 assert[1]"]
+
+    # An experiment naming the dataset gets the items with their evaluators, and reuses the stored version.
+    await stored_catalog(pg, project, box)
+    record = await create_experiment(pg, project.id, reference_spec(
+        name="graded", dataset={"name": "graded"}, judges=[{"name": "grader", "provider": "mock", "model": "j"}]),
+        box)
+    assert record.dataset_version_id == result.version.id
+    assert record.spec["dataset"]["items"][0]["assert"] == rows[0]["asserts"]
+    assert record.spec["dataset"]["items"][0]["labels"] == {"correct": True}
+    assert "assert" not in record.spec["dataset"]["items"][1]
 
 
 async def test_bad_lines_are_all_reported_and_nothing_is_imported(pg: asyncpg.Connection, project: Any) -> None:

@@ -19,7 +19,8 @@ from benchlab.spec.fields import check_unique
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 MAX_IMPORT_ITEMS = 100_000
 _LOCATION_FIRST = re.compile(rf"^{re.escape(LABEL)}:(\d+)(?:: |\.)")  # "dataset.file:4.vars: ..."
-_LOCATION_INSIDE = re.compile(rf"{re.escape(LABEL)}:(\d+)(?:\.[A-Za-z_]+)?")  # "(first at dataset.file:2.id)"
+# "(first at dataset.file:2.id)" -> "(first at line 2)"; "used by dataset.file:3.assert[1]" -> "... line 3 assert[1]"
+_LOCATION_INSIDE = re.compile(rf"{re.escape(LABEL)}:(\d+)(?:\.([A-Za-z_](?:[\w\[\]]|\.(?=\w))*))?")
 _LINE = re.compile(r"^line (\d+):")
 
 
@@ -60,7 +61,13 @@ def parse_items(text: str, format: str) -> list[ImportedItem]:
 
 def _relabel(problem: str) -> str:
     problem = _LOCATION_FIRST.sub(lambda match: f"line {match.group(1)}: ", problem, count=1)
-    return _LOCATION_INSIDE.sub(lambda match: f"line {match.group(1)}", problem)
+    return _LOCATION_INSIDE.sub(_line_inside, problem)
+
+
+def _line_inside(match: re.Match[str]) -> str:
+    """A location inside a message: the line, and the path within the item unless it is a plain key (`id`)."""
+    path = match.group(2)
+    return f"line {match.group(1)}" if path is None or path.isidentifier() else f"line {match.group(1)} {path}"
 
 
 def _by_line(problems: list[str]) -> list[str]:

@@ -39,6 +39,8 @@ Unknown keys are rejected everywhere, with a "did you mean" hint.
           expected_output: "4"
           expected_tool_calls: [{name: add, arguments: {a: 2, b: 2}}]   # [] = expect no tool call
           metadata: {topic: math}
+          assert: [{type: equals, value: "4"}]   # the item's own evaluators, besides `evaluators`
+          labels: {grader-check: true}           # human verdicts of llm-rubric evaluators, by evaluator name
     params:                      # the grid: every combination is a cell; a list is an axis, a scalar one value
       temperature: [0, 0.7]
       max_tokens: 128
@@ -61,6 +63,13 @@ Unknown keys are rejected everywhere, with a "did you mean" hint.
     retries: {max_attempts: 1, backoff_s: 0.5, max_backoff_s: 20,
               retry_on: [rate_limited, server_error, timeout, connect_error, disconnected]}   # the defaults
     stream: true                 # default true
+    evaluators:                  # optional, applied to every request; the types: docs/evaluation.md
+      - {type: icontains, value: "{{expected_output}}", weight: 2}   # not-icontains negates; weight >= 0
+      - {type: llm-rubric, name: grader-check, value: "Answers correctly.", judge: grader, threshold: 0.7}
+      - {type: latency, metric: ttft, threshold: 800}                # ms
+    judges:                      # optional: models that grade (the keys of `models`), outside the matrix
+      - {name: grader, provider: mock, model: mock-judge, params: {temperature: 0}}
+    evaluation: {threshold: 1.0, judge_concurrency: 4, judge_max_attempts: 3, cache: true}   # optional
 
 Rules worth knowing:
 - Parameters: temperature 0..2, top_p in (0, 1], max_tokens / max_completion_tokens integers >= 1,
@@ -79,6 +88,12 @@ Rules worth knowing:
   dict without base_dir cannot name a file (a spec from the API must not read the server's files).
 - A literal api_key never appears in repr, str, error messages or `to_dict()` snapshots (it is omitted, so a
   run resumed from its snapshot needs api_key_env).
+- Evaluators (`spec.evaluators`): defaults are filled in when read (the name is the type as written, the
+  threshold and options the type's defaults, a similarity type's value `{{expected_output}}`, the judge when
+  exactly one is defined), so a snapshot spells them out. Names are unique per experiment and, per item,
+  across the experiment's evaluators and the item's `assert`. Their templates (`{{vars.NAME}}`,
+  `{{expected_output}}`, `{{metadata.KEY}}`) must resolve for every item they apply to, and tool-call types
+  need each item's expected_tool_calls. `pairwise` is experiment-level only and needs two models or prompts.
 """
 
 from __future__ import annotations
@@ -97,6 +112,8 @@ from benchlab.spec.model import (
     PLACEHOLDER,
     DatasetItem,
     DatasetSpec,
+    EvaluationSpec,
+    EvaluatorSpec,
     ExperimentSpec,
     LoadProfile,
     LoadSpec,
@@ -113,7 +130,8 @@ from benchlab.spec.model import (
 )
 
 __all__ = [
-    "MIN_REQUESTS_FOR_ERROR_RATE", "OPENAI_COMPATIBLE_TYPES", "DatasetItem", "DatasetSpec", "ExperimentSpec",
+    "MIN_REQUESTS_FOR_ERROR_RATE", "OPENAI_COMPATIBLE_TYPES", "DatasetItem", "DatasetSpec", "EvaluationSpec",
+    "EvaluatorSpec", "ExperimentSpec",
     "LoadProfile", "LoadSpec", "ModelSpec", "PromptMessage", "PromptSpec", "ProviderSpec", "ProviderTransport",
     "RetrySpec", "SLOSpec", "Secret",
     "SpecError", "grid_combinations", "load_spec", "params_hash", "render_messages",

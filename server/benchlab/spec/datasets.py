@@ -5,8 +5,9 @@ missing template variable, a bad `metadata`) points at the line to edit, not at 
 
 - JSONL (`.jsonl`): one JSON object per line with the keys of an inline item; blank lines are skipped.
 - CSV (`.csv`): a header row, then one item per row. Columns `id` and `expected_output` are taken as text,
-  `expected_tool_calls` and `metadata` hold JSON, and every other column becomes a var of that name. An
-  empty cell means "not given" for these four columns; an empty var cell is the empty string.
+  `expected_tool_calls`, `metadata`, `assert` (a JSON list of evaluators) and `labels` (a JSON object) hold
+  JSON, and every other column becomes a var of that name. An empty cell means "not given" for these six
+  columns; an empty var cell is the empty string.
 Files are read as UTF-8 (a byte-order mark is ignored); each line that is not (a Latin-1 export, say) is
 reported with its line and column, and the other problems of the file are still listed. Lines end at `\n`
 (`\r\n` too), so a JSON value may hold U+2028 and its like. An item without `id` gets `item-0001`,
@@ -23,16 +24,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchlab.spec.evaluators import check_item, read_evaluators, read_labels
 from benchlab.spec.fields import Located, Section, check_unique, json_copy
 from benchlab.spec.model import DatasetItem
 
 LABEL = "dataset.file"
-JSON_COLUMNS = ("expected_tool_calls", "metadata")
+JSON_COLUMNS = ("expected_tool_calls", "metadata", "assert", "labels")
 TEXT_COLUMNS = ("id", "expected_output")
 TEXT_FORMATS = ("jsonl", "csv")
 
 DATASET_KEYS = ("name", "items", "file")
-ITEM_KEYS = ("id", "vars", "messages", "expected_output", "expected_tool_calls", "metadata")
+ITEM_KEYS = ("id", "vars", "messages", "expected_output", "expected_tool_calls", "metadata", "assert", "labels")
 ITEM_ROLES = ("system", "developer", "user", "assistant", "tool")
 # A byte that is not UTF-8, as `surrogateescape` decodes it (U+DC80-U+DCFF), or any other lone surrogate: the
 # only code points a Python str can hold that UTF-8 (and so PostgreSQL) cannot.
@@ -72,17 +74,26 @@ def _file_records(dataset: Section, base_dir: Path | None) -> list[Located[dict[
 
 
 def read_item(problems: list[str], location: str, raw: object, position: int) -> DatasetItem:
-    """One dataset item, inline or read from a file; `position` (0-based) gives an item without id its id."""
+    """One dataset item, inline or read from a file; `position` (0-based) gives an item without id its id.
+
+    The item's own evaluators (`assert`) are checked against it here; what needs the rest of the spec (judges,
+    the experiment's evaluators, which names `labels` may use) is checked by `spec.load`.
+    """
     section = Section(problems, location, raw, ITEM_KEYS)
     expected = section.raw("expected_output")
-    return DatasetItem(
+    item = DatasetItem(
         id=section.label("id", default=f"item-{position + 1:04d}"),
         vars=section.json_mapping("vars"),
         messages=_item_messages(section),
         expected_output=None if expected is None else json_copy(expected, section.at("expected_output"), problems),
         expected_tool_calls=_tool_calls(section),
         metadata=section.json_mapping("metadata"),
+        asserts=read_evaluators(section, "assert", item=True),
+        labels=read_labels(section, "labels"),
     )
+    own = [(f"{section.at('assert')}[{index}]", evaluator) for index, evaluator in enumerate(item.asserts or ())]
+    check_item(problems, location, item, own)
+    return item
 
 
 def _item_messages(item: Section) -> tuple[dict[str, Any], ...]:

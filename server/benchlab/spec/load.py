@@ -1,8 +1,9 @@
 """Parse and validate an experiment spec (format: `benchlab.spec`), reporting every problem at once.
 
 Sections are read in document order into the dataclasses of `spec_model`; cross-references (a model's
-provider, template variables against dataset items, the output-length limit) are checked once everything is
-read. Nothing is raised until the end, then a single SpecError lists all problems with their paths.
+provider, template variables against dataset items, the output-length limit, evaluators against judges and
+items: `spec.evaluators`) are checked once everything is read. Nothing is raised until the end, then a single
+SpecError lists all problems with their paths.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchlab.spec.datasets import read_dataset
+from benchlab.spec.evaluators import check_evaluators, read_evaluators
 from benchlab.spec.fields import Located, Section, check_unique, hint, parse_yaml
 from benchlab.spec.model import (
     PLACEHOLDER,
     DatasetItem,
     DatasetSpec,
+    EvaluationSpec,
     ExperimentSpec,
     LoadProfile,
     LoadSpec,
@@ -35,7 +38,7 @@ from benchlab.spec.model import (
 from benchlab.spec.params import OUTPUT_LIMITS, check_param_name, param_value
 
 TOP_KEYS = ("name", "project", "description", "providers", "models", "prompts", "dataset", "params",
-            "repetitions", "load", "slos", "timeout_s", "retries", "stream")
+            "repetitions", "load", "slos", "timeout_s", "retries", "stream", "evaluators", "judges", "evaluation")
 PROVIDER_KEYS = ("name", "type", "api_base", "api_key_env", "api_key", "max_concurrency", "transport")
 MODEL_KEYS = ("name", "provider", "model", "input_price_per_mtok", "output_price_per_mtok", "params")
 PROMPT_KEYS = ("name", "version", "messages", "text")
@@ -43,6 +46,7 @@ LOAD_KEYS = ("profile", "concurrency", "rate", "seed", "max_concurrency", "sweep
              "max_requests", "max_error_rate", "warmup_s", "cooldown_s")
 SLO_KEYS = ("ttft_ms", "tpot_ms", "e2e_ms")
 RETRY_KEYS = ("max_attempts", "backoff_s", "max_backoff_s", "retry_on")
+EVALUATION_KEYS = ("threshold", "judge_concurrency", "judge_max_attempts", "cache")
 
 PROMPT_ROLES = ("system", "developer", "user", "assistant")
 PROFILE_FIELDS: dict[str, tuple[LoadProfile, ...]] = {  # load fields that only mean something for some profiles
@@ -123,7 +127,8 @@ def _parse(document: Mapping[str, Any], base_dir: Path | None) -> ExperimentSpec
                        expected="a slug: lowercase letters, digits and '-', starting with a letter or digit")
     description = top.text("description", max_len=10_000)
     providers = _providers(top)
-    models = _models(top, {provider.name for provider in providers if provider.name})
+    provider_names = {provider.name for provider in providers if provider.name}
+    models = _models(top, provider_names)
     prompts = _prompts(top)
     dataset_name, items = read_dataset(top, base_dir)
     grid = _grid(top)
@@ -134,15 +139,26 @@ def _parse(document: Mapping[str, Any], base_dir: Path | None) -> ExperimentSpec
     timeout_s = top.number("timeout_s", default=120, above=0)
     retries = _retries(top)
     stream = top.boolean("stream", default=True)
+    evaluators = read_evaluators(top, "evaluators")
+    judges = _models(top, provider_names, "judges", required=False) if top.has("judges") else None
+    evaluation = _evaluation(top)
     _check_output_limit(problems, grid, models)
     _check_variables(problems, prompts, items)
+    evaluators, items = check_evaluators(
+        problems, evaluators, items, judges=list(dict.fromkeys(judge.name for _, judge in judges or () if judge.name)),
+        models=len(models), prompts=len(prompts))
+    if evaluation is not None and not evaluators and not any(item.asserts for _, item in items):
+        top.report("evaluation", "there is nothing to evaluate: add evaluators (or an item's assert), or leave "
+                                 "evaluation out")
     if problems:
         raise SpecError(problems)
     return ExperimentSpec(
         name=name, project=project, description=description, providers=providers,
         models=tuple(model for _, model in models), prompts=tuple(prompt for _, prompt in prompts),
         dataset=DatasetSpec(name=dataset_name, items=tuple(item for _, item in items)), params=grid,
-        repetitions=repetitions, load=load, slos=slos, timeout_s=timeout_s, retries=retries, stream=stream)
+        repetitions=repetitions, load=load, slos=slos, timeout_s=timeout_s, retries=retries, stream=stream,
+        evaluators=evaluators, judges=None if judges is None else tuple(judge for _, judge in judges),
+        evaluation=evaluation)
 
 
 def _providers(top: Section) -> tuple[ProviderSpec, ...]:
@@ -187,9 +203,11 @@ def _url(section: Section, key: str) -> str | None:
     return url
 
 
-def _models(top: Section, provider_names: set[str]) -> list[Located[ModelSpec]]:
+def _models(top: Section, provider_names: set[str], key: str = "models", *,
+            required: bool = True) -> list[Located[ModelSpec]]:
+    """The entries of `models`, or of `judges` (`key`): models that grade, read by the same rules."""
     located = []
-    for path, raw in top.entries("models", required=True):
+    for path, raw in top.entries(key, required=required):
         section = Section(top.problems, path, raw, MODEL_KEYS)
         model = ModelSpec(
             name=section.label("name", required=True),
@@ -202,7 +220,8 @@ def _models(top: Section, provider_names: set[str]) -> list[Located[ModelSpec]]:
         if provider_names and model.provider and model.provider not in provider_names:
             section.report("provider", f"unknown provider '{model.provider}'" + hint(model.provider, provider_names))
         located.append((path, model))
-    check_unique(top.problems, [(f"{path}.name", model.name) for path, model in located], "model name")
+    what = "model name" if key == "models" else "judge name"
+    check_unique(top.problems, [(f"{path}.name", model.name) for path, model in located], what)
     return located
 
 
@@ -335,6 +354,20 @@ def _retry_reasons(section: Section) -> tuple[str, ...]:
             section.problems.append(f"{path}: must be one of {', '.join(RETRY_REASONS)}")
     check_unique(section.problems, located, "reason")
     return tuple(reason for _, reason in located)
+
+
+def _evaluation(top: Section) -> EvaluationSpec | None:
+    if not top.has("evaluation"):
+        return None
+    section = top.section("evaluation", EVALUATION_KEYS)
+    defaults = EvaluationSpec()
+    threshold = section.number("threshold", minimum=0, maximum=1)
+    return EvaluationSpec(
+        threshold=None if threshold is None else float(threshold),
+        judge_concurrency=section.integer("judge_concurrency", default=defaults.judge_concurrency, minimum=1),
+        judge_max_attempts=section.integer("judge_max_attempts", default=defaults.judge_max_attempts, minimum=1),
+        cache=section.boolean("cache", default=defaults.cache),
+    )
 
 
 def _check_output_limit(problems: list[str], grid: Mapping[str, Any], models: list[Located[ModelSpec]]) -> None:

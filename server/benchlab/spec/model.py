@@ -201,6 +201,7 @@ class EvaluationSpec:
 
     threshold: float | None = None  # a request passes when its weighted score reaches this; None: every evaluator
     judge_concurrency: int = 4
+    judge_max_attempts: int = 3     # a judge call that fails or answers out of shape is tried this often
     cache: bool = True              # reuse the verdict of an identical judge call
 
 

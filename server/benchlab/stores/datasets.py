@@ -5,7 +5,9 @@ A version is an ordered list of item revisions, identified by its content hash. 
 an item whose content changes gets a new revision, and older versions keep pointing at the old one.
 `expected_output` is a text column: a non-string value is stored as its JSON text, and read back by
 comparing with the revision's content hash, which was computed over the original value (so `4` and `"4"`
-round-trip exactly, and so do the version hashes computed from read-back items).
+round-trip exactly, and so do the version hashes computed from read-back items). An item's own evaluators
+(`assert`, stored as their documents) and `labels` are NULL when it has none, and only then left out of the
+revision's content hash, so the hashes of items stored before they existed do not change.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from uuid import UUID
 import asyncpg
 
 from benchlab.spec import DatasetItem
+from benchlab.spec.evaluators import evaluators_from_documents
 from benchlab.spec.model import canonical_hash, to_plain
 from benchlab.stores.entities import Entity, StoredRecord, select_list
 from benchlab.stores.postgres import PgConnection, fetch_one
@@ -103,10 +106,10 @@ async def _item_revision(conn: PgConnection, dataset_id: UUID, item: DatasetItem
     item_id = await conn.fetchval(
         "INSERT INTO dataset_items (dataset_id, external_id) VALUES ($1, $2) ON CONFLICT (dataset_id, external_id) "
         "DO UPDATE SET external_id = EXCLUDED.external_id RETURNING id", dataset_id, item.id)
-    content = {"input": {"messages": to_plain(item.messages)} if item.messages else {"vars": item.vars},
-               "expected_output": item.expected_output, "expected_tool_calls": to_plain(item.expected_tool_calls),
-               "metadata": item.metadata}
-    content_hash = canonical_hash(content)
+    stored_input = {"messages": to_plain(item.messages)} if item.messages else {"vars": item.vars}
+    asserts = None if item.asserts is None else to_plain(item.asserts)
+    content_hash = _revision_hash(stored_input, item.expected_output, to_plain(item.expected_tool_calls),
+                                  item.metadata, asserts, item.labels)
     latest = await conn.fetchrow(
         "SELECT id, content_hash, revision FROM dataset_item_revisions WHERE item_id = $1 "
         "ORDER BY revision DESC LIMIT 1", item_id)
@@ -115,12 +118,12 @@ async def _item_revision(conn: PgConnection, dataset_id: UUID, item: DatasetItem
     expected = item.expected_output
     return await conn.fetchval(
         "INSERT INTO dataset_item_revisions (item_id, revision, content_hash, input, expected_output, "
-        "expected_tool_calls, metadata) VALUES ($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7::jsonb) RETURNING id",
-        item_id, (latest["revision"] + 1) if latest else 1, content_hash, content["input"],
+        "expected_tool_calls, metadata, asserts, labels) "
+        "VALUES ($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb) RETURNING id",
+        item_id, (latest["revision"] + 1) if latest else 1, content_hash, stored_input,
         # expected_output is a text column, not jsonb: a non-string value is kept as its JSON text
         None if expected is None else (expected if isinstance(expected, str) else json.dumps(expected)),
-        None if item.expected_tool_calls is None else content["expected_tool_calls"],
-        item.metadata)
+        to_plain(item.expected_tool_calls), item.metadata, asserts, item.labels)
 
 
 async def find_version(conn: PgConnection, version_id: UUID) -> DatasetVersionRecord:
@@ -144,7 +147,8 @@ async def find_version_by_number(conn: PgConnection, dataset_id: UUID,
 async def version_items(conn: PgConnection, version_id: UUID) -> list[DatasetItem]:
     """The version's items in their stored order, exactly as they were stored (see the module docstring)."""
     rows = await conn.fetch(
-        "SELECT i.external_id, r.input, r.expected_output, r.expected_tool_calls, r.metadata, r.content_hash "
+        "SELECT i.external_id, r.input, r.expected_output, r.expected_tool_calls, r.metadata, r.asserts, r.labels, "
+        "r.content_hash "
         "FROM dataset_version_items v JOIN dataset_item_revisions r ON r.id = v.revision_id "
         "JOIN dataset_items i ON i.id = r.item_id WHERE v.version_id = $1 ORDER BY v.position", version_id)
     return [_stored_item(row) for row in rows]
@@ -152,24 +156,34 @@ async def version_items(conn: PgConnection, version_id: UUID) -> list[DatasetIte
 
 def _stored_item(row: asyncpg.Record) -> DatasetItem:
     stored_input = row["input"]
-    tool_calls = row["expected_tool_calls"]
-    metadata = row["metadata"]
+    tool_calls, metadata, asserts, labels = (row[key] for key in ("expected_tool_calls", "metadata", "asserts",
+                                                                   "labels"))
     item = DatasetItem(id=row["external_id"], vars=stored_input.get("vars", {}),
                        messages=tuple(stored_input.get("messages", ())), expected_output=row["expected_output"],
-                       expected_tool_calls=None if tool_calls is None else tuple(tool_calls), metadata=metadata)
+                       expected_tool_calls=None if tool_calls is None else tuple(tool_calls), metadata=metadata,
+                       # stored as EvaluatorSpec.as_document wrote them: read back by the spec's own rules
+                       asserts=None if asserts is None else evaluators_from_documents(asserts), labels=labels)
     text = row["expected_output"]
-    if text is None or _revision_hash(stored_input, text, tool_calls, metadata) == row["content_hash"]:
+    rest = (tool_calls, metadata, asserts, labels)
+    if text is None or _revision_hash(stored_input, text, *rest) == row["content_hash"]:
         return item
     try:
         decoded = json.loads(text)
     except json.JSONDecodeError:
         return item
-    if _revision_hash(stored_input, decoded, tool_calls, metadata) == row["content_hash"]:
+    if _revision_hash(stored_input, decoded, *rest) == row["content_hash"]:
         return replace(item, expected_output=decoded)
     return item
 
 
-def _revision_hash(stored_input: Any, expected_output: Any, tool_calls: Any, metadata: Any) -> str:
-    """The hash `_item_revision` gives a revision's content (same keys, same canonical JSON)."""
-    return canonical_hash({"input": stored_input, "expected_output": expected_output,
-                           "expected_tool_calls": tool_calls, "metadata": metadata})
+def _revision_hash(stored_input: Any, expected_output: Any, tool_calls: Any, metadata: Any, asserts: Any,
+                   labels: Any) -> str:
+    """A revision's content hash, the same for what `_item_revision` stores and what `_stored_item` reads back.
+    `asserts` and `labels` count only when set, so an item without them keeps the hash it always had."""
+    content = {"input": stored_input, "expected_output": expected_output, "expected_tool_calls": tool_calls,
+               "metadata": metadata}
+    if asserts is not None:
+        content["asserts"] = asserts
+    if labels is not None:
+        content["labels"] = labels
+    return canonical_hash(content)
