@@ -21,9 +21,18 @@ error JSON), "500", "disconnect" (connection aborted after `fault_after_events` 
 "stall" (nothing after `fault_after_events` events for `stall_ms`, or until the client leaves when null);
 a non-streaming response is cut or delayed instead of its body.
 `fault_times: N` limits a forced fault to the first N attempts per X-Mock-Request-Key, so retries succeed.
+
+Known outputs, for evaluation tests (off by default): `--answer-key FILE` or the `answer` field answer prompts
+with known text or tool calls, correct for a share `accuracy` of prompts by a fixed per-prompt rule
+(answers.py: `answers_correctly`); `judge: true` makes the mock a deterministic judge of tagged rubric or
+pairwise prompts (judge.py: `rubric_verdict`, `pairwise_verdict`), with optional position bias and malformed
+verdicts. The ground truth records the answer's source and correctness, and the verdict.
 """
 
-from benchlab.mockllm.behaviour import Behaviour, Duration, InvalidRequest
+from benchlab.mockllm.answers import AnswerKey, AnswerKeyError, answers_correctly, load_answer_key
+from benchlab.mockllm.behaviour import Behaviour, Duration, InvalidRequest, word_tokens
+from benchlab.mockllm.judge import normalize, pairwise_verdict, rubric_verdict
 from benchlab.mockllm.server import MockLLMServer
 
-__all__ = ["Behaviour", "Duration", "InvalidRequest", "MockLLMServer"]
+__all__ = ["AnswerKey", "AnswerKeyError", "Behaviour", "Duration", "InvalidRequest", "MockLLMServer",
+           "answers_correctly", "load_answer_key", "normalize", "pairwise_verdict", "rubric_verdict", "word_tokens"]

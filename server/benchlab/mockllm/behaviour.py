@@ -17,7 +17,19 @@ Durations (`ttft_ms`, `gap_ms`): a number (fixed) or a distribution, written `no
 
 Seeds: each request draws from its own `random.Random("<server seed>:<n>")`, n being its ordinal on the
 server (1, 2, ...), or `"<server seed>:seed=<s>"` when the body has `"seed": s`. The first draw decides a
-probabilistic fault, then ttft, then the gaps, so the same seed reproduces the same latencies.
+probabilistic fault, then ttft, then (judge mode with `judge_malformed_rate` > 0 only) whether the verdict is
+malformed, then the gaps, so the same seed reproduces the same latencies.
+
+Known outputs (all off by default; then the content is the `tok{i} ` words below, byte for byte):
+- `answer` (text) answers every request with this text; `--answer-key FILE` (server option) answers the
+  prompts listed in the file. Either way `accuracy` decides, per prompt and model, whether the answer is
+  correct; a wrong one is the entry's `wrong` text or `wrong_answer`. answers.py has the rules.
+- `judge: true` answers judge prompts (tagged rubric or pairwise parts) with a JSON verdict by a fixed rule;
+  `judge_bias` adds position bias, `judge_malformed_rate` sends unparseable verdicts. judge.py has the rules.
+A known text is sent as word tokens (`word_tokens`): each token is a word with the whitespace after it, so
+the deltas concatenate to the text exactly, and completion_tokens counts them. It ignores `output_tokens`;
+`max_tokens` cuts it (finish_reason "length" only when tokens were cut off). The schedule is unchanged: a
+known text of N tokens is due exactly like N `tok{i}` words.
 
 Schedule, relative to the request's arrival t0 on CLOCK_MONOTONIC:
 - the role-only event (chat, streaming, `role_first_event`) is due at t0, like servers that send it at once;
@@ -26,8 +38,10 @@ Schedule, relative to the request's arrival t0 on CLOCK_MONOTONIC:
   fixed gap event i of a phase-less stream is due at t0 + ttft + i * tokens_per_event * gap;
 - finish, usage and [DONE] follow the last token event at once; a non-streaming body is due with the last token.
 
-Tokens are exact: content token i is the word "tok{i} ", reasoning token i is "think{i} ". A tool call counts
-one token for its opening delta (id and name) and one per 4-character fragment of its arguments JSON.
+Tokens are exact: content token i is the word "tok{i} " (or token i of the known text), reasoning token i
+is "think{i} ". A tool call counts one token for its opening delta (id and name) and one per 4-character
+fragment of its arguments JSON; several calls (from an answer key) follow each other, call k streamed with
+`"index": k`, each opening with a delta of its own.
 """
 
 from __future__ import annotations
@@ -48,6 +62,7 @@ T = TypeVar("T")
 DEFAULT_OUTPUT_TOKENS = 64
 TOOL_FRAGMENT_CHARS = 4
 FAULTS = ("429", "500", "disconnect", "stall")
+JUDGE_BIASES = ("none", "first", "second")
 _DISTRIBUTIONS = {"fixed": ("value",), "normal": ("mean", "std"), "uniform": ("low", "high"),
                   "exponential": ("mean",), "lognormal": ("median", "sigma")}
 _SHORTHAND = re.compile(r"^\s*([a-z]+)\s*\(([^()]*)\)\s*$")
@@ -170,6 +185,25 @@ def _fault_rates(value: object) -> dict[str, float]:
     return rates
 
 
+def _probability(value: object) -> float:
+    number = _number(value)
+    if not 0 <= number <= 1:
+        raise ValueError("expected a probability between 0 and 1")
+    return number
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError('expected text (quote numbers and true/false as JSON strings, e.g. "42")')
+    return value
+
+
+def _judge_bias(value: object) -> str:
+    if value not in JUDGE_BIASES:
+        raise ValueError(f"expected one of {list(JUDGE_BIASES)}")
+    return str(value)
+
+
 def _tool_call(value: object) -> str | dict[str, Any]:
     if value in ("auto", "none"):
         return str(value)
@@ -211,6 +245,19 @@ class Behaviour:
     retry_after_s: float = _field(1.0, _non_negative, "Retry-After of a 429, in seconds")
     send_usage: bool = _field(True, _flag, "answer stream_options.include_usage with the usage chunk (false: "
                               "never, like servers that ignore it; clients must estimate tokens)")
+    answer: str | None = _field(None, _optional(_text), "answer every request with exactly this text (word "
+                                "tokens; wins over --answer-key); accuracy and wrong_answer apply")
+    accuracy: float = _field(1.0, _probability, "share of prompts answered correctly when an answer is selected: "
+                             "correct iff sha256(seed, model, prompt) -> [0,1) < accuracy (answers.py)")
+    wrong_answer: str = _field("I don't know.", _text, "the text of a wrong answer (key entries may give "
+                               "their own 'wrong')")
+    judge: bool = _field(False, _flag, "judge mode: answer tagged rubric (<rubric> <question> <response> "
+                         "[<expected>]) or pairwise (<criteria> <question> <response_a> <response_b> "
+                         "[<expected>]) prompts with a JSON verdict by a fixed rule (judge.py); other prompts: 400")
+    judge_bias: str = _field("none", _judge_bias, 'pairwise verdicts: "none" follows the rule, "first" / '
+                             '"second" always pick A / B (position bias)')
+    judge_malformed_rate: float = _field(0.0, _probability, "probability (per request, seeded) that a judge "
+                                         "sends an unparseable verdict: the JSON cut in half, or prose")
 
     def with_overrides(self, overrides: Mapping[str, object]) -> Behaviour:
         """This behaviour with some fields replaced; raises InvalidRequest naming the first bad field."""
@@ -297,6 +344,30 @@ class RequestParams:
                    tool_choice=body.get("tool_choice"), seed=seed)
 
 
+_WORD_TOKEN = re.compile(r"\s*\S+\s*|\s+")
+
+
+def word_tokens(text: str) -> tuple[str, ...]:
+    """A known text as tokens: each word with the whitespace after it (leading whitespace joins the first word,
+    a text of only whitespace is one token), so the tokens concatenate to the text exactly."""
+    return tuple(_WORD_TOKEN.findall(text))
+
+
+@dataclass(frozen=True)
+class Text:
+    """A known content (answer, verdict) as tokens, each JSON-escaped once so events only join slices."""
+
+    tokens: tuple[str, ...]
+    escaped: tuple[str, ...]  # each token as the inside of a JSON string
+
+
+@functools.lru_cache(maxsize=1024)
+def text_of(text: str) -> Text:
+    """The tokens of a known text; cached, so a text given in a header is split once, not per request."""
+    tokens = word_tokens(text)
+    return Text(tokens, tuple(json.dumps(token)[1:-1] for token in tokens))
+
+
 @dataclass(frozen=True)
 class ToolCall:
     """The function call a response makes instead of answering with text."""
@@ -312,11 +383,24 @@ class ToolCall:
         return 1 + math.ceil(len(self.arguments) / TOOL_FRAGMENT_CHARS)
 
 
+@dataclass(frozen=True)
+class Reply:
+    """A known output instead of the `tok{i}` words, decided before planning (answers.py, judge.py): a text,
+    or tool calls; `malformed` are the unparseable alternatives of a judge verdict (see plan_response)."""
+
+    text: Text | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    source: str | None = None  # "header" (the answer field) | "key" (the answer key); None for verdicts
+    correct: bool | None = None
+    verdict: dict[str, object] | None = None
+    malformed: tuple[Text, ...] = ()
+
+
 class Event(NamedTuple):  # a tuple: a 64-token stream builds ~70 of these per request
     """One write of the response: kind, which tokens of its phase it carries, and when it is due."""
 
     kind: str  # role | reasoning | content | tool_call | finish | usage | done | response
-    start: int  # index of its first token within its phase
+    start: int  # index of its first token within its phase (tool calls: counted across all calls)
     tokens: int
     due_ns: int  # after the request's arrival
 
@@ -332,9 +416,12 @@ class Plan:
     gaps_ms: tuple[float, ...]
     reasoning_tokens: int
     content_tokens: int
-    tool_call: ToolCall | None
+    tool_calls: tuple[ToolCall, ...]
     finish_reason: str
     events: tuple[Event, ...]
+    text: Text | None = None  # the known content (its first content_tokens tokens are sent); None: tok{i} words
+    reply: Reply | None = None
+    malformed: bool = False  # a malformed judge verdict was drawn: `text` is one of reply.malformed
 
     @property
     def sends_usage(self) -> bool:
@@ -342,33 +429,56 @@ class Plan:
         return self.params.include_usage and self.behaviour.send_usage
 
     @property
+    def tool_call_tokens(self) -> int:
+        return sum(call.tokens for call in self.tool_calls)
+
+    @property
     def completion_tokens(self) -> int:
-        return self.reasoning_tokens + (self.tool_call.tokens if self.tool_call else self.content_tokens)
+        return self.reasoning_tokens + (self.tool_call_tokens if self.tool_calls else self.content_tokens)
 
 
-def plan_response(behaviour: Behaviour, params: RequestParams, rng: random.Random) -> Plan:
-    """Decide the fault, latencies, token counts and event schedule of one response."""
+def plan_response(behaviour: Behaviour, params: RequestParams, rng: random.Random,
+                  reply: Reply | None = None) -> Plan:
+    """Decide the fault, latencies, token counts and event schedule of one response.
+
+    With a `reply` (a known answer or verdict) its text or tool calls replace the `tok{i}` words. A reply with
+    `malformed` alternatives (a judge verdict) draws u = rng.random() after ttft when judge_malformed_rate > 0:
+    u < rate sends alternative int(u / rate * len(alternatives)) instead of the verdict.
+    """
     fault = behaviour.fault or _drawn_fault(behaviour.fault_rates, rng.random())
     ttft_ms = behaviour.ttft_ms.draw(rng)
     reasoning = behaviour.reasoning_tokens if params.chat else 0
-    tool_call = _resolve_tool_call(behaviour, params)
-    wanted = behaviour.output_tokens
-    if wanted is None:
-        wanted = DEFAULT_OUTPUT_TOKENS if params.max_tokens is None else params.max_tokens
-    content = 0 if tool_call else wanted if params.max_tokens is None else min(wanted, params.max_tokens)
-    phases = (("reasoning", reasoning), ("tool_call", tool_call.tokens) if tool_call else ("content", content))
-    gaps_ms = behaviour.gap_ms.draws(rng, max(0, reasoning + phases[1][1] - 1))
-    if tool_call:
-        finish = "tool_calls"
+    text, malformed = None, False
+    if reply is None:
+        tool_calls = _resolve_tool_call(behaviour, params)
+        wanted = behaviour.output_tokens
+        if wanted is None:
+            wanted = DEFAULT_OUTPUT_TOKENS if params.max_tokens is None else params.max_tokens
+        cut = params.max_tokens is not None and wanted >= params.max_tokens  # it ran until max_tokens
     else:
-        finish = "length" if params.max_tokens is not None and content >= params.max_tokens else "stop"
+        text, tool_calls = reply.text, reply.tool_calls
+        rate = behaviour.judge_malformed_rate
+        if reply.malformed and rate > 0:
+            u = rng.random()
+            if u < rate:
+                text, tool_calls, malformed = reply.malformed[int(u / rate * len(reply.malformed))], (), True
+        wanted = len(text.tokens) if text else 0
+        cut = params.max_tokens is not None and wanted > params.max_tokens  # a known text ends by itself
+    content = 0 if tool_calls else wanted if params.max_tokens is None else min(wanted, params.max_tokens)
+    if tool_calls:
+        phases = (("reasoning", reasoning), *(("tool_call", call.tokens) for call in tool_calls))
+        answer_tokens = sum(call.tokens for call in tool_calls)
+    else:
+        phases, answer_tokens = (("reasoning", reasoning), ("content", content)), content
+    gaps_ms = behaviour.gap_ms.draws(rng, max(0, reasoning + answer_tokens - 1))
+    finish = "tool_calls" if tool_calls else "length" if cut else "stop"
     sends_usage = params.include_usage and behaviour.send_usage  # the same rule as Plan.sends_usage
     tail = (("finish", "usage", "done") if sends_usage else ("finish", "done")) if params.stream else ()
     events = _schedule(ttft_ms, gaps_ms, phases, behaviour.tokens_per_event, params.stream,
                        params.stream and params.chat and behaviour.role_first_event, tail)
     return Plan(behaviour=behaviour, params=params, fault=fault, ttft_ms=ttft_ms, gaps_ms=gaps_ms,
-                reasoning_tokens=reasoning, content_tokens=content, tool_call=tool_call, finish_reason=finish,
-                events=events)
+                reasoning_tokens=reasoning, content_tokens=content, tool_calls=tool_calls, finish_reason=finish,
+                events=events, text=text, reply=reply, malformed=malformed)
 
 
 @functools.lru_cache(maxsize=256)
@@ -394,24 +504,32 @@ def _drawn_fault(rates: Mapping[str, float], u: float) -> str | None:
     return None
 
 
-def _resolve_tool_call(behaviour: Behaviour, params: RequestParams) -> ToolCall | None:
-    if not params.tool_names or behaviour.tool_call == "none" or params.tool_choice == "none":
-        return None
+def calls_tools(behaviour: Behaviour, params: RequestParams) -> bool:
+    """Whether the response may call tools: the request has tools, and neither side says "none"."""
+    return bool(params.tool_names) and behaviour.tool_call != "none" and params.tool_choice != "none"
+
+
+def _resolve_tool_call(behaviour: Behaviour, params: RequestParams) -> tuple[ToolCall, ...]:
+    if not calls_tools(behaviour, params):
+        return ()
     if isinstance(behaviour.tool_call, dict):
-        return ToolCall(behaviour.tool_call["name"], json.dumps(behaviour.tool_call["arguments"]))
+        return (ToolCall(behaviour.tool_call["name"], json.dumps(behaviour.tool_call["arguments"])),)
     choice = params.tool_choice
     named = choice.get("function", {}).get("name") if isinstance(choice, Mapping) else None
-    return ToolCall(named or params.tool_names[0], "{}")
+    return (ToolCall(named or params.tool_names[0], "{}"),)
 
 
 def _token_events(phases: tuple[tuple[str, int], ...], per_event: int, token_due: list[int]) -> list[Event]:
-    """Group each phase's tokens into events; a tool call's opening delta (id + name) is an event of its own."""
-    events, offset = [], 0
+    """Group each phase's tokens into events; a tool call's opening delta (id + name) is an event of its own.
+    Phases of one kind (several tool calls) number their tokens on: an event's start counts across them."""
+    events, offset, kind_offset = [], 0, dict.fromkeys((kind for kind, _ in phases), 0)
     for kind, count in phases:
         starts = [0, *range(1, count, per_event)] if kind == "tool_call" else [*range(0, count, per_event)]
         if not count:
             continue
+        base = kind_offset[kind]
         for start, end in zip(starts, [*starts[1:], count], strict=True):
-            events.append(Event(kind, start, end - start, token_due[offset + start]))
+            events.append(Event(kind, base + start, end - start, token_due[offset + start]))
         offset += count
+        kind_offset[kind] = base + count
     return events

@@ -5,6 +5,8 @@ Every behaviour field is also a flag (`ttft_ms` -> `--ttft-ms`); values are read
 and `--fault-rates '{"429": 0.05}'` all work. `--behaviour JSON` sets several fields at once; single flags
 win over it. Once listening, one line goes to stdout: `mock-llm: listening on http://HOST:PORT/v1`
 (with `--port 0` that is how a caller learns the port).
+`--answer-key FILE` (JSON Lines, or a YAML list for .yaml/.yml) gives known answers to listed prompts; it is
+read once at start, and a bad entry stops the server with its line number (see benchlab.mockllm.answers).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
+from benchlab.mockllm.answers import AnswerKeyError, load_answer_key
 from benchlab.mockllm.behaviour import Behaviour, InvalidRequest, decode_value
 from benchlab.mockllm.server import MockLLMServer
 
@@ -27,11 +30,12 @@ def main_mock_llm(argv: list[str] | None = None) -> int:
         behaviour = Behaviour().with_overrides({**_json_object(args.behaviour), **{
             f.name: decode_value(getattr(args, f.name)) for f in dataclasses.fields(Behaviour)
             if getattr(args, f.name) is not None}})
-    except InvalidRequest as exc:
+        answer_key = load_answer_key(args.answer_key) if args.answer_key else None
+    except (InvalidRequest, AnswerKeyError) as exc:
         print(f"mock-llm: error: {exc}", file=sys.stderr)
         return 2
     server = MockLLMServer(behaviour, models=args.model or ["mock-llm"], seed=args.seed,
-                           ground_truth=args.ground_truth, spin_us=args.spin_us)
+                           ground_truth=args.ground_truth, spin_us=args.spin_us, answer_key=answer_key)
     try:
         if args.loop == "uvloop":
             import uvloop
@@ -75,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", action="append", help="a served model name (repeatable; default: mock-llm)")
     parser.add_argument("--seed", type=int, default=0, help="server seed for per-request draws (default: 0)")
     parser.add_argument("--ground-truth", type=Path, help="append one JSON line per completion request to this file")
+    parser.add_argument("--answer-key", type=Path, metavar="FILE", help="known answers: JSON Lines (or a YAML list, "
+                        '.yaml/.yml) of {"prompt", "answer", optional "wrong", optional "tool_calls": [{"name", '
+                        '"arguments"}]}; a request whose prompt (last user message, stripped) matches gets the answer, '
+                        "correct per --accuracy (see benchlab.mockllm.answers)")
     parser.add_argument("--spin-us", type=float, default=200.0, help="busy-wait up to this long before due times, "
                         "within 2%% of the CPU (default: 200; 0: rely on the timer alone)")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop", help="event loop (default: uvloop)")

@@ -20,6 +20,12 @@ A `GET /v1/models` writes everything queued before it answers: a barrier for rea
                         token j from token j+1 across the reasoning and answer phases)
     prompt_tokens, reasoning_tokens, content_tokens, tool_call_tokens, completion_tokens, finish_reason
     fault               null | "429" | "500" | "disconnect" | "stall"
+    answer_source       null | "header" (the `answer` behaviour field: header, model name or server default) |
+                        "key" (the --answer-key entry of the prompt): a known answer was selected
+    correct             null (no answer selected) | whether the answer was the correct one (answers.py)
+    verdict             judge mode: the verdict object sent as the content; null when it was malformed or
+                        not in judge mode
+    verdict_malformed   null (not judge mode) | whether an unparseable verdict was sent (judge_malformed_rate)
     status              HTTP status sent (null if the connection was dropped before any header)
     outcome             completed | error (4xx/5xx answered) | disconnected (disconnect fault) |
                         client_closed (the client went away first, e.g. during a stall)
@@ -96,16 +102,20 @@ class RequestRecord:
 
 
 _PLAN_KEYS = ("behaviour", "ttft_ms", "gaps_ms", "prompt_tokens", "reasoning_tokens", "content_tokens",
-              "tool_call_tokens", "completion_tokens", "finish_reason", "fault")
+              "tool_call_tokens", "completion_tokens", "finish_reason", "fault", "answer_source", "correct", "verdict",
+              "verdict_malformed")
 
 
 def _plan_json(plan: Plan | None) -> dict[str, Any]:
     """The decided response; all null for requests refused before planning (bad body, unknown model)."""
     if plan is None:
         return dict.fromkeys(_PLAN_KEYS)
+    reply = plan.reply
+    judged = reply is not None and reply.verdict is not None
     values = (plan.behaviour.as_json, plan.ttft_ms, list(plan.gaps_ms), plan.params.prompt_tokens,
-              plan.reasoning_tokens, plan.content_tokens, plan.tool_call.tokens if plan.tool_call else 0,
-              plan.completion_tokens, plan.finish_reason, plan.fault)
+              plan.reasoning_tokens, plan.content_tokens, plan.tool_call_tokens, plan.completion_tokens,
+              plan.finish_reason, plan.fault, reply.source if reply else None, reply.correct if reply else None,
+              reply.verdict if reply and not plan.malformed else None, plan.malformed if judged else None)
     return dict(zip(_PLAN_KEYS, values, strict=True))
 
 

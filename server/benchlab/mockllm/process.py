@@ -6,7 +6,8 @@
         records = mock.ground_truth()
 
 Keyword arguments are behaviour fields (see benchlab/mockllm/behaviour.py), given as the server defaults;
-`seed` and `models` configure the server itself, `server_args` passes further CLI flags (e.g. --loop asyncio).
+`seed`, `models` and `answer_key` (a file, see answers.py) configure the server itself, `server_args` passes
+further CLI flags (e.g. --loop asyncio).
 The server listens on a free loopback port, logs ground truth to a temporary file, and is stopped (and the
 file removed) when the block ends.
 """
@@ -55,13 +56,14 @@ class MockLLM:
 
 @contextmanager
 def run_mock_llm(*, seed: int = 0, models: Sequence[str] = ("mock-llm",), server_args: Sequence[str] = (),
-                 **behaviour: object) -> Iterator[MockLLM]:
+                 answer_key: Path | None = None, **behaviour: object) -> Iterator[MockLLM]:
     with tempfile.TemporaryDirectory(prefix="mockllm-") as tmp:
         log = Path(tmp) / "ground-truth.jsonl"
         stderr_path = Path(tmp) / "stderr.log"
         command = [sys.executable, "-m", "benchlab.mockllm.cli", "--port", "0", "--seed", str(seed),
                    "--ground-truth", str(log), "--behaviour", json.dumps(behaviour),
-                   *[arg for model in models for arg in ("--model", model)], *server_args]
+                   *[arg for model in models for arg in ("--model", model)],
+                   *(["--answer-key", str(answer_key)] if answer_key else []), *server_args]
         with stderr_path.open("wb") as stderr:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
         try:

@@ -17,19 +17,22 @@ import json
 import math
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from benchlab.mockllm.answers import AnswerKey, answer_reply, load_answer_key, prompt_of
 from benchlab.mockllm.behaviour import (
     Behaviour,
     InvalidRequest,
     Plan,
+    Reply,
     RequestParams,
     parse_model_name,
     plan_response,
 )
 from benchlab.mockllm.ground_truth import GroundTruthLog, RequestRecord
 from benchlab.mockllm.http11 import Connection, Request, http_head, json_response, response_headers
+from benchlab.mockllm.judge import judge_reply
 from benchlab.mockllm.pacer import Pacer, monotonic_ns
 from benchlab.mockllm.wire import Wire, error_body
 
@@ -139,11 +142,14 @@ class MockLLMServer:
 
     Request ordinals, fault_times counters and the ground-truth log live in this object, which is why the
     server does not fork workers: determinism and one exact log matter more here than throughput.
+    `answer_key`: an AnswerKey or the path of its file (read here, once; AnswerKeyError when unusable).
     """
 
     def __init__(self, behaviour: Behaviour | None = None, *, models: Sequence[str] = ("mock-llm",), seed: int = 0,
-                 ground_truth: Path | None = None, spin_us: float = 200) -> None:
+                 ground_truth: Path | None = None, spin_us: float = 200,
+                 answer_key: AnswerKey | Path | None = None) -> None:
         self.behaviour = behaviour or Behaviour()
+        self.answer_key = load_answer_key(answer_key) if isinstance(answer_key, Path) else answer_key
         self.models = tuple(models)
         self._models_body = json.dumps({"object": "list", "data": [
             {"id": m, "object": "model", "created": 0, "owned_by": "benchlab-mockllm"} for m in self.models]}).encode()
@@ -242,8 +248,18 @@ class MockLLMServer:
             record.attempt = self._attempts[key or ""]
             if record.attempt > behaviour.fault_times:
                 behaviour = dataclasses.replace(behaviour, fault=None)
+        reply = None
+        if behaviour.judge or behaviour.answer is not None or self.answer_key is not None:  # off: no extra work
+            reply = self._reply(body, params, behaviour)
         stream = f"seed={params.seed}" if params.seed is not None else str(record.request_index)
-        return plan_response(behaviour, params, random.Random(f"{self.seed}:{stream}"))
+        return plan_response(behaviour, params, random.Random(f"{self.seed}:{stream}"), reply)
+
+    def _reply(self, body: Mapping[str, object], params: RequestParams, behaviour: Behaviour) -> Reply | None:
+        """The known output: a judge verdict (judge.py) or a known answer (answers.py), else None."""
+        prompt = prompt_of(body, params.chat)
+        if behaviour.judge:
+            return judge_reply(behaviour, prompt)
+        return answer_reply(behaviour, params, prompt, self.answer_key, self.seed)
 
     def send_error(self, conn: Connection, request: Request, record: RequestRecord, status: int, message: str,
                    kind: str, code: str | None = None, headers: Sequence[tuple[str, str]] = ()) -> None:

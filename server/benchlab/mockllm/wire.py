@@ -6,8 +6,10 @@ rendering is plain string work on a `Plan`, cheap enough to do per event (requir
 
 from __future__ import annotations
 
+import bisect
 import json
 import time
+from itertools import accumulate
 
 from benchlab.mockllm.behaviour import Event, Plan
 
@@ -23,6 +25,7 @@ def _chunk(payload: str) -> bytes:
 
 
 _DONE = _chunk("[DONE]") + b"0\r\n\r\n"  # the last event and the end of the chunked body, in one write
+_FIRST_CALL = [0]  # where each tool call starts among the tool-call tokens: one call
 
 
 def _words(prefix: str, start: int, count: int) -> str:
@@ -44,6 +47,10 @@ class Wire:
                        f'"model":{json.dumps(params.model)},"choices":'
         self._suffix = ',"usage":null}' if plan.sends_usage else "}"
         self._role_pending = params.chat
+        self._escaped = plan.text.escaped if plan.text else None
+        calls = plan.tool_calls
+        self._call_starts = [*accumulate((call.tokens for call in calls[:-1]), initial=0)] if len(calls) > 1 \
+            else _FIRST_CALL
 
     def event(self, event: Event) -> bytes:
         if event.kind == "done":
@@ -54,7 +61,7 @@ class Wire:
         if self.params.chat:
             choice = f'{{"index":0,"delta":{self._delta(event)},"logprobs":null,"finish_reason":{finish}}}'
         else:
-            text = _words("tok", event.start, event.tokens) if event.kind == "content" else ""
+            text = self._content(event) if event.kind == "content" else ""
             choice = f'{{"text":"{text}","index":0,"logprobs":null,"finish_reason":{finish}}}'
         return _chunk(f"{self._prefix}[{choice}]{self._suffix}")
 
@@ -62,7 +69,7 @@ class Wire:
         if event.kind == "reasoning":
             fields = f'"reasoning_content":"{_words("think", event.start, event.tokens)}"'
         elif event.kind == "content":
-            fields = f'"content":"{_words("tok", event.start, event.tokens)}"'
+            fields = f'"content":"{self._content(event)}"'
         elif event.kind == "tool_call":
             fields = json.dumps({"tool_calls": [self._tool_delta(event)]})[1:-1]
         else:
@@ -72,13 +79,22 @@ class Wire:
             fields = '"role":"assistant"' + ("," + fields if fields else "")
         return "{" + fields + "}"
 
+    def _content(self, event: Event) -> str:
+        """The event's content tokens as the inside of a JSON string."""
+        if self._escaped is None:
+            return _words("tok", event.start, event.tokens)
+        return "".join(self._escaped[event.start:event.start + event.tokens])
+
+    def _call_id(self, index: int) -> str:
+        return self.tool_call_id if index == 0 else f"{self.tool_call_id}_{index}"
+
     def _tool_delta(self, event: Event) -> dict[str, object]:
-        call = self.plan.tool_call
-        assert call is not None
-        fragments = "".join(call.fragment(i - 1) for i in range(max(event.start, 1), event.start + event.tokens))
-        if event.start:
-            return {"index": 0, "function": {"arguments": fragments}}
-        return {"index": 0, "id": self.tool_call_id, "type": "function",
+        index = bisect.bisect_right(self._call_starts, event.start) - 1  # 0 unless several calls
+        call, start = self.plan.tool_calls[index], event.start - self._call_starts[index]
+        fragments = "".join(call.fragment(i - 1) for i in range(max(start, 1), start + event.tokens))
+        if start:
+            return {"index": index, "function": {"arguments": fragments}}
+        return {"index": index, "id": self._call_id(index), "type": "function",
                 "function": {"name": call.name, "arguments": fragments}}
 
     def usage(self) -> dict[str, object]:
@@ -89,16 +105,19 @@ class Wire:
     def body(self) -> bytes:
         """The whole non-streaming response."""
         plan = self.plan
-        content = _words("tok", 0, plan.content_tokens)
+        if plan.text is None:
+            content = _words("tok", 0, plan.content_tokens)
+        else:
+            content = "".join(plan.text.tokens[:plan.content_tokens])
         if not self.params.chat:
             choice: dict[str, object] = {"text": content, "index": 0, "logprobs": None}
         else:
-            message: dict[str, object] = {"role": "assistant", "content": None if plan.tool_call else content}
+            message: dict[str, object] = {"role": "assistant", "content": None if plan.tool_calls else content}
             if plan.reasoning_tokens:
                 message["reasoning_content"] = _words("think", 0, plan.reasoning_tokens)
-            if plan.tool_call:
-                message["tool_calls"] = [{"id": self.tool_call_id, "type": "function", "function": {
-                    "name": plan.tool_call.name, "arguments": plan.tool_call.arguments}}]
+            if plan.tool_calls:
+                message["tool_calls"] = [{"id": self._call_id(i), "type": "function", "function": {
+                    "name": call.name, "arguments": call.arguments}} for i, call in enumerate(plan.tool_calls)]
             choice = {"index": 0, "message": message, "logprobs": None}
         choice["finish_reason"] = plan.finish_reason
         kind = "chat.completion" if self.params.chat else "text_completion"
