@@ -57,6 +57,11 @@ def cells(spec: ExperimentSpec) -> list[Cell]:
     return out
 
 
+def params_by_hash(spec: ExperimentSpec) -> dict[str, dict[str, Any]]:
+    """Every parameter set the run sends, by its hash: summaries show the values (`temperature=0.7`)."""
+    return {params_hash(cell.params): cell.params for cell in cells(spec)}
+
+
 def _unique_params(grid: list[dict[str, Any]], fixed: dict[str, Any]) -> list[dict[str, Any]]:
     unique: dict[str, dict[str, Any]] = {}
     for combination in grid:

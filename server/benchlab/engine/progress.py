@@ -19,7 +19,9 @@ _TTFT = METRICS["ttft_ms"]
 
 FINISHING: Literal["finishing"] = "finishing"
 """A progress status that is no run state: every request was sent, the summary is being computed."""
-ProgressStatus = RunState | Literal["finishing"]
+SCORING: Literal["scoring"] = "scoring"
+"""A progress status that is no run state: the run's responses are being scored (after the measurement)."""
+ProgressStatus = RunState | Literal["finishing", "scoring"]
 
 
 class ProgressMessage(TypedDict):
@@ -37,6 +39,9 @@ class ProgressMessage(TypedDict):
     ttftP50Ms: float
     ttftP99Ms: float
     elapsedSeconds: float
+    phase: str           # measuring | finishing | scoring | ended
+    scored: int          # requests scored by the run's scoring pass so far
+    scoringTotal: int | None
 
 
 @dataclass
@@ -47,6 +52,8 @@ class Progress:
     sequence: int = 0
     started: float = field(default_factory=time.monotonic)
     errors: dict[str, int] = field(default_factory=dict)  # failed requests by error class
+    scored: int = 0
+    scoring_total: int | None = None
     _recent_ttft: deque[float] = field(default_factory=lambda: deque(maxlen=_ROLLING))
 
     def record(self, ok: bool, ttft_ms: float, error_type: str) -> None:
@@ -68,9 +75,16 @@ class Progress:
         return {"type": "progress", "runId": run_id, "sequence": self.sequence, "status": str(status),
                 "done": self.done, "total": self.total, "failed": self.failed, "errors": dict(self.errors),
                 "requestsPerSecond": round(self.done / elapsed, 3),
-                "ttftP50Ms": self._ttft(0.5), "ttftP99Ms": self._ttft(0.99), "elapsedSeconds": round(elapsed, 3)}
+                "ttftP50Ms": self._ttft(0.5), "ttftP99Ms": self._ttft(0.99), "elapsedSeconds": round(elapsed, 3),
+                "phase": _phase(status), "scored": self.scored, "scoringTotal": self.scoring_total}
 
     def _ttft(self, level: float) -> float:
         """A TTFT quantile of the window; 0 before any value (the message's fields are never null)."""
         value = _TTFT.clean(_TTFT.quantile(self._recent_ttft, level))
         return 0.0 if value is None else value
+
+
+def _phase(status: ProgressStatus) -> str:
+    if status in (FINISHING, SCORING):
+        return str(status)
+    return "measuring" if status in (RunState.RUNNING, RunState.QUEUED, RunState.PENDING) else "ended"

@@ -14,7 +14,9 @@ from uuid import UUID
 
 from benchlab.engine.deps import EngineDeps
 from benchlab.engine.runner import RunExecutor
+from benchlab.engine.scoring_pass import ScoringPass
 from benchlab.spec import ExperimentSpec
+from benchlab.stores.runs import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +25,23 @@ class RunManager:
     def __init__(self, deps: EngineDeps) -> None:
         self._deps = deps
         self._running: dict[UUID, tuple[RunExecutor, asyncio.Task[None]]] = {}
+        self._scoring: dict[UUID, asyncio.Task[None]] = {}
 
     def start(self, run_id: UUID, spec: ExperimentSpec | None = None) -> None:
         """Execute a queued run in the background (`spec`: as parsed when it was created, else its snapshot)."""
         executor = RunExecutor(self._deps, run_id, spec=spec)
         task = asyncio.create_task(self._execute(executor), name=f"run-{run_id}")
         self._running[run_id] = (executor, task)
+
+    def score(self, run: RunRecord, spec: ExperimentSpec, pass_id: UUID) -> None:
+        """Execute a queued scoring pass in the background (scoreRun)."""
+        scoring = ScoringPass(self._deps, run, spec, pass_id)
+        self._scoring[pass_id] = asyncio.create_task(self._execute_pass(scoring), name=f"scoring-{pass_id}")
+
+    async def wait_for_pass(self, pass_id: UUID) -> None:
+        """Until the pass's task ends (tests)."""
+        if pass_id in self._scoring:
+            await asyncio.gather(self._scoring[pass_id], return_exceptions=True)
 
     def cancel(self, run_id: UUID) -> None:
         """Stop sending new requests of a run executing here (no-op for runs executing elsewhere)."""
@@ -44,7 +57,7 @@ class RunManager:
             await asyncio.gather(self._running[run_id][1], return_exceptions=True)
 
     async def shutdown(self) -> None:
-        tasks = [task for _, task in self._running.values()]
+        tasks = [task for _, task in self._running.values()] + list(self._scoring.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -58,3 +71,13 @@ class RunManager:
             log.exception("run %s failed", executor.run_id)
         finally:
             self._running.pop(executor.run_id, None)
+
+    async def _execute_pass(self, scoring: ScoringPass) -> None:
+        try:
+            await scoring.execute()
+        except asyncio.CancelledError:
+            log.warning("scoring pass %s stopped by server shutdown; score the run again", scoring.pass_id)
+        except Exception:
+            log.exception("scoring pass %s failed", scoring.pass_id)
+        finally:
+            self._scoring.pop(scoring.pass_id, None)

@@ -22,20 +22,24 @@ from benchlab.analytics.summary import SLOs, compute_summary, describe_errors
 from benchlab.engine import load as load_profiles
 from benchlab.engine.cancellation import cancelling, even_if_cancelled
 from benchlab.engine.cost import Prices, model_prices, request_cost
+from benchlab.engine.credentials import provider_keys
 from benchlab.engine.deps import EngineDeps
 from benchlab.engine.event_row import request_event
 from benchlab.engine.executor import RetryPolicy, Transport, execute
-from benchlab.engine.planner import PlannedRequest, plan
-from benchlab.engine.progress import FINISHING, Progress, ProgressMessage, ProgressStatus
+from benchlab.engine.planner import PlannedRequest, params_by_hash, plan
+from benchlab.engine.progress import FINISHING, SCORING, Progress, ProgressMessage, ProgressStatus
 from benchlab.engine.recorded import recorded_state
 from benchlab.engine.request_feed import FLUSH_INTERVAL_S, RequestFeed, feed_channel
+from benchlab.engine.scoring_pass import ScoringPass, create_pass, has_evaluators
 from benchlab.engine.selfcheck import SelfMeasurement
 from benchlab.engine.transports import connections_wanted, open_transport, sweep_max_concurrency
 from benchlab.errors import ConflictError, NotFoundError
 from benchlab.spec import ExperimentSpec, LoadProfile, LoadSpec, load_spec
-from benchlab.stores import providers, request_events
+from benchlab.stores import request_events
 from benchlab.stores.event_writer import EventWriter
 from benchlab.stores.runs import RunRecord, RunState, get_run, record_progress, transition
+from benchlab.stores.scoring_passes import PassTrigger
+from benchlab.stores.scoring_passes import ScoringPass as PassRecord
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,7 @@ class RunExecutor:
     _progress_down: bool = False
     _phases_task: asyncio.Task[None] | None = None
     _summary_task: asyncio.Task[dict[str, Any]] | None = None
+    _scoring_task: asyncio.Task[PassRecord] | None = None
     _writer: EventWriter | None = None
 
     def cancel(self) -> None:
@@ -85,7 +90,8 @@ class RunExecutor:
         written, or spooled to disk within ABORT_WRITE_S, and the run ends `interrupted`, resumable."""
         self._aborted = True
         self._cancel.set()
-        for task in (self._phases_task, self._summary_task):
+        tasks: tuple[asyncio.Task[Any] | None, ...] = (self._phases_task, self._summary_task, self._scoring_task)
+        for task in tasks:
             if task is not None:
                 task.cancel()
         if self._writer is not None:
@@ -114,6 +120,15 @@ class RunExecutor:
             await asyncio.shield(self._publish_quietly(RunState.INTERRUPTED if interrupted else RunState.FAILED))
             raise
         final, error = self._final_status(summary, spec.load)
+        if summary is not None and final is not RunState.CANCELLED and has_evaluators(spec):
+            try:
+                summary["scores"] = await self._score(run, spec)
+            except BaseException:
+                async with self.deps.pg.acquire() as conn:
+                    await transition(conn, self.run_id, RunState.INTERRUPTED, error=INTERRUPTED_ERROR,
+                                     completed_requests=self.progress.done, failed_requests=self.progress.failed)
+                await asyncio.shield(self._publish_quietly(RunState.INTERRUPTED))
+                raise
         async with self.deps.pg.acquire() as conn:
             await transition(conn, self.run_id, final, summary=summary, self_measurement=measured,
                              client_saturated=measured["client_saturated"], error=error,
@@ -123,6 +138,28 @@ class RunExecutor:
         if record is None:
             raise NotFoundError(f"run {self.run_id} was deleted while it executed")
         return record
+
+    async def _score(self, run: RunRecord, spec: ExperimentSpec) -> dict[str, Any]:
+        """Score the run's responses after its measurement window (a phase of its own: progress says
+        `scoring`), so judge calls never compete with timed requests. A pass that fails (a judge provider
+        down) leaves the measurement intact: the run's summary says why its scores are missing. Stopping the
+        process meanwhile leaves the run interrupted; resuming it sends nothing and scores again."""
+        pass_id = await create_pass(self.deps, run, spec, PassTrigger.RUN, None)
+
+        async def scoring_progress(scored: int, total: int) -> None:
+            self.progress.scored, self.progress.scoring_total = scored, total
+            await self._publish_quietly(SCORING)
+
+        self.progress.scoring_total = None
+        await self._publish_quietly(SCORING)
+        scorer = ScoringPass(self.deps, run, spec, pass_id, on_progress=scoring_progress)
+        self._scoring_task = asyncio.ensure_future(scorer.execute())
+        try:
+            finished = await self._scoring_task
+        except Exception as exc:
+            log.warning("scoring run %s failed: %s", self.run_id, exc)
+            return {"pass_id": str(pass_id), "status": "failed", "error": str(exc) or type(exc).__name__}
+        return {"pass_id": str(pass_id), "status": finished.status.value, **(finished.summary or {})}
 
     def _final_status(self, summary: dict[str, Any] | None, load: LoadSpec) -> tuple[RunState, str | None]:
         """The run's final state and why (README "What is measured": when a run counts as failed)."""
@@ -201,6 +238,9 @@ class RunExecutor:
         slos = SLOs(spec.slos.ttft_ms, spec.slos.tpot_ms, spec.slos.e2e_ms)
         summary = await compute_summary(self.deps.clickhouse, run.project_id, run.id, start_s, end_s, slos)
         summary["pending_on_disk"] = self.writer.stats.rows_pending_on_disk
+        parameter_sets = params_by_hash(spec)
+        for group in summary.get("groups", []):
+            group["params"] = parameter_sets.get(group["params_hash"], {})  # the values, not only their hash
         return summary
 
     async def _close_transports(self) -> None:
@@ -309,7 +349,7 @@ class RunExecutor:
         return datetime.fromtimestamp((self.wall_anchor_ns + perf_ns - self.perf_anchor_ns) / 1e9, UTC)
 
     async def _open_transports(self, spec: ExperimentSpec) -> None:
-        keys = await self._provider_keys(spec)
+        keys = await provider_keys(self.deps, self.run.project_id, spec.providers)
         wanted = connections_wanted(spec.load)
         for provider in spec.providers:  # kept on self as they open, so a failure still closes the open ones
             connections = min(wanted, provider.max_concurrency or wanted)
@@ -317,16 +357,6 @@ class RunExecutor:
             self.transports[provider.name] = open_transport(provider, keys[provider.name], connections,
                                                             spec.timeout_s, first_model)
             await self.transports[provider.name].warm_up(min(connections, 64))
-
-    async def _provider_keys(self, spec: ExperimentSpec) -> dict[str, str | None]:
-        """Stored (encrypted) credentials win; else the environment variable the spec names."""
-        async with self.deps.pg.acquire() as conn:
-            stored = await providers.stored_credentials(conn, self.run.project_id)
-        keys: dict[str, str | None] = {}
-        for provider in spec.providers:
-            token = stored.get(provider.name)
-            keys[provider.name] = self.deps.secrets.decrypt(token) if token else provider.resolve_api_key()
-        return keys
 
     async def _report_progress(self) -> None:
         while True:
@@ -363,7 +393,7 @@ class RunExecutor:
         """Tell subscribers a status; a fan-out failure (Redis down) must not change the run's outcome."""
         try:
             await self._publish(status)
-            if status not in (RunState.RUNNING, FINISHING):  # a final status: the feed ends too
+            if status not in (RunState.RUNNING, FINISHING, SCORING):  # a final status: the feed ends too
                 await self.deps.hub.publish(feed_channel(self.run_id), {"type": "end", "status": status})
         except Exception:
             log.warning("could not publish the final status of run %s", self.run_id, exc_info=True)
