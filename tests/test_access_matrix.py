@@ -115,6 +115,14 @@ class World:
             assert await transition(self.conn, run_id, RunState(status)), status
         return encode_global_id("Run", run_id)
 
+    async def new_scored_run(self) -> str:
+        """A completed run whose spec has an evaluator: scoreRun can score it (it has no requests to score)."""
+        spec = {**self.spec, "evaluators": [{"type": "contains", "value": "x"}]}
+        run_id = await create_run(self.conn, self.project_id, self.experiment_id, spec, 1)
+        for status in ("queued", "running", "completed"):
+            assert await transition(self.conn, run_id, RunState(status)), status
+        return encode_global_id("Run", run_id)
+
     async def new_key(self) -> str:
         name = unique("key")
         await make_key(self.conn, self.project_id, "viewer", name)
@@ -239,6 +247,11 @@ MATRIX: dict[str, Case] = {
         "member", "mutation($id: ID!) { resumeRun(id: $id) { run { id status } } }",
         lambda w: {"id": w.new_run("queued", "running", "interrupted")},
         lambda p, v: p["run"]["id"] == v["id"] and p["run"]["status"] in ("QUEUED", "RUNNING")),
+    "scoreRun": Case(
+        "member", "mutation($id: ID!) { scoreRun(input: {runId: $id}) { run { id } scoringPass { status trigger } } }",
+        lambda w: {"id": w.new_scored_run()},
+        lambda p, v: p["run"]["id"] == v["id"] and p["scoringPass"]["trigger"] == "api"
+        and p["scoringPass"]["status"] in ("queued", "running", "completed")),
     "createApiKey": Case(
         "admin", 'mutation($p: ID!) { createApiKey(input: {projectId: $p, name: "k", role: VIEWER}) '
                  "{ secret apiKey { role revokedAt } } }",

@@ -62,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(handler=_cmd_run)
 
+    evaluate = commands.add_parser("eval", help="score a finished run again from its stored responses (nothing "
+                                                "is sent to the models under test) and print the scores")
+    evaluate.add_argument("run_id", type=UUID, metavar="RUN_ID", help="the run to score")
+    evaluate.add_argument("--evaluators", type=Path, metavar="FILE", help="YAML with `evaluators:` (and "
+                          "optionally `judges:`, `evaluation:`, `providers:`) replacing the spec's")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    evaluate.set_defaults(handler=_cmd_eval)
+
     mock = commands.add_parser("mock-llm", add_help=False,
                                help="start the synthetic OpenAI-compatible server (see `benchlab mock-llm --help`)")
     mock.set_defaults(handler=_cmd_mock_llm)
@@ -91,6 +99,12 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if (args.spec is None) == (args.resume is None):
         raise BenchlabError("give either a spec file or --resume RUN_ID")
     return run_command(settings, args.spec, args.resume, args.json)
+
+
+def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.commands.evaluate import eval_command
+
+    return eval_command(settings, args.run_id, args.evaluators, args.json)
 
 
 def _cmd_mock_llm(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,7 +9,9 @@ their caches never outlive a request.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -39,6 +41,13 @@ class Loaders:
     _pages: dict[str, DataLoader] = field(default_factory=dict)
     _counts: dict[str, DataLoader] = field(default_factory=dict)
     _memberships: DataLoader | None = None
+    _other: dict[str, DataLoader] = field(default_factory=dict)
+
+    def keyed(self, name: str, load: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
+        """A request-scoped loader of another kind (e.g. ClickHouse rows), created on first use under `name`."""
+        if name not in self._other:
+            self._other[name] = DataLoader(load)
+        return self._other[name]
 
     async def membership(self, user_id: UUID, project_id: UUID) -> str | None:
         """The user's role in the project, or None (batched: one statement for every check of a request)."""

@@ -39,7 +39,8 @@ def _snapshot(run: Run, *, gap: bool = False, missed: int = 0) -> RunProgressEve
     return RunProgressEvent(run_id=run.id, sequence=0, status=run.status, done=run.progress.completed,
                             total=run.progress.planned or None, failed=run.progress.failed,
                             requests_per_second=0.0, ttft_p50_ms=0.0, ttft_p99_ms=0.0, errors=JSON({}),
-                            elapsed_seconds=0.0, snapshot=True, gap=gap, missed=missed)
+                            elapsed_seconds=0.0, snapshot=True, gap=gap, missed=missed,
+                            phase="ended" if run.status in ENDED else "measuring")
 
 
 async def _still_visible(info: Info, run: Run) -> None:

@@ -34,6 +34,7 @@ from benchlab.api.mutations.projects import ProjectMutations
 from benchlab.api.mutations.prompts import PromptMutations
 from benchlab.api.mutations.providers import ProviderMutations
 from benchlab.api.mutations.runs import RunMutations
+from benchlab.api.mutations.scoring import ScoringMutations
 from benchlab.api.mutations.users import UserMutations
 from benchlab.api.queries.admin import AdminQueries
 from benchlab.api.queries.analytics import AnalyticsQueries
@@ -52,7 +53,8 @@ class Query(ProjectQueries, AnalyticsQueries, AdminQueries, ServerQueries):
 
 @strawberry.type
 class Mutation(ProjectMutations, ProviderMutations, ModelMutations, DatasetMutations, PromptMutations,
-               ExperimentMutations, RunMutations, ApiKeyMutations, MemberMutations, UserMutations):
+               ExperimentMutations, RunMutations, ScoringMutations, ApiKeyMutations, MemberMutations,
+               UserMutations):
     """Every mutation, one mixin per domain. Each runs in one transaction: a failed one changes nothing."""
 
 

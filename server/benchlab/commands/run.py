@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from uuid import UUID
 
+from benchlab.commands.report import format_scores, params_text, table
 from benchlab.commands.signals import (
     ShutdownRequested,
     StopSignals,
@@ -188,13 +189,13 @@ def format_summary(run_id: UUID, status: str, summary: dict[str, Any], measured:
               "E2E p99", "tok/s", "cost $")
     rows = [header]
     for g in summary.get("groups", []):
-        rows.append((g["load_phase"], g["model"], g["prompt_version"], g["params_hash"][:8], str(g["requests"]),
+        rows.append((g["load_phase"], g["model"], g["prompt_version"], params_text(g.get("params"), g["params_hash"]),
+                     str(g["requests"]),
                      str(g["requests"] - g["succeeded"]), _fmt(g["ttft_ms"]["p50"]), _fmt(g["ttft_ms"]["p99"]),
                      _fmt(g["tpot_ms"]["p50"], 2), _fmt(g["e2e_ms"]["p50"]), _fmt(g["e2e_ms"]["p99"]),
                      _fmt(g["output_token_throughput"]), _fmt(g["cost_usd"], 4)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [f"run {run_id}: {status}" + (f" ({error})" if error else "")]
-    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines += table(rows)
     lines.append("latencies in ms over successful requests; tok/s = output tokens per second in the window")
     for failure in summary.get("errors") or []:
         first = f": first {failure['first_message']}" if failure["first_message"] else ""
@@ -207,6 +208,8 @@ def format_summary(run_id: UUID, status: str, summary: dict[str, Any], measured:
         lines.append(f"WARNING: client saturated (event-loop lag p99 {measured['loop_lag_ms']['p99']} ms, send lag "
                      f"p99 {measured['send_lag_ms']['p99']} ms > {measured['threshold_p99_ms']} ms): latencies "
                      "include client delay; lower the concurrency or rate")
+    if summary.get("scores"):
+        lines.append(format_scores(summary["scores"]))
     if summary.get("pending_on_disk"):
         lines.append(f"{summary['pending_on_disk']} events are waiting on disk for ClickHouse; they are written "
                      "automatically when it is reachable")

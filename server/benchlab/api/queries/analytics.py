@@ -9,13 +9,16 @@ import strawberry
 from strawberry.types import Info
 
 from benchlab.api.context import runtime_of
+from benchlab.api.ids import encode_global_id
 from benchlab.api.node_lookup import load_required
 from benchlab.api.permissions import project_role, require_role
 from benchlab.api.types.analytics import GroupBy, LatencySeriesResult, Metric, RunComparisonResult
 from benchlab.api.types.catalog import Project
-from benchlab.api.types.runs import Run
+from benchlab.api.types.runs import Experiment, Run
+from benchlab.api.types.scoring import Leaderboard, LeaderboardBy, LeaderboardRow
 from benchlab.auth.roles import Role
 from benchlab.errors import InvalidInputError
+from benchlab.stores import scoring_passes
 
 LATENCY_METRICS = [Metric.TTFT, Metric.TPOT, Metric.E2E]
 
@@ -39,7 +42,36 @@ class AnalyticsQueries:
         result = await compare_runs(runtime_of(info).clickhouse, base.project_id, base.db_id, cand.db_id,
                                     [g.value for g in group_by or [GroupBy.MODEL]],
                                     [m.value for m in metrics or LATENCY_METRICS], confidence=confidence)
-        return RunComparisonResult.of(result)
+        comparison = RunComparisonResult.of(result)
+        comparison.runs = (base.project_id, base.db_id, cand.db_id)
+        return comparison
+
+    @strawberry.field(permission_classes=[project_role(Role.VIEWER, "project_id", "Project")],
+                      description=(
+        "Which model (or prompt version) is best for my data: ranked by a quality score (the mean of "
+        "`evaluator`'s score, default `overall`) with TTFT/E2E p50/p95 and cost per 1,000 requests, each with "
+        "a 95 % interval, over the newest `runs` scored runs of the experiment (or of the project)."))
+    async def leaderboard(self, info: Info, project_id: strawberry.ID, experiment_id: strawberry.ID | None = None,
+                          by: LeaderboardBy = LeaderboardBy.MODEL, evaluator: str = "overall",
+                          runs: int = 1) -> Leaderboard:
+        from benchlab.analytics.leaderboard import leaderboard
+
+        project: Project = await load_required(info, project_id, Project, "projectId")
+        experiment_db_id = None
+        if experiment_id is not None:
+            experiment: Experiment = await load_required(info, experiment_id, Experiment, "experimentId")
+            if experiment.project_id != project.db_id:
+                raise InvalidInputError("experimentId: the experiment is not in this project")
+            experiment_db_id = experiment.db_id
+        if not 1 <= runs <= 100:
+            raise InvalidInputError("runs: give a number of runs between 1 and 100")
+        runtime = runtime_of(info)
+        async with runtime.pg.acquire() as conn:
+            scored = await scoring_passes.newest_scored_runs(conn, project.db_id, experiment_db_id, runs)
+        entries = await leaderboard(runtime.clickhouse, project.db_id, scored, by=by.value, evaluator=evaluator)
+        return Leaderboard(by=by, evaluator=evaluator,
+                           run_ids=[strawberry.ID(encode_global_id("Run", run)) for run, _ in scored],
+                           rows=[LeaderboardRow.of(entry) for entry in entries])
 
     @strawberry.field(permission_classes=[project_role(Role.VIEWER, "project_id", "Project")],
                       description=(

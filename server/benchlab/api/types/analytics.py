@@ -9,11 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, cast
+from uuid import UUID
 
 import strawberry
+from strawberry.types import Info
 
 from benchlab.analytics.columns import KeyColumn, PercentileColumn
+from benchlab.api.context import runtime_of
 from benchlab.metrics import METRICS, QUANTILE_METHOD
+from benchlab.stores import scoring_passes
 
 if TYPE_CHECKING:  # the analytics modules are imported when a resolver first needs them (numpy)
     from benchlab.analytics.compare import RunComparison
@@ -140,6 +144,24 @@ class LatencySeriesResult:
                    model=s.model, count=s.count, values=[PercentileValues.of(p) for p in s.values])
 
 
+@strawberry.type(description="One evaluator's scores, candidate vs baseline, on the cells both runs share.")
+class ScoreComparisonRow:
+    evaluator: str
+    score_name: str
+    shared_cells: int
+    baseline_pass_rate: float | None
+    candidate_pass_rate: float | None
+    pass_rate_delta: float | None = strawberry.field(description="candidate − baseline.")
+    passed_before_only: int = strawberry.field(description="Cells that passed in the baseline only (McNemar b).")
+    passed_after_only: int = strawberry.field(description="Cells that pass in the candidate only (McNemar c).")
+    mcnemar_p: float | None = strawberry.field(description="Two-sided exact McNemar p-value.")
+    mean_delta: float | None = strawberry.field(description="Mean of candidate − baseline score per cell.")
+    mean_delta_low: float | None
+    mean_delta_high: float | None
+    verdict: str = strawberry.field(description="better, worse, no_difference or insufficient_data (< 5 cells).")
+    paired_on: list[str] = strawberry.field(description="The cell dimensions rows were paired on.")
+
+
 @strawberry.type(description=(
     "Candidate vs baseline per group and metric: the difference in medians with a bootstrap confidence "
     "interval (percentile method, fixed seed: the same data always gives the same answer) and a two-sided "
@@ -161,6 +183,28 @@ class RunComparisonResult:
     ci_high: list[float | None]
     p_value: list[float | None]
     verdict: list[str]
+    runs: strawberry.Private[tuple[UUID, UUID, UUID] | None] = None  # (project, baseline, candidate)
+
+    @strawberry.field(description=(
+        "Scores compared on the cells both runs share (each run's current scoring pass), per evaluator: pass "
+        "rates with McNemar's exact test on the discordant pairs, and the mean paired score difference with a "
+        "95 % bootstrap interval. A dimension (model, prompt version, parameter set) in which the runs share "
+        "no value is left out of the pairing, so a new model pairs with the old one on the same items. Empty "
+        "when either run has no completed scoring pass."))
+    async def scores(self, info: Info) -> list[ScoreComparisonRow]:
+        from benchlab.analytics.score_compare import compare_scores
+
+        if self.runs is None:
+            return []
+        project, baseline, candidate = self.runs
+        runtime = runtime_of(info)
+        async with runtime.pg.acquire() as conn:
+            current = await scoring_passes.current_passes(conn, [baseline, candidate])
+        if baseline not in current or candidate not in current:
+            return []
+        rows = await compare_scores(runtime.clickhouse, project, (baseline, current[baseline].id),
+                                    (candidate, current[candidate].id), confidence=self.confidence)
+        return [ScoreComparisonRow(**vars(row)) for row in rows]
 
     @classmethod
     def of(cls, c: RunComparison) -> RunComparisonResult:

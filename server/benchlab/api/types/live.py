@@ -32,6 +32,11 @@ class RunProgressEvent:
     snapshot: bool = strawberry.field(description="This message was read from the database, not the live feed.")
     gap: bool = strawberry.field(description="Messages before this one may have been lost.")
     missed: int = strawberry.field(description="How many messages were dropped, when known (0 otherwise).")
+    phase: str = strawberry.field(default="measuring", description=(
+        "measuring (requests are being sent), finishing (the summary is computed), scoring (the responses are "
+        "scored by the experiment's evaluators, after the measurement window) or ended."))
+    scored: int = strawberry.field(default=0, description="Requests scored so far by the run's scoring pass.")
+    scoring_total: int | None = strawberry.field(default=None, description="Requests the scoring pass scores.")
 
     @classmethod
     def from_message(cls, message: dict[str, Any], fallback: RunStatus) -> RunProgressEvent:
@@ -41,7 +46,9 @@ class RunProgressEvent:
                    total=message["total"], failed=message["failed"],
                    requests_per_second=message["requestsPerSecond"], ttft_p50_ms=message["ttftP50Ms"],
                    ttft_p99_ms=message["ttftP99Ms"], errors=message["errors"],
-                   elapsed_seconds=message["elapsedSeconds"], snapshot=False, gap=False, missed=0)
+                   elapsed_seconds=message["elapsedSeconds"], snapshot=False, gap=False, missed=0,
+                   phase=message.get("phase", "measuring"), scored=message.get("scored", 0),
+                   scoring_total=message.get("scoringTotal"))
 
 
 @strawberry.type(description="Requests that finished since the previous message, in finishing order.")

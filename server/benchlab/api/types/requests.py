@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
+from benchlab.api.context import loaders_of, runtime_of
+from benchlab.api.types.scoring import RequestScore
 from benchlab.metrics import METRICS
+from benchlab.stores import scores as score_store
+from benchlab.stores import scoring_passes
 
 if TYPE_CHECKING:
     from benchlab.analytics.requests import RequestRow
+    from benchlab.runtime import Runtime
+
+ScoreKey = tuple[UUID, UUID, str]  # (project, run, event id)
 
 
 def _as_datetime(value: object) -> datetime:
@@ -55,11 +64,24 @@ class RequestEvent:
     finish_reason: str
     output: str = strawberry.field(description="The response text (first 64 KiB).")
     tool_calls: JSON | None = strawberry.field(description="Tool calls the model made, as JSON.")
+    run_key: strawberry.Private[tuple[UUID, UUID] | None] = None  # (project, run): set where the run is known
 
     @classmethod
-    def from_row(cls, row: RequestRow) -> RequestEvent:
+    def from_row(cls, row: RequestRow, run_key: tuple[UUID, UUID] | None = None) -> RequestEvent:
         """From a `RequestRow` of `analytics.requests`."""
-        return cls.from_dict(vars(row))
+        event = cls.from_dict(vars(row))
+        event.run_key = run_key
+        return event
+
+    @strawberry.field(description=(
+        "This request's scores with their reasons, from the run's current scoring pass (its newest completed "
+        "one); empty before the run was scored. `overall` is the request's weighted score."))
+    async def scores(self, info: Info) -> list[RequestScore]:
+        if self.run_key is None:
+            return []
+        runtime = runtime_of(info)
+        loader = loaders_of(info).keyed("request_scores", lambda keys: _load_scores(runtime, keys))
+        return await loader.load((*self.run_key, self.event_id))
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> RequestEvent:
@@ -86,3 +108,18 @@ class RequestFilterInput:
     load_phase: str | None = None
     error_type: str | None = None
     min_e2e_ms: float | None = strawberry.field(default=None, description="Only requests at least this slow.")
+
+
+async def _load_scores(runtime: Runtime, keys: list[ScoreKey]) -> list[list[RequestScore]]:
+    """Scores of many requests: one PostgreSQL read for the runs' current passes, one ClickHouse read per run."""
+    runs = sorted({(project, run) for project, run, _ in keys})
+    async with runtime.pg.acquire() as conn:
+        current = await scoring_passes.current_passes(conn, [run for _, run in runs])
+    found: dict[ScoreKey, list[RequestScore]] = {}
+    for project, run in runs:
+        if run not in current:
+            continue
+        events = [UUID(event) for p, r, event in keys if (p, r) == (project, run)]
+        for score in await score_store.scores_of_requests(runtime.clickhouse, project, run, current[run].id, events):
+            found.setdefault((project, run, str(score.event_id)), []).append(RequestScore.of(score))
+    return [found.get(key, []) for key in keys]

@@ -22,7 +22,8 @@ from benchlab.api.types.catalog import DatasetVersion
 from benchlab.api.types.node import Node, node_type
 from benchlab.api.types.requests import RequestEvent, RequestFilterInput
 from benchlab.api.types.run_lists import RunFilter, RunOrder, RunStatus, run_connection
-from benchlab.stores import listing
+from benchlab.api.types.scoring import ScoringPass, pass_uuid
+from benchlab.stores import listing, scoring_passes
 
 if TYPE_CHECKING:
     from benchlab.analytics.requests import RequestRow
@@ -148,9 +149,26 @@ class Run(Node):
         store = runtime_of(info).clickhouse
         conditions = RequestFilter(**{k: v for k, v in vars(filter).items() if v is not None}) if filter else None
         page = await list_requests(store, self.project_id, self.db_id, check_first(first), after, conditions)
+        run_key = (self.project_id, self.db_id)
         return to_connection(Page(page.items, page.has_next_page, after is not None, _cursor_of),
-                             RequestEvent.from_row,
+                             lambda row: RequestEvent.from_row(row, run_key),
                              lambda: count_requests(store, self.project_id, self.db_id, conditions))
+
+    @strawberry.field(description=(
+        "A scoring pass of this run: the one given by `passId`, else the current one (the newest completed "
+        "pass). Null before the run was scored."))
+    async def scoring(self, info: Info, pass_id: str | None = None) -> ScoringPass | None:
+        async with runtime_of(info).pg.acquire() as conn:
+            if pass_id is None:
+                found = (await scoring_passes.current_passes(conn, [self.db_id])).get(self.db_id)
+            else:
+                found = await scoring_passes.get_pass(conn, pass_uuid(pass_id))
+        return ScoringPass.of(found) if found is not None and found.run_id == self.db_id else None
+
+    @strawberry.field(description="Every scoring pass of this run, newest first (to compare old and new scores).")
+    async def scoring_passes(self, info: Info) -> list[ScoringPass]:
+        async with runtime_of(info).pg.acquire() as conn:
+            return [ScoringPass.of(record) for record in await scoring_passes.passes_of_run(conn, self.db_id)]
 
     @strawberry.field(description="This run over time, one row per `intervalSeconds` bucket.")
     async def timeline(self, info: Info, interval_seconds: float = 1.0) -> RunTimelineResult:
