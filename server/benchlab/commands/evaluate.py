@@ -18,20 +18,14 @@ from benchlab.commands.signals import ShutdownRequested, raise_on_signals, resto
 from benchlab.config import Settings
 from benchlab.runtime import Runtime
 from benchlab.spec import SpecError
-from benchlab.spec.fields import parse_yaml
+from benchlab.spec.load import read_yaml_file
 from benchlab.stores.local import local_stores
 from benchlab.stores.scoring_passes import PassState, PassTrigger, ScoringPass
 
 
 def read_evaluators(path: Path) -> dict[str, object]:
     """An evaluators file: YAML (or JSON) with `evaluators`, and optionally `judges`, `evaluation`, `providers`."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as error:
-        raise SpecError([f"{path}: cannot read: {error.strerror}"]) from None
-    except UnicodeDecodeError:
-        raise SpecError([f"{path}: not UTF-8 text"]) from None
-    document = parse_yaml(text, str(path))
+    document = read_yaml_file(path)
     if not isinstance(document, dict):
         raise SpecError([f"{path}: must be a mapping with an `evaluators:` list"])
     return document

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from benchlab.spec import describe_params
+
 
 def params_text(params: Mapping[str, Any] | None, params_hash: str) -> str:
-    """`max_tokens=64 temperature=0.7`: the values a person compares; the hash only when they are unknown."""
-    if params is None:
-        return params_hash[:8]
-    if not params:
-        return "-"
-    return " ".join(f"{name}={_value(value)}" for name, value in sorted(params.items()))
-
-
-def _value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    """A parameter set by its values (`max_tokens=64 temperature=0.7`); its hash only when they are unknown."""
+    return params_hash[:8] if params is None else describe_params(params)
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from uuid import UUID
 
 from benchlab.engine.deps import EngineDeps
@@ -64,20 +65,22 @@ class RunManager:
 
     async def _execute(self, executor: RunExecutor) -> None:
         try:
-            await executor.execute()
-        except asyncio.CancelledError:
-            log.warning("run %s interrupted by server shutdown; resume it with resumeRun", executor.run_id)
-        except Exception:
-            log.exception("run %s failed", executor.run_id)
+            await _supervised(executor.execute(), f"run {executor.run_id}", "resume it with resumeRun")
         finally:
             self._running.pop(executor.run_id, None)
 
     async def _execute_pass(self, scoring: ScoringPass) -> None:
         try:
-            await scoring.execute()
-        except asyncio.CancelledError:
-            log.warning("scoring pass %s stopped by server shutdown; score the run again", scoring.pass_id)
-        except Exception:
-            log.exception("scoring pass %s failed", scoring.pass_id)
+            await _supervised(scoring.execute(), f"scoring pass {scoring.pass_id}", "score the run again")
         finally:
             self._scoring.pop(scoring.pass_id, None)
+
+
+async def _supervised(work: Awaitable[object], what: str, remedy: str) -> None:
+    """Background work whose outcome is in the database: log how it ended, never raise into the loop."""
+    try:
+        await work
+    except asyncio.CancelledError:
+        log.warning("%s interrupted by server shutdown; %s", what, remedy)
+    except Exception:
+        log.exception("%s failed", what)

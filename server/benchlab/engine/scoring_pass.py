@@ -163,7 +163,14 @@ class ScoringPass:
             if not page:
                 break
             after = page[-1].event_id
-            await asyncio.gather(*(self._score_one(response) for response in page))
+            # Requests judged by a model wait for it; the others are scored at once (no task per request).
+            waiting = []
+            for response in page:
+                if self._judged(response):
+                    waiting.append(self._score_one(response))
+                else:
+                    self._finish_request(response, *self._score_now(response))
+            await asyncio.gather(*waiting)
             async with self.deps.pg.acquire() as conn:
                 await scoring_passes.record_counters(conn, self.pass_id, self._counters())
             if self.on_progress is not None:
@@ -173,12 +180,19 @@ class ScoringPass:
     def _evaluators(self, item: DatasetItem) -> tuple[EvaluatorSpec, ...]:
         return (*(self.spec.evaluators or ()), *(item.asserts or ()))
 
-    async def _score_one(self, stored: StoredResponse) -> None:
+    def _judged(self, stored: StoredResponse) -> bool:
+        """Whether the request waits for a judge (an llm-rubric evaluator and a response to judge)."""
+        item = self.items.get(stored.item_id) or DatasetItem(id=stored.item_id)
+        return stored.ok and any(evaluator.type == "llm-rubric" for evaluator in self._evaluators(item))
+
+    def _score_now(self, stored: StoredResponse) -> tuple[DatasetItem, list[tuple[EvaluatorSpec, Score]],
+                                                          list[EvaluatorSpec]]:
+        """Every score that needs no judge; returns the item, those scores, and the rubrics left to ask."""
         item = self.items.get(stored.item_id) or DatasetItem(id=stored.item_id)
         context = ItemContext.of(item)
         response = _response(stored)
         evaluated: list[tuple[EvaluatorSpec, Score]] = []
-        judged: list[tuple[EvaluatorSpec, asyncio.Task[tuple[Score, JudgeCall | None]]]] = []
+        rubrics: list[EvaluatorSpec] = []
         for evaluator in self._evaluators(item):
             if evaluator.type == "pairwise":
                 if response.ok:
@@ -189,7 +203,7 @@ class ScoringPass:
                 continue
             if evaluator.type == "llm-rubric":
                 if response.ok:
-                    judged.append((evaluator, asyncio.ensure_future(self._rubric(evaluator, stored, item))))
+                    rubrics.append(evaluator)
                     continue
                 produced = failed_scores(evaluator, response)
             else:
@@ -198,14 +212,24 @@ class ScoringPass:
                 self._write(stored, evaluator, score)
                 if score.name == evaluator.name:
                     evaluated.append((evaluator, score))
-        for evaluator, task in judged:
-            score, call = await task
+        return item, evaluated, rubrics
+
+    async def _score_one(self, stored: StoredResponse) -> None:
+        """A request with judge evaluators: its other scores at once, then the judges' verdicts."""
+        item, evaluated, rubrics = self._score_now(stored)
+        verdicts = await asyncio.gather(*(self._rubric(evaluator, stored, item) for evaluator in rubrics))
+        for evaluator, (score, call) in zip(rubrics, verdicts, strict=True):
             self._write(stored, evaluator, score, call)
             evaluated.append((evaluator, score))
             self._label(evaluator, item, score)
+        self._finish_request(stored, item, evaluated, [])
+
+    def _finish_request(self, stored: StoredResponse, item: DatasetItem,
+                        evaluated: list[tuple[EvaluatorSpec, Score]], rubrics: list[EvaluatorSpec]) -> None:
+        """The request's `overall` score, once every evaluator that decides it has scored."""
+        assert not rubrics, "requests with judges are finished by _score_one"
         if evaluated:
-            result = overall(evaluated, self.evaluation.threshold)
-            self._write(stored, None, result)
+            self._write(stored, None, overall(evaluated, self.evaluation.threshold))
         self.scored += 1
 
     async def _rubric(self, evaluator: EvaluatorSpec, stored: StoredResponse,

@@ -128,13 +128,14 @@ from benchlab.spec.model import (
     SpecError,
     canonical_hash,
 )
+from benchlab.spec.params import describe_params
 
 __all__ = [
     "MIN_REQUESTS_FOR_ERROR_RATE", "OPENAI_COMPATIBLE_TYPES", "DatasetItem", "DatasetSpec", "EvaluationSpec",
     "EvaluatorSpec", "ExperimentSpec",
     "LoadProfile", "LoadSpec", "ModelSpec", "PromptMessage", "PromptSpec", "ProviderSpec", "ProviderTransport",
     "RetrySpec", "SLOSpec", "Secret",
-    "SpecError", "grid_combinations", "load_spec", "params_hash", "render_messages",
+    "SpecError", "describe_params", "grid_combinations", "load_spec", "params_hash", "render_messages",
 ]
 
 

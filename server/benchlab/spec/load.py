@@ -75,13 +75,7 @@ def load_spec(source: str | Path | Mapping[str, Any], *, base_dir: Path | None =
     Raises SpecError listing every problem.
     """
     if isinstance(source, Path):
-        try:
-            text = source.read_bytes().decode("utf-8-sig")
-        except OSError as error:
-            raise SpecError([f"{source}: cannot read: {error.strerror}"]) from None
-        except UnicodeDecodeError:
-            raise SpecError([f"{source}: not UTF-8 text"]) from None
-        document = parse_yaml(text, str(source))
+        document = read_yaml_file(source)
         base_dir = source.parent if base_dir is None else base_dir
     elif isinstance(source, str):
         document = parse_yaml(source, "<spec>")
@@ -95,6 +89,17 @@ def load_spec(source: str | Path | Mapping[str, Any], *, base_dir: Path | None =
         tip = " (a str is read as YAML text; pass a Path to read a file)" if isinstance(document, str) else ""
         raise SpecError([f"spec: must be a mapping{tip}"])
     return _parse(document, base_dir)
+
+
+def read_yaml_file(path: Path) -> Any:
+    """The YAML document of a file (UTF-8, a byte-order mark ignored); what cannot be read raises SpecError."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as error:
+        raise SpecError([f"{path}: cannot read: {error.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise SpecError([f"{path}: not UTF-8 text"]) from None
+    return parse_yaml(text, str(path))
 
 
 def read_provider_entry(entry: Mapping[str, Any], problems: list[str]) -> ProviderSpec:

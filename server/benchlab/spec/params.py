@@ -7,8 +7,9 @@ otherwise travel silently; a name very close to a known one is therefore rejecte
 from __future__ import annotations
 
 import difflib
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from benchlab.spec.fields import is_integer, is_number, json_copy
@@ -101,3 +102,11 @@ def param_value(problems: list[str], path: str, name: str, value: Any) -> Any:
         problems.append(f"{path}: {message}")
         return None
     return json_copy(value, path, problems)
+
+
+def describe_params(params: Mapping[str, Any]) -> str:
+    """A parameter set as a person compares it, `max_tokens=64 temperature=0.7`; `-` for the empty set."""
+    if not params:
+        return "-"
+    return " ".join(f"{name}={value if isinstance(value, str) else json.dumps(value, separators=(',', ':'))}"
+                    for name, value in sorted(params.items()))

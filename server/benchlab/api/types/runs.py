@@ -17,12 +17,14 @@ from strawberry.types import Info
 from benchlab.api.context import loaders_of, runtime_of
 from benchlab.api.ids import encode_global_id
 from benchlab.api.pagination import Connection, Page, check_first, to_connection
-from benchlab.api.types.analytics import GroupBy, Metric, RunMetricsResult, RunTimelineResult
+from benchlab.api.types.analytics import GroupBy, KeyValues, Metric, RunMetricsResult, RunTimelineResult
 from benchlab.api.types.catalog import DatasetVersion
 from benchlab.api.types.node import Node, node_type
 from benchlab.api.types.requests import RequestEvent, RequestFilterInput
 from benchlab.api.types.run_lists import RunFilter, RunOrder, RunStatus, run_connection
 from benchlab.api.types.scoring import ScoringPass, pass_uuid
+from benchlab.engine.planner import params_by_hash
+from benchlab.spec import describe_params, load_spec
 from benchlab.stores import listing, scoring_passes
 
 if TYPE_CHECKING:
@@ -130,7 +132,8 @@ class Run(Node):
 
     @strawberry.field(description=(
         "Aggregates of this run's requests in the measurement window (warm-up and cool-down excluded), per "
-        "group, as columns. Percentiles are exact."))
+        "group, as columns. Percentiles are exact. Grouped by `PARAMS`, the keys hold the parameter set's hash "
+        "(`params`) and, beside it, its values (`params_values`, e.g. `max_tokens=64 temperature=0.7`)."))
     async def metrics(self, info: Info, metrics: list[Metric], group_by: list[GroupBy] | None = None,
                       percentiles: list[float] | None = None) -> RunMetricsResult:
         from benchlab.analytics.run_metrics import run_metrics
@@ -139,7 +142,12 @@ class Run(Node):
                                    [g.value for g in group_by or [GroupBy.MODEL, GroupBy.PROMPT_VERSION,
                                                                   GroupBy.PARAMS]],
                                    [m.value for m in metrics], percentiles or list(DEFAULT_PERCENTILES))
-        return RunMetricsResult.of(result)
+        described = RunMetricsResult.of(result)
+        hashes = next((key.values for key in described.keys if key.name == GroupBy.PARAMS.value), None)
+        if hashes is not None and isinstance(self.config_snapshot, dict):
+            known = {h: describe_params(p) for h, p in params_by_hash(load_spec(self.config_snapshot)).items()}
+            described.keys.append(KeyValues(name="params_values", values=[known.get(h, h) for h in hashes]))
+        return described
 
     @strawberry.field(description="This run's requests in send order, oldest first.")
     async def requests(self, info: Info, first: int, after: str | None = None,
