@@ -103,3 +103,17 @@ def test_an_admin_creates_them_through_a_spec_and_is_audited_like_create_provide
                                                     if k != "api_key"}], models=NEW_PROVIDER["models"])
     assert as_key(client, world["member"], CREATE, p=world["project"], s=restated)["data"]["createExperiment"]
     assert len(db(client, "SELECT 1 FROM audit_log WHERE action IN ('provider.create', 'model.create')")) == 4
+
+
+async def test_a_judge_may_use_a_stored_provider_no_model_uses(world: dict[str, Any], client: TestClient,
+                                                               pg: asyncpg.Connection) -> None:
+    project_id = await pg.fetchval("SELECT id FROM projects WHERE slug = 'perm'")
+    await pg.execute("INSERT INTO providers (project_id, name, provider_type) VALUES ($1, 'judging', 'openai')",
+                     project_id)
+    spec = by_reference("judged", judges=[{"name": "grader", "provider": "judging", "model": "judge-x"}],
+                        evaluators=[{"type": "llm-rubric", "value": "Is it right?"}])
+    body = as_key(client, world["member"], CREATE, p=world["project"], s=spec)
+    assert body.get("data") and not body.get("errors"), body
+    stored = db(client, "SELECT spec FROM experiments WHERE name = 'judged'")[0]["spec"]
+    assert {p["name"] for p in stored["providers"]} == {"mock", "judging"}
+    assert stored["evaluators"][0]["judge"] == "grader"

@@ -1,7 +1,7 @@
 """Fill a spec's references to stored entities, so an API client can name what the project already holds.
 
-- a model `{name: small}` is filled from the stored model; the provider of every model that the spec's
-  `providers` do not list is added from the stored provider (type, api_base, transport, max_concurrency);
+- a model `{name: small}` is filled from the stored model; the provider of every model (and judge) that the
+  spec's `providers` do not list is added from the stored provider (type, api_base, transport, max_concurrency);
   a provider may also be referred to as `{name: mock}`. No key travels in the spec: the engine uses the
   stored, encrypted one.
 - a prompt `{name: qa, version: v1}` (no messages or text) is filled from that stored version; without a
@@ -123,7 +123,7 @@ async def _fill_providers(conn: PgConnection, project_id: UUID, doc: dict[str, A
             listed.add(str(entry["name"]))
     if doc.get("providers") is not None and not isinstance(doc["providers"], list):
         return  # the spec's own validation reports it
-    for path, model in _entries(doc, "models"):
+    for path, model in [*_entries(doc, "models"), *_entries(doc, "judges")]:  # judges name providers too
         provider_name = model.get("provider") if isinstance(model, Mapping) else None
         if not isinstance(provider_name, str) or provider_name in listed:
             continue
