@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 
 from tests.helpers.graphql import data, subscribe
 from tests.helpers.mock_llm import run_mock_llm
+from tests.helpers.polling import wait_until
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "schema" / "examples"
 
@@ -53,4 +54,15 @@ def test_examples_run_end_to_end(client: TestClient) -> None:
     comparison = run("compare_runs", baseline=run_ids[0], candidate=run_ids[1])["compareRuns"]
     assert comparison["metric"] == ["TTFT", "TPOT", "E2E"]
     assert all(v in ("faster", "slower", "no_difference", "insufficient_data") for v in comparison["verdict"])
+    evaluators = "evaluators:\n  - {type: contains, value: tok, name: has-tokens}\n"
+    scoring = run("score_run", runId=run_ids[0], evaluators=evaluators)["scoreRun"]["scoringPass"]
+    wait_until(lambda: run("run_scores", runId=run_ids[0], passId=scoring["id"])["run"]["scoring"]["status"]
+               == "completed", "the scoring pass")
+    scored = run("run_scores", runId=run_ids[0])["run"]
+    assert scored["scoring"]["id"] == scoring["id"] and scored["scoring"]["scoredRequests"] == 10
+    whole_run = [s for s in scored["scoring"]["scores"] if s["evaluator"] == "has-tokens" and s["model"] is None]
+    assert whole_run[0]["passRate"] == 1.0  # the mock answers "tok0 tok1 ..."
+    assert all(s["passed"] for node in scored["requests"]["nodes"] for s in node["scores"])
+    board = run("leaderboard", projectId=project["id"], experimentId=experiment["id"])["leaderboard"]
+    assert [row["subject"] for row in board["rows"]] == ["small"] and board["rows"][0]["scoreMean"] == 1.0
     assert used == {p.stem for p in EXAMPLES.glob("*.graphql")}, "every example must be exercised"

@@ -42,7 +42,7 @@ from benchlab.evaluation.judges import (
     rubric_messages,
 )
 from benchlab.evaluation.model import ItemContext, Response, Score
-from benchlab.evaluation.scoring import failed_scores, overall, score_request
+from benchlab.evaluation.scoring import OVERALL, failed_scores, overall, score_request
 from benchlab.spec import DatasetItem, EvaluationSpec, EvaluatorSpec, ExperimentSpec, render_messages
 from benchlab.stores import scores, scoring_passes
 from benchlab.stores.event_writer import EventWriter
@@ -52,8 +52,6 @@ from benchlab.stores.scoring_passes import PassCounters, PassTrigger
 
 log = logging.getLogger(__name__)
 
-JUDGE_TYPES = frozenset({"llm-rubric", "pairwise"})
-OVERALL = "overall"
 MIRRORED = {"win": "loss", "loss": "win", "tie": "tie", "inconsistent": "inconsistent"}
 ScoringProgress = Callable[[int, int], Awaitable[None]]  # (requests scored, requests to score)
 
