@@ -53,7 +53,9 @@ async def test_a_scored_run_through_the_api(client: TestClient, pg: asyncpg.Conn
     run = scoring_of(client, run_id)
     scoring = run["scoring"]
     assert (scoring["status"], scoring["trigger"], scoring["scoredRequests"]) == ("completed", "run", 24)
-    assert scoring["judgeCalls"] == 48 and scoring["judgeErrors"] == 0
+    distinct = sum(1 if correct("strong", n) == correct("weak", n) else 2 for n in range(ITEMS))
+    assert scoring["judgeCalls"] == 2 * distinct and scoring["judgeCachedCalls"] == 48 - 2 * distinct
+    assert scoring["judgeErrors"] == 0
     overall = {s["model"]: s for s in scoring["scores"] if s["evaluator"] == "overall"}
     for model in ACCURACY:
         right = sum(correct(model, n) for n in range(ITEMS))

@@ -2,11 +2,15 @@
 
 Judges are models like any other (any provider the spec names) but outside the matrix under test, called only
 after the measurement window, so they never compete with timed requests. A call goes through the engine's
-own executor (provider retries on 429/5xx/timeouts as the spec's retry policy says). An answer that does not
-parse as a verdict is retried too, up to `judge_max_attempts` calls in all; what still does not parse is a
-judge error, counted and shown, never a pass. Every call's latency, tokens and cost are kept (they are the
+own executor. Judges retry by default (unlike the models under test, whose retries would change what is
+measured): up to `evaluation.judge_max_attempts` calls per verdict, again after a provider error the spec's
+`retries.retry_on` names (429, 5xx, timeouts, connection errors; backoff and Retry-After as `retries` says)
+and after an answer that does not parse as a verdict. What still has no verdict is a judge error, counted
+and shown, never a pass. Every call's latency, tokens and cost are kept (they are the
 evaluation's cost, apart from the models under test); a verdict that parsed is cached by a hash of (judge
-model, params, messages), so an identical call in a later pass costs nothing.
+model, params, messages), so an identical call in a later pass costs nothing, and an identical call made
+while the first is still out waits for its answer (counted as cached) rather than asking twice. With the
+cache off (`evaluation.cache: false`) every verdict is asked for.
 """
 
 from __future__ import annotations
@@ -65,11 +69,14 @@ class JudgeClient:
         self.judges: dict[str, ModelSpec] = {judge.name: judge for judge in spec.judges or ()}
         self.totals = JudgeTotals()
         self._limit = asyncio.Semaphore(evaluation.judge_concurrency)
-        self._policy = RetryPolicy(spec.retries.max_attempts, spec.retries.backoff_s, spec.retries.max_backoff_s,
-                                   frozenset(spec.retries.retry_on))
+        # One attempt per executor call: this client counts attempts itself, against judge_max_attempts.
+        self._one_attempt = RetryPolicy(1, spec.retries.backoff_s, spec.retries.max_backoff_s,
+                                        frozenset(spec.retries.retry_on))
         self._rng = random.Random(seed)
         self._transports: dict[str, Transport] = {}
         self._prices: dict[str, Prices | None] = {}
+        # Identical calls of one pass (two models answering an item alike) wait for the first one's answer.
+        self._in_flight: dict[str, asyncio.Future[tuple[Any, JudgeCall, str]]] = {}
 
     async def open(self) -> None:
         """Open a transport per judge provider and look up the judges' prices (before any call)."""
@@ -112,39 +119,59 @@ class JudgeClient:
                     self.totals.cached += 1
                     return verdict, JudgeCall(judge.name, True, 0, cached.prompt_tokens, cached.completion_tokens,
                                               0.0, cached.latency_ms)
-        verdict, call, answer = await self._call(judge, params, messages, parse)
+        if self.evaluation.cache and key in self._in_flight:  # the same call is being made for another request
+            leader_verdict, _, answer = await asyncio.shield(self._in_flight[key])
+            verdict = leader_verdict if isinstance(leader_verdict, JudgeError) else _parsed(parse, answer)
+            if isinstance(verdict, JudgeError):
+                self.totals.errors += 1
+            else:
+                self.totals.cached += 1
+            return verdict, JudgeCall(judge.name, True, 0, 0, 0, 0.0, 0.0)
+        call_task = asyncio.ensure_future(self._call(judge, params, messages, parse, key))
+        self._in_flight[key] = call_task
+        try:
+            verdict, call, answer = await call_task
+            if not isinstance(verdict, JudgeError) and self.evaluation.cache:  # stored before others stop waiting
+                async with self.deps.pg.acquire() as conn:
+                    await judge_verdicts.store_verdict(conn, self.project_id, key, judge.model, CachedVerdict(
+                        answer, call.prompt_tokens, call.completion_tokens, call.cost_usd, call.latency_ms))
+        finally:
+            self._in_flight.pop(key, None)
         if isinstance(verdict, JudgeError):
             self.totals.errors += 1
-        elif self.evaluation.cache:
-            async with self.deps.pg.acquire() as conn:
-                await judge_verdicts.store_verdict(conn, self.project_id, key, judge.model, CachedVerdict(
-                    answer, call.prompt_tokens, call.completion_tokens, call.cost_usd, call.latency_ms))
         return verdict, call
 
     async def _call(self, judge: ModelSpec, params: dict[str, Any], messages: Sequence[Mapping[str, Any]],
-                    parse: Callable[[str], T]) -> tuple[T | JudgeError, JudgeCall, str]:
+                    parse: Callable[[str], T], cache_key: str) -> tuple[T | JudgeError, JudgeCall, str]:
+        # One id per verdict, shared by its attempts: the judge provider's logs (and the mock's retry faults)
+        # see the attempts of one verdict as one request.
         request = LLMRequest(judge.model, messages=[dict(message) for message in messages], params=params,
-                             stream=False)
+                             headers={"X-Request-ID": f"judge-{cache_key[:32]}"}, stream=False)
         calls = prompt_tokens = completion_tokens = 0
         cost: float | None = 0.0
         latency_ms = 0.0
         verdict: T | JudgeError = JudgeError("no answer")
         answer = ""
-        for _ in range(self.evaluation.judge_max_attempts):
+        attempts = self.evaluation.judge_max_attempts
+        for attempt in range(1, attempts + 1):
             async with self._limit:
                 outcome = await execute(request, time.perf_counter_ns(), self._transports[judge.provider],
-                                        self._policy, None, self._rng)
-            calls += outcome.attempts
+                                        self._one_attempt, None, self._rng)
+            calls += 1
             prompt_tokens += outcome.prompt_tokens
             completion_tokens += outcome.completion_tokens
             latency_ms += outcome.timings.e2e_ms
             spent = request_cost(outcome.prompt_tokens, outcome.completion_tokens, self._prices[judge.name])
             cost = None if cost is None or spent is None else cost + spent
-            if not outcome.record.ok:
-                error = outcome.record.error_type.value if outcome.record.error_type else "error"
-                verdict = JudgeError(f"judge call failed: {error}: {outcome.record.error_message}"[:300])
-                break  # the executor already retried what the retry policy retries
-            answer = outcome.record.output_text
+            record = outcome.record
+            if not record.ok:
+                error = record.error_type.value if record.error_type else "error"
+                verdict = JudgeError(f"judge call failed: {error}: {record.error_message}"[:300])
+                if record.error_type not in self._one_attempt.retry_on or attempt == attempts:
+                    break
+                await asyncio.sleep(self._one_attempt.delay_s(attempt, record.retry_after_s, self._rng))
+                continue
+            answer = record.output_text
             verdict = _parsed(parse, answer)
             if not isinstance(verdict, JudgeError):
                 break
