@@ -70,6 +70,12 @@ Unknown keys are rejected everywhere, with a "did you mean" hint.
     judges:                      # optional: models that grade (the keys of `models`), outside the matrix
       - {name: grader, provider: mock, model: mock-judge, params: {temperature: 0}}
     evaluation: {threshold: 1.0, judge_concurrency: 4, judge_max_attempts: 3, cache: true}   # optional
+    gates:                       # optional quality gates (docs/gates.md; `spec.gates` has the vocabulary)
+      - {metric: ttft_ms, stat: p95, max: 800}                # absolute limit, in the metric's unit
+      - {metric: ttft_ms, stat: p50, regression: "10 %"}      # at most 10 % worse than the baseline
+      - {metric: error_rate, max: "1 %"}                      # run figures: error_rate, cost_per_1k
+      - {score: overall, stat: pass_rate, regression: 0.02, group_by: [model]}   # at most 2 points lower
+    gate_options: {inconclusive: fail}   # what a gate with too few samples does, unless the gate says
 
 Rules worth knowing:
 - Parameters: temperature 0..2, top_p in (0, 1], max_tokens / max_completion_tokens integers >= 1,
@@ -115,6 +121,8 @@ from benchlab.spec.model import (
     EvaluationSpec,
     EvaluatorSpec,
     ExperimentSpec,
+    GateOptionsSpec,
+    GateSpec,
     LoadProfile,
     LoadSpec,
     ModelSpec,
@@ -132,7 +140,7 @@ from benchlab.spec.params import describe_params
 
 __all__ = [
     "MIN_REQUESTS_FOR_ERROR_RATE", "OPENAI_COMPATIBLE_TYPES", "DatasetItem", "DatasetSpec", "EvaluationSpec",
-    "EvaluatorSpec", "ExperimentSpec",
+    "EvaluatorSpec", "ExperimentSpec", "GateOptionsSpec", "GateSpec",
     "LoadProfile", "LoadSpec", "ModelSpec", "PromptMessage", "PromptSpec", "ProviderSpec", "ProviderTransport",
     "RetrySpec", "SLOSpec", "Secret",
     "SpecError", "describe_params", "grid_combinations", "load_spec", "params_hash", "render_messages",

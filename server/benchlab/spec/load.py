@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from benchlab.spec.datasets import read_dataset
 from benchlab.spec.evaluators import check_evaluators, read_evaluators
 from benchlab.spec.fields import Located, Section, check_unique, hint, parse_yaml
+from benchlab.spec.gates import item_evaluator_names, read_gate_options, read_gates
 from benchlab.spec.model import (
     PLACEHOLDER,
     DatasetItem,
@@ -38,7 +39,8 @@ from benchlab.spec.model import (
 from benchlab.spec.params import OUTPUT_LIMITS, check_param_name, param_value
 
 TOP_KEYS = ("name", "project", "description", "providers", "models", "prompts", "dataset", "params",
-            "repetitions", "load", "slos", "timeout_s", "retries", "stream", "evaluators", "judges", "evaluation")
+            "repetitions", "load", "slos", "timeout_s", "retries", "stream", "evaluators", "judges", "evaluation",
+            "gates", "gate_options")
 PROVIDER_KEYS = ("name", "type", "api_base", "api_key_env", "api_key", "max_concurrency", "transport")
 MODEL_KEYS = ("name", "provider", "model", "input_price_per_mtok", "output_price_per_mtok", "params")
 PROMPT_KEYS = ("name", "version", "messages", "text")
@@ -155,6 +157,8 @@ def _parse(document: Mapping[str, Any], base_dir: Path | None) -> ExperimentSpec
     if evaluation is not None and not evaluators and not any(item.asserts for _, item in items):
         top.report("evaluation", "there is nothing to evaluate: add evaluators (or an item's assert), or leave "
                                  "evaluation out")
+    gate_options = read_gate_options(top)
+    gates = read_gates(top, evaluators or (), item_evaluator_names(items), gate_options)
     if problems:
         raise SpecError(problems)
     return ExperimentSpec(
@@ -163,7 +167,7 @@ def _parse(document: Mapping[str, Any], base_dir: Path | None) -> ExperimentSpec
         dataset=DatasetSpec(name=dataset_name, items=tuple(item for _, item in items)), params=grid,
         repetitions=repetitions, load=load, slos=slos, timeout_s=timeout_s, retries=retries, stream=stream,
         evaluators=evaluators, judges=None if judges is None else tuple(judge for _, judge in judges),
-        evaluation=evaluation)
+        evaluation=evaluation, gates=gates, gate_options=gate_options)
 
 
 def _providers(top: Section) -> tuple[ProviderSpec, ...]:

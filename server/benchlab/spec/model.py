@@ -206,6 +206,53 @@ class EvaluationSpec:
 
 
 @dataclass(frozen=True)
+class GateSpec:
+    """One quality gate (`gates:` entry, docs/gates.md): a figure of the run, limits on it, how it is grouped.
+
+    Exactly one of `metric` (a per-request metric such as `ttft_ms`, or the run figures `error_rate` and
+    `cost_per_1k`) and `score` (an evaluator name, or `overall`) is set. `stat` is p50 | p90 | p95 | p99 | mean for
+    a per-request metric, pass_rate | mean for a score, None for the run figures. `max`/`min` are absolute limits
+    in the figure's unit (rates and scores as fractions); `regression` the tolerated worsening against a
+    baseline: "N %" (relative to the baseline's value) or a number in the figure's unit (points as fractions for
+    rates and scores). `inconclusive` is filled in from `gate_options` when read, so a snapshot spells it out.
+    """
+
+    name: str
+    metric: str | None = None
+    score: str | None = None
+    stat: str | None = None
+    max: float | None = None
+    min: float | None = None
+    regression: float | str | None = None
+    group_by: tuple[str, ...] = ()
+    inconclusive: str = "fail"  # fail | pass: what a verdict of "inconclusive" does to the build
+
+    @property
+    def subject(self) -> str:
+        """What is measured: the metric's name, or the evaluator's."""
+        return self.metric or self.score or ""
+
+    @property
+    def relative_tolerance(self) -> float | None:
+        """`regression: "10 %"` as 0.1; None for an absolute tolerance or none."""
+        if isinstance(self.regression, str):
+            return float(self.regression.removesuffix("%").strip()) / 100
+        return None
+
+    @property
+    def absolute_tolerance(self) -> float | None:
+        """`regression: 0.02` (in the figure's unit); None for a relative tolerance or none."""
+        return None if self.regression is None or isinstance(self.regression, str) else float(self.regression)
+
+
+@dataclass(frozen=True)
+class GateOptionsSpec:
+    """Defaults of every gate (`gate_options:`)."""
+
+    inconclusive: str = "fail"
+
+
+@dataclass(frozen=True)
 class DatasetItem:
     id: str
     vars: dict[str, Any] = field(default_factory=dict)
@@ -285,6 +332,8 @@ class ExperimentSpec:
     evaluators: tuple[EvaluatorSpec, ...] | None = None  # applied to every request
     judges: tuple[ModelSpec, ...] | None = None          # models that judge, outside the matrix under test
     evaluation: EvaluationSpec | None = None
+    gates: tuple[GateSpec, ...] | None = None            # quality gates (docs/gates.md)
+    gate_options: GateOptionsSpec | None = None
 
     def provider(self, name: str) -> ProviderSpec:
         """The provider a model names (validation guarantees it exists)."""
