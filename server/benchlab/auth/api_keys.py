@@ -25,6 +25,7 @@ import asyncpg
 from benchlab.auth.roles import Role
 from benchlab.errors import UnauthenticatedError
 from benchlab.stores import api_keys as key_store
+from benchlab.stores.postgres import PgConnection
 
 KEY_PREFIX = "blk_"
 CACHE_TTL_S = 5.0
@@ -45,6 +46,22 @@ def mint() -> tuple[str, str, str]:
     prefix = secrets.token_hex(6)
     full = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     return full, prefix, digest(full)
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    key_id: UUID
+    prefix: str
+    secret: str   # the whole key: show it once, never store or log it
+
+
+async def create_key(conn: PgConnection, *, project_id: UUID, name: str, role: Role, created_by: UUID | None,
+                     expires_at: datetime | None) -> CreatedKey:
+    """Mint a key and store it (hashed) for the project; the caller checks who may grant `role`."""
+    secret, prefix, key_hash = mint()
+    key_id = await key_store.insert_api_key(conn, project_id=project_id, name=name, role=role.value, prefix=prefix,
+                                            key_hash=key_hash, created_by=created_by, expires_at=expires_at)
+    return CreatedKey(key_id, prefix, secret)
 
 
 def digest(key: str) -> str:

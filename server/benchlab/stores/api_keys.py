@@ -22,6 +22,13 @@ async def insert_api_key(conn: PgConnection, *, project_id: UUID, name: str, rol
         project_id, name, role, prefix, key_hash, created_by, expires_at)
 
 
+async def list_keys(conn: PgConnection, project_id: UUID) -> list[asyncpg.Record]:
+    """Every key of the project, revoked ones too, newest first: everything but the hash."""
+    return await conn.fetch(
+        "SELECT id, project_id, name, role, prefix, created_by, created_at, expires_at, revoked_at, last_used_at "
+        "FROM api_keys WHERE project_id = $1 ORDER BY created_at DESC, id", project_id)
+
+
 async def find_by_prefix(conn: PgConnection, prefix: str) -> asyncpg.Record | None:
     """id, project_id, role, name, key_hash, expires_at, revoked_at of the key with `prefix`, or None."""
     return await conn.fetchrow(
