@@ -2,6 +2,7 @@
 
 `create_app(settings, runtime=None)`: the CLI opens the stores itself (so a bad URL is one clear line, not
 a startup traceback) and passes the runtime in; tests and other embedders may let the lifespan open them.
+`serve` in local mode also passes the local CLI credential it wrote to the data dir (auth/local_cli.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 from benchlab.api.endpoint import GraphQLEndpoint
 from benchlab.api.graphiql import ASSETS_PATH, serve_asset
 from benchlab.api.schema import QueryLimits, build_schema
+from benchlab.auth.local_cli import LocalCliCredential
 from benchlab.auth.origin import OriginCheckMiddleware
 from benchlab.auth.routes import auth_routes
 from benchlab.auth.services import AuthServices
@@ -39,7 +41,8 @@ async def readyz(request: Request) -> JSONResponse:
                         status_code=200 if ready else 503)
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+def create_app(settings: Settings, runtime: Runtime | None = None,
+               local_cli: LocalCliCredential | None = None) -> Starlette:
     schema = build_schema(QueryLimits(settings.graphql_max_depth, settings.graphql_max_tokens,
                                       settings.graphql_max_aliases, settings.graphql_max_nodes))
     graphql = GraphQLEndpoint(schema)
@@ -47,7 +50,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def serving(app: Starlette, opened: Runtime) -> AsyncIterator[None]:
         app.state.runtime = opened
-        app.state.auth = AuthServices(opened)
+        app.state.auth = AuthServices(opened, local_cli)
         graphql.follow_access_changes(app.state.auth)
         try:
             yield

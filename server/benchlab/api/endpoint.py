@@ -133,7 +133,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         auth = auth_services(request)
         identity, problem = ANONYMOUS, None
         try:
-            identity = await auth.authenticator.identify(request.headers, request.cookies)
+            identity = await auth.authenticator.identify(request.headers, request.cookies, _client_host(request))
         except BenchlabError as exc:  # refused in execute_single (HTTP) or on_ws_connect (WebSocket)
             problem = str(exc)
         return build_context(request, response, request.scope["state"]["request_id"], auth, identity, problem)
@@ -161,7 +161,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             credential = _payload_credential(context.get("connection_params") or {})
             problem = context.get("auth_error")
             if credential is not None:
-                identity = await authenticator.from_bearer(credential)
+                identity = await authenticator.from_bearer(credential, _client_host(context["request"]))
             elif problem:
                 raise UnauthenticatedError(problem)
             else:
@@ -187,6 +187,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         await request.close(code=ACCESS_REVOKED_CODE, reason=close_reason(
             f"cross-site WebSocket refused: the page's Origin is not {public_url}"))
         return request
+
+
+def _client_host(connection: Request | WebSocket) -> str | None:
+    """The caller's address as uvicorn reports it (a local proxy's forwarded address, when it sends one)."""
+    return connection.client.host if connection.client else None
 
 
 def _payload_credential(params: dict[str, Any]) -> str | None:

@@ -1,5 +1,6 @@
 """Who is calling: an API key (`Authorization: Bearer blk_…`), a session (access cookie, or its JWT as a
-bearer token), or nobody. Resolved once per HTTP request, once per WebSocket connection.
+bearer token), the local CLI token of this process (`bll_…`, loopback only, auth/local_cli.py), or nobody.
+Resolved once per HTTP request, once per WebSocket connection.
 
 A credential that is present but wrong is an error (UNAUTHENTICATED with what to do), never a silent
 fall-back to anonymous: a script with a revoked key should fail loudly, not see an empty project list.
@@ -24,6 +25,7 @@ from benchlab.auth.api_keys import KEY_PREFIX, ApiKeyVerifier, InvalidApiKey
 from benchlab.auth.changes import ACCESS_CHANNEL, AccessChange
 from benchlab.auth.cookies import ACCESS_COOKIE
 from benchlab.auth.identity import ANONYMOUS, Identity, IdentityKind
+from benchlab.auth.local_cli import LOCAL_TOKEN_PREFIX, LocalCliCredential
 from benchlab.auth.sessions import InvalidAccessToken, verify_access_token
 from benchlab.errors import UnauthenticatedError
 from benchlab.runtime import Runtime
@@ -45,8 +47,9 @@ def bearer_credential(authorization: str) -> str:
 
 
 class Authenticator:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, local_cli: LocalCliCredential | None = None) -> None:
         self._runtime = runtime
+        self._local_cli = local_cli
         self.keys = ApiKeyVerifier()
         self._listeners: list[Callable[[AccessChange], None]] = []
         self._users: dict[UUID, tuple[float, Identity | None]] = {}
@@ -54,15 +57,22 @@ class Authenticator:
         self._origin = uuid.uuid4().hex  # this process, in its own access-changed messages
         self._listening: asyncio.Future[None] | None = None
 
-    async def identify(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> Identity:
+    async def identify(self, headers: Mapping[str, str], cookies: Mapping[str, str],
+                       client_host: str | None = None) -> Identity:
         await self._listen()
         authorization = headers.get("authorization", "")
         if authorization:
-            return await self.from_bearer(bearer_credential(authorization))
+            return await self.from_bearer(bearer_credential(authorization), client_host)
         token = cookies.get(ACCESS_COOKIE)
         return await self.from_access_token(token) if token else ANONYMOUS
 
-    async def from_bearer(self, credential: str) -> Identity:
+    async def from_bearer(self, credential: str, client_host: str | None = None) -> Identity:
+        """`client_host`: the caller's address, which only the local CLI token depends on (loopback only)."""
+        if credential.startswith(LOCAL_TOKEN_PREFIX):
+            if self._local_cli is None:
+                raise UnauthenticatedError("this server accepts no local token (it was restarted, or it has an "
+                                           "identity provider); run the command again, or send an API key")
+            return await self._enabled_user(self._local_cli.user_for(credential, client_host))
         if credential.startswith(KEY_PREFIX):
             try:
                 key = await self.keys.verify(self._runtime.pg, credential)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 
 from benchlab.auth.authenticator import Authenticator
+from benchlab.auth.local_cli import LocalCliCredential
 from benchlab.auth.providers import Providers
 from benchlab.auth.rate_limit import RateLimiter
 from benchlab.runtime import Runtime
@@ -18,9 +19,9 @@ SIGNIN_SESSION_LABEL = "benchlab sign-in session cookie v1"
 
 
 class AuthServices:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, local_cli: LocalCliCredential | None = None) -> None:
         self.runtime = runtime
-        self.authenticator = Authenticator(runtime)
+        self.authenticator = Authenticator(runtime, local_cli)
         self.providers = Providers(runtime.settings)
         self.limiter = RateLimiter(runtime.settings.redis_url)
         # Signs the short-lived cookie holding state, nonce and PKCE verifier of a sign-in in flight.

@@ -1,20 +1,31 @@
-"""`benchlab serve`: own the data dir, open and migrate the stores, then run uvicorn until a signal."""
+"""`benchlab serve`: own the data dir, open and migrate the stores, then run uvicorn until a signal.
+
+Once it listens, a server that owns the data dir (embedded stores) says so in `<data dir>/server.json`
+(client/local_server.py), with a local CLI token in local mode (auth/local_cli.py), so `benchlab run` and
+`benchlab eval` on the same data dir submit to it instead of failing with "data dir in use". The file is
+removed when the server stops.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 import logging
+import os
 import signal
 import socket
 import time
+from collections.abc import Callable
+from functools import partial
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from benchlab import __version__
 from benchlab.app import create_app
+from benchlab.auth.local_cli import LocalCliCredential, new_local_cli_credential
 from benchlab.auth.local_mode import check_listen_address, create_login_link
+from benchlab.client.local_server import LocalServer, remove_server_file, write_server_file
 from benchlab.commands.signals import STOP_SIGNALS, announce_signals, signals_held
 from benchlab.config import Settings, redact_url
 from benchlab.errors import BenchlabError
@@ -83,11 +94,18 @@ async def _serve(settings: Settings, listeners: list[socket.socket], started: fl
             if applied:
                 log.info("applied %d migration(s)", applied)
             login_link = None
+            local_token: str | None = None
+            local_cli: LocalCliCredential | None = None
             if resolved.local_mode:
                 async with runtime.pg.acquire() as conn:
                     login_link = await create_login_link(conn, resolved)
-            server = uvicorn.Server(uvicorn_config(create_app(resolved, runtime), resolved))
-            announcer = asyncio.create_task(_announce_when_started(server, runtime, started, login_link))
+                    if settings.owns_data_dir:
+                        local_token, local_cli = await new_local_cli_credential(conn)
+            server = uvicorn.Server(uvicorn_config(create_app(resolved, runtime, local_cli), resolved))
+            listening = None
+            if settings.owns_data_dir:
+                listening = partial(_write_server_file, settings, listeners, local_token)
+            announcer = asyncio.create_task(_announce_when_started(server, runtime, started, login_link, listening))
             # While uvicorn serves it handles SIGINT/SIGTERM itself (graceful drain) and re-raises them
             # afterwards; a no-op handler underneath lets this function's cleanup run after that, and later
             # signals only say that the server is stopping (they must not cut the stores' shutdown short).
@@ -97,9 +115,25 @@ async def _serve(settings: Settings, listeners: list[socket.socket], started: fl
                 await server.serve(sockets=listeners)
             finally:
                 announcer.cancel()
+                if settings.owns_data_dir:
+                    remove_server_file(settings.data_dir, os.getpid())
                 announce_signals()
         finally:
             await runtime.close()
+
+
+def _write_server_file(settings: Settings, listeners: list[socket.socket], token: str | None) -> None:
+    """Tell commands on this data dir where this server listens (and, in local mode, its local CLI token)."""
+    host, port = listeners[0].getsockname()[:2]
+    family = listeners[0].family
+    if host in ("0.0.0.0", "::"):
+        host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    try:
+        write_server_file(settings.data_dir, LocalServer(url=url, pid=os.getpid(), token=token, version=__version__))
+    except OSError as exc:  # commands on this data dir then report it as in use, as before
+        log.warning("could not write %s/server.json (%s); `benchlab run` on this data dir cannot find this server",
+                    settings.data_dir, exc.strerror or exc)
 
 
 def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
@@ -112,9 +146,11 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
 
 
 async def _announce_when_started(server: uvicorn.Server, runtime: Runtime, started: float,
-                                 login_link: str | None) -> None:
+                                 login_link: str | None, listening: Callable[[], None] | None = None) -> None:
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a bool, not an event
         await asyncio.sleep(0.02)
+    if listening is not None:  # before the banner: once it says "ready", server.json is there
+        listening()
     settings = runtime.settings
     base = f"http://{settings.host}:{settings.port}"
     postgres = "embedded" if runtime.embedded_postgres else redact_url(settings.database_url or "")
