@@ -123,6 +123,24 @@ class World:
             assert await transition(self.conn, run_id, RunState(status)), status
         return encode_global_id("Run", run_id)
 
+    async def new_baseline(self) -> str:
+        """A completed run of the experiment made its baseline under a new name; returns the name."""
+        name = unique("baseline")
+        run_id = await create_run(self.conn, self.project_id, self.experiment_id, self.spec, 1)
+        for status in ("queued", "running", "completed"):
+            assert await transition(self.conn, run_id, RunState(status)), status
+        await self.conn.execute("INSERT INTO baselines (experiment_id, name, run_id, set_by) VALUES ($1, $2, $3, 't')",
+                                self.experiment_id, name, run_id)
+        return name
+
+    async def new_gated_run(self) -> str:
+        """A completed run whose spec has a gate: gateRun can judge it (inconclusive: it recorded nothing)."""
+        spec = {**self.spec, "gates": [{"metric": "error_rate", "max": 0.01}], "gate_options": {"inconclusive": "pass"}}
+        run_id = await create_run(self.conn, self.project_id, self.experiment_id, spec, 1)
+        for status in ("queued", "running", "completed"):
+            assert await transition(self.conn, run_id, RunState(status)), status
+        return encode_global_id("Run", run_id)
+
     async def new_key(self) -> str:
         name = unique("key")
         await make_key(self.conn, self.project_id, "viewer", name)
@@ -252,6 +270,21 @@ MATRIX: dict[str, Case] = {
         lambda w: {"id": w.new_scored_run()},
         lambda p, v: p["run"]["id"] == v["id"] and p["scoringPass"]["trigger"] == "api"
         and p["scoringPass"]["status"] in ("queued", "running", "completed")),
+    "setBaseline": Case(
+        "member", 'mutation($r: ID!) { setBaseline(input: {runId: $r, name: "main"}) '
+                  "{ baseline { name run { id } } } }",
+        lambda w: {"r": w.new_run("queued", "running", "completed")},
+        lambda p, v: p["baseline"] == {"name": "main", "run": {"id": v["r"]}}),
+    "removeBaseline": Case(
+        "member", "mutation($e: ID!, $n: String!) { removeBaseline(input: {experimentId: $e, name: $n}) "
+                  "{ experiment { id baselines { name } } removedRun { id } } }",
+        lambda w: {"e": w.experiment, "n": w.new_baseline()},
+        lambda p, v: p["experiment"]["id"] == v["e"] and v["n"] not in [b["name"] for b in p["experiment"]["baselines"]]
+        and p["removedRun"]["id"]),
+    "gateRun": Case(
+        "member", "mutation($id: ID!) { gateRun(input: {runId: $id}) { passed run { id gate { status } } } }",
+        lambda w: {"id": w.new_gated_run()},
+        lambda p, v: p["run"]["id"] == v["id"] and p["passed"] and p["run"]["gate"]["status"] == "passed"),
     "createApiKey": Case(
         "admin", 'mutation($p: ID!) { createApiKey(input: {projectId: $p, name: "k", role: VIEWER}) '
                  "{ secret apiKey { role revokedAt } } }",

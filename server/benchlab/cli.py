@@ -1,4 +1,4 @@
-"""The `benchlab` command: serve, run, migrate, mock-llm, export-schema, login-link.
+"""The `benchlab` command: serve, run, migrate, mock-llm, export-schema, login-link, projects, keys.
 
 Every failure a user can cause or fix (bad setting, unreachable store, busy data dir, broken migration) is
 printed as one line naming what to fix, with exit status 2; tracebacks are for bugs only. Each command's
@@ -14,13 +14,17 @@ import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
-from uuid import UUID
+from typing import TYPE_CHECKING
 
 from benchlab import __version__
+from benchlab.client.ids import run_id_argument
 from benchlab.commands.signals import ShutdownRequested, raise_on_signals
 from benchlab.config import Settings
 from benchlab.errors import BenchlabError
 from benchlab.logging_setup import configure_logging
+
+if TYPE_CHECKING:
+    from benchlab.commands.gate import GateOptions
 
 log = logging.getLogger("benchlab")
 
@@ -58,17 +62,42 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run an experiment spec (YAML) and print its summary")
     run.add_argument("spec", type=Path, nargs="?", help="the experiment spec file")
-    run.add_argument("--resume", type=UUID, metavar="RUN_ID", help="resume an interrupted run instead")
+    run.add_argument("--resume", type=run_id_argument, metavar="RUN_ID", help="resume an interrupted run instead")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--server", metavar="URL", help="run it in this server through its API (default: "
+                     "BENCHLAB_SERVER_URL; the API key is read from BENCHLAB_API_KEY)")
+    run.add_argument("--gate", action="store_true", help="then evaluate the spec's quality gates (exit 0 passed, "
+                     "3 a gate failed, 4 the run failed); with --baseline, --junit, --markdown as `benchlab gate`")
+    _gate_arguments(run, json_flag=False)
     run.set_defaults(handler=_cmd_run)
 
     evaluate = commands.add_parser("eval", help="score a finished run again from its stored responses (nothing "
                                                 "is sent to the models under test) and print the scores")
-    evaluate.add_argument("run_id", type=UUID, metavar="RUN_ID", help="the run to score")
+    evaluate.add_argument("run_id", type=run_id_argument, metavar="RUN_ID", help="the run to score")
     evaluate.add_argument("--evaluators", type=Path, metavar="FILE", help="YAML with `evaluators:` (and "
                           "optionally `judges:`, `evaluation:`, `providers:`) replacing the spec's")
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    evaluate.add_argument("--server", metavar="URL", help="score it in this server through its API (default: "
+                          "BENCHLAB_SERVER_URL; the API key is read from BENCHLAB_API_KEY)")
     evaluate.set_defaults(handler=_cmd_eval)
+
+    gate = commands.add_parser("gate", help="evaluate a completed run's quality gates against a baseline; exit 0 "
+                                            "passed, 3 a gate failed, 4 the run cannot be gated")
+    gate.add_argument("run_id", type=run_id_argument, metavar="RUN_ID", help="the run to gate")
+    _gate_arguments(gate)
+    gate.add_argument("--server", metavar="URL", help="gate it in this server through its API (default: "
+                      "BENCHLAB_SERVER_URL; the API key is read from BENCHLAB_API_KEY)")
+    gate.set_defaults(handler=_cmd_gate)
+
+    baseline = commands.add_parser("baseline", help="mark a completed run as its experiment's baseline (for gates)")
+    baseline_actions = baseline.add_subparsers(required=True, metavar="ACTION")
+    baseline_set = baseline_actions.add_parser("set", help="make RUN_ID the baseline NAME of its experiment "
+                                                           "(replacing the run the name held; audited)")
+    baseline_set.add_argument("run_id", type=run_id_argument, metavar="RUN_ID", help="a completed run")
+    baseline_set.add_argument("--name", default="main", help="the baseline's name (default: main)")
+    baseline_set.add_argument("--server", metavar="URL", help="set it in this server through its API (default: "
+                              "BENCHLAB_SERVER_URL; the API key is read from BENCHLAB_API_KEY)")
+    baseline_set.set_defaults(handler=_cmd_baseline_set)
 
     mock = commands.add_parser("mock-llm", add_help=False,
                                help="start the synthetic OpenAI-compatible server (see `benchlab mock-llm --help`)")
@@ -81,6 +110,33 @@ def _parser() -> argparse.ArgumentParser:
     link = commands.add_parser("login-link", help="print a new one-time sign-in link for local mode's admin "
                                                   "(while `serve` runs, or not)")
     link.set_defaults(handler=_cmd_login_link)
+
+    projects = commands.add_parser("projects", help="create a project from the command line (as the instance admin)")
+    project_actions = projects.add_subparsers(required=True, metavar="ACTION")
+    project_create = project_actions.add_parser("create", help="create a project (audited as cli:<os user>)")
+    project_create.add_argument("slug", metavar="SLUG", help="lowercase letters, digits and '-', e.g. `demo`")
+    project_create.add_argument("--name", help="display name (default: the slug)")
+    project_create.add_argument("--description", default="", help="optional description")
+    project_create.set_defaults(handler=_cmd_projects_create)
+
+    keys = commands.add_parser("keys", help="create and list a project's API keys from the command line (for CI), "
+                                            "while `serve` runs or not")
+    key_actions = keys.add_subparsers(required=True, metavar="ACTION")
+    key_create = key_actions.add_parser("create", help="create an API key and print it once (audited as "
+                                                       "cli:<os user>)")
+    key_create.add_argument("--project", required=True, metavar="SLUG", help="the project the key opens")
+    key_create.add_argument("--role", required=True, choices=("viewer", "member", "admin", "owner"),
+                            help="the key's role in the project")
+    key_create.add_argument("--name", help="what uses it, e.g. `nightly CI` (default: cli and the time)")
+    key_create.add_argument("--expires", metavar="WHEN", help="30d, 12h, 2w, 1y, or a UTC date such as 2027-01-01 "
+                                                              "(default: never)")
+    key_create.add_argument("--quiet", "-q", action="store_true", help="print only the key (KEY=$(benchlab keys "
+                                                                       "create ... --quiet))")
+    key_create.set_defaults(handler=_cmd_keys_create)
+    key_list = key_actions.add_parser("list", help="list a project's API keys (never their secrets)")
+    key_list.add_argument("--project", required=True, metavar="SLUG")
+    key_list.add_argument("--json", action="store_true", help="print the keys as JSON")
+    key_list.set_defaults(handler=_cmd_keys_list)
     return parser
 
 
@@ -94,14 +150,72 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from benchlab.commands.run import run_command
+    from benchlab.client.target import server_target
 
     if (args.spec is None) == (args.resume is None):
         raise BenchlabError("give either a spec file or --resume RUN_ID")
-    return run_command(settings, args.spec, args.resume, args.json)
+    target = server_target(args.server, settings)  # a server to submit to (client/target.py), or None: run here
+    if target is not None:
+        from benchlab.commands.remote import remote_run_command
+
+        return remote_run_command(target, args.spec, args.resume, args.json,
+                                  gate=_gate_options(args) if args.gate else None)
+    from benchlab.commands.run import run_command
+
+    return run_command(settings, args.spec, args.resume, args.json, gate=_gate_options(args) if args.gate else None)
+
+
+def _gate_arguments(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    parser.add_argument("--baseline", metavar="NAME|RUN_ID", help="compare with this baseline of the experiment "
+                        "(setBaseline) or run (default: the `main` baseline when there is one)")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write the gates as JUnit XML")
+    parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the gates as a Markdown table")
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="print the gate report as JSON")
+
+
+def _gate_options(args: argparse.Namespace) -> GateOptions:
+    from benchlab.commands.gate import GateOptions
+
+    if args.handler is _cmd_run:  # the run's --json is the run's report; the table goes to stderr then
+        return GateOptions(args.baseline, args.junit, args.markdown, table_to_stderr=args.json)
+    return GateOptions(args.baseline, args.junit, args.markdown, args.json)
+
+
+def _cmd_gate(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.client.target import server_target
+
+    target = server_target(args.server, settings)
+    if target is not None:
+        from benchlab.commands.gate import remote_gate_command
+
+        return remote_gate_command(target.url, target.credential, args.run_id, _gate_options(args))
+    from benchlab.commands.gate import gate_command
+
+    return gate_command(settings, args.run_id, _gate_options(args))
+
+
+def _cmd_baseline_set(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.client.target import server_target
+
+    target = server_target(args.server, settings)
+    if target is not None:
+        from benchlab.commands.baselines import remote_baseline_set_command
+
+        return remote_baseline_set_command(target.url, target.credential, args.run_id, args.name)
+    from benchlab.commands.baselines import baseline_set_command
+
+    return baseline_set_command(settings, args.run_id, args.name)
 
 
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.client.target import server_target
+
+    target = server_target(args.server, settings)
+    if target is not None:
+        from benchlab.commands.remote import remote_eval_command
+
+        return remote_eval_command(target, args.run_id, args.evaluators, args.json)
     from benchlab.commands.evaluate import eval_command
 
     return eval_command(settings, args.run_id, args.evaluators, args.json)
@@ -136,6 +250,24 @@ def _cmd_login_link(args: argparse.Namespace, settings: Settings) -> int:
     from benchlab.commands.login_link import login_link_command
 
     return login_link_command(settings)
+
+
+def _cmd_projects_create(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.commands.keys import projects_create_command
+
+    return projects_create_command(settings, args.slug, args.name, args.description)
+
+
+def _cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.commands.keys import keys_create_command
+
+    return keys_create_command(settings, args.project, args.role, args.name, args.expires, args.quiet)
+
+
+def _cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.commands.keys import keys_list_command
+
+    return keys_list_command(settings, args.project, args.json)
 
 
 def _cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:

@@ -26,8 +26,10 @@ from strawberry.types import ExecutionContext
 from benchlab.api.errors import ErrorMasking
 from benchlab.api.input_text import RejectNulCharacters
 from benchlab.api.mutations.api_keys import ApiKeyMutations
+from benchlab.api.mutations.baselines import BaselineMutations
 from benchlab.api.mutations.datasets import DatasetMutations
 from benchlab.api.mutations.experiments import ExperimentMutations
+from benchlab.api.mutations.gates import GateMutations
 from benchlab.api.mutations.members import MemberMutations
 from benchlab.api.mutations.models import ModelMutations
 from benchlab.api.mutations.projects import ProjectMutations
@@ -53,8 +55,8 @@ class Query(ProjectQueries, AnalyticsQueries, AdminQueries, ServerQueries):
 
 @strawberry.type
 class Mutation(ProjectMutations, ProviderMutations, ModelMutations, DatasetMutations, PromptMutations,
-               ExperimentMutations, RunMutations, ScoringMutations, ApiKeyMutations, MemberMutations,
-               UserMutations):
+               ExperimentMutations, RunMutations, ScoringMutations, GateMutations, ApiKeyMutations, MemberMutations,
+               UserMutations, BaselineMutations):
     """Every mutation, one mixin per domain. Each runs in one transaction: a failed one changes nothing."""
 
 

@@ -1,5 +1,7 @@
 """`benchlab run spec.yaml`: run an experiment in this process, with a live progress line and a summary.
 
+With `--server URL`, or while a `benchlab serve` holds the data dir, the run is submitted to that server instead
+(commands/remote.py); what follows is the run in this process.
 Runs on the embedded stores (or the configured ones). Ctrl-C or SIGTERM once cancels gracefully (in-flight
 requests finish, the run ends `cancelled`); a second one stops at once (requests in flight are dropped, rows
 already received are written or spooled to disk, the run is left `interrupted`, resumable with
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from uuid import UUID
 
+from benchlab.commands.gate import GateOptions, gate_locally, not_gated
 from benchlab.commands.report import format_scores, params_text, table
 from benchlab.commands.signals import (
     ShutdownRequested,
@@ -73,15 +76,24 @@ class ProgressLine:
             self.stream.write("\n")
 
 
-def run_command(settings: Settings, spec_path: Path | None, resume: UUID | None, as_json: bool) -> int:
+def run_command(settings: Settings, spec_path: Path | None, resume: UUID | None, as_json: bool,
+                gate: GateOptions | None = None) -> int:
+    """Run the spec (or resume a run) here; with `gate`, then gate the run (commands/gate.py exit statuses)."""
     spec = load_spec(spec_path) if spec_path is not None else None  # invalid specs fail before anything starts
     stop = StopSignals()
     with restored_signal_handlers():
         raise_on_signals()  # while embedded PostgreSQL starts
         try:
             with local_stores(settings, starting=lambda: signals_held("PostgreSQL has started")) as resolved:
+                completed: list[UUID] = []  # the run, once it completed
                 try:
-                    return asyncio.run(_run(resolved, settings.embedded_postgres, spec, resume, as_json, stop))
+                    status = asyncio.run(_run(resolved, settings.embedded_postgres, spec, resume, as_json, stop,
+                                              completed))
+                    if gate is None or stop.received:
+                        return status
+                    if not completed:
+                        return not_gated("the run did not complete")
+                    return gate_locally(resolved, settings.embedded_postgres, completed[0], gate)
                 except asyncio.CancelledError:  # a second signal before the run started
                     return _stopped_before_start(stop.exit_status)
                 finally:
@@ -96,18 +108,18 @@ def _stopped_before_start(status: int) -> int:
 
 
 async def _run(settings: Settings, embedded: bool, spec: ExperimentSpec | None, resume: UUID | None, as_json: bool,
-               stop: StopSignals) -> int:
+               stop: StopSignals, completed: list[UUID]) -> int:
     main = asyncio.current_task()
     assert main is not None
     stop.install(lambda: say("stopping before the run starts (Ctrl-C again to stop at once)"), main.cancel)
     try:
-        return await _open_and_run(settings, embedded, spec, resume, as_json, stop)
+        return await _open_and_run(settings, embedded, spec, resume, as_json, stop, completed)
     finally:
         stop.uninstall()
 
 
 async def _open_and_run(settings: Settings, embedded: bool, spec: ExperimentSpec | None, resume: UUID | None,
-                        as_json: bool, stop: StopSignals) -> int:
+                        as_json: bool, stop: StopSignals, completed: list[UUID]) -> int:
     # The engine is imported once a run starts: an invalid spec or setting fails before it costs anything.
     from benchlab.engine.runner import RunExecutor
     from benchlab.engine.runs import resume_run, submit_run
@@ -158,6 +170,8 @@ async def _open_and_run(settings: Settings, embedded: bool, spec: ExperimentSpec
     if run.status is RunState.INTERRUPTED:
         print(f"resume it with: benchlab run --resume {run.id}", file=sys.stderr)
         return stop.exit_status if stop.received else 1
+    if run.status is RunState.COMPLETED:
+        completed.append(run.id)
     return 0 if run.status is RunState.COMPLETED else 1
 
 

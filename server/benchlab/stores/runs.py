@@ -184,3 +184,9 @@ async def mark_orphans_interrupted(conn: PgConnection) -> list[UUID]:
                                          error="the process running it stopped before it finished; resume it"):
             orphans.append(row["id"])
     return orphans
+
+
+async def record_gate(conn: PgConnection, run_id: UUID, passed: bool, report: dict[str, Any]) -> None:
+    """Keep the outcome of the run's quality gates on the run (gating again replaces it)."""
+    await conn.execute("UPDATE runs SET gate_status = $2, gate_report = $3::jsonb, gated_at = now() WHERE id = $1",
+                       run_id, "passed" if passed else "failed", report)

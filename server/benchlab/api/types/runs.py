@@ -18,7 +18,9 @@ from benchlab.api.context import loaders_of, runtime_of
 from benchlab.api.ids import encode_global_id
 from benchlab.api.pagination import Connection, Page, check_first, to_connection
 from benchlab.api.types.analytics import GroupBy, KeyValues, Metric, RunMetricsResult, RunTimelineResult
+from benchlab.api.types.baselines import Baseline, baseline_names_of_run, baselines_of_experiment
 from benchlab.api.types.catalog import DatasetVersion
+from benchlab.api.types.gates import RunGate
 from benchlab.api.types.node import Node, node_type
 from benchlab.api.types.requests import RequestEvent, RequestFilterInput
 from benchlab.api.types.run_lists import RunFilter, RunOrder, RunStatus, run_connection
@@ -75,6 +77,10 @@ class Experiment(Node):
                    order_by: RunOrder | None = None) -> Connection[Run]:
         return await run_connection(info, listing.EXPERIMENT_RUNS, self.db_id, first, after, filter, order_by)
 
+    @strawberry.field(description="The experiment's baselines (named reference runs, e.g. `main`), by name.")
+    async def baselines(self, info: Info) -> list[Baseline]:
+        return await baselines_of_experiment(info, self.db_id)
+
 
 @strawberry.type(description="Counters of a run as last stored (updated about twice a second while running).")
 class RunProgress:
@@ -109,6 +115,9 @@ class Run(Node):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    gate: RunGate | None = strawberry.field(default=None, description=(
+        "The outcome of this run's quality gates as last evaluated (`gateRun`, `benchlab gate`, `benchlab run "
+        "--gate`); null when it was never gated."))
 
     @classmethod
     def from_row(cls, row: Any) -> Run:
@@ -120,7 +129,8 @@ class Run(Node):
                    summary=row["summary"], client_saturated=row["client_saturated"],
                    self_measurement=row["self_measurement"], error=row["error"],
                    cancel_requested=row["cancel_requested"], created_at=row["created_at"],
-                   started_at=row["started_at"], finished_at=row["finished_at"])
+                   started_at=row["started_at"], finished_at=row["finished_at"],
+                   gate=RunGate.of(row.get("gate_status"), row.get("gated_at"), row.get("gate_report")))
 
     @strawberry.field
     async def experiment(self, info: Info) -> Experiment:
@@ -129,6 +139,10 @@ class Run(Node):
     @strawberry.field
     async def project(self, info: Info) -> ProjectRef:
         return node_type("Project").from_row(await loaders_of(info).row("projects", self.project_id))
+
+    @strawberry.field(description="The names this run is its experiment's baseline under (e.g. `main`), sorted.")
+    async def baseline_names(self, info: Info) -> list[str]:
+        return await baseline_names_of_run(info, self.db_id)
 
     @strawberry.field(description=(
         "Aggregates of this run's requests in the measurement window (warm-up and cool-down excluded), per "

@@ -151,6 +151,12 @@ class ScoringPass:
                    judge_cost_usd=counters.judge_cost_usd, error=record.error, created_at=record.created_at,
                    started_at=record.started_at, finished_at=record.finished_at, summary=record.summary)
 
+    @strawberry.field(name="summary", description=(
+        "The pass's results as stored, one JSON document (`evaluators`, `pairwise`, `calibration`, `judge`): what "
+        "`benchlab eval --json` prints under `scores`. Null until the pass ends."))
+    def stored_summary(self) -> JSON | None:
+        return None if self.summary is None else JSON(self.summary)
+
     @strawberry.field(description="Per evaluator: the whole run first, then each group.")
     def scores(self, evaluator: str | None = None) -> list[EvaluatorScore]:
         entries = (self.summary or {}).get("evaluators", [])
