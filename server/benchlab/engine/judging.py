@@ -8,8 +8,8 @@ measured): up to `evaluation.judge_max_attempts` calls per verdict, again after 
 and after an answer that does not parse as a verdict. What still has no verdict is a judge error, counted
 and shown, never a pass. Every call's latency, tokens and cost are kept (they are the
 evaluation's cost, apart from the models under test); a verdict that parsed is cached by a hash of (judge
-model, params, messages), so an identical call in a later pass costs nothing, and an identical call made
-while the first is still out waits for its answer (counted as cached) rather than asking twice. With the
+model, params, messages), so an identical call in a later pass costs nothing, and an identical call within
+the pass is asked once: the others share its answer (counted as cached) or its error. With the
 cache off (`evaluation.cache: false`) every verdict is asked for.
 """
 
@@ -75,8 +75,9 @@ class JudgeClient:
         self._rng = random.Random(seed)
         self._transports: dict[str, Transport] = {}
         self._prices: dict[str, Prices | None] = {}
-        # Identical calls of one pass (two models answering an item alike) wait for the first one's answer.
-        self._in_flight: dict[str, asyncio.Future[tuple[Any, JudgeCall, str]]] = {}
+        # Each distinct call of this pass, asked once: identical calls (two models answering an item alike) share
+        # its answer, or its error (a verdict that could not be had is not asked for again in the same pass).
+        self._asked: dict[str, asyncio.Future[tuple[Any, JudgeCall, str]]] = {}
 
     async def open(self) -> None:
         """Open a transport per judge provider and look up the judges' prices (before any call)."""
@@ -110,36 +111,45 @@ class JudgeClient:
         judge = self.judges[judge_name]
         params = {"max_tokens": DEFAULT_JUDGE_MAX_TOKENS, **judge.params}
         key = verdict_cache_key(judge.model, params, messages)
-        if self.evaluation.cache:
-            async with self.deps.pg.acquire() as conn:
-                cached = await judge_verdicts.cached_verdict(conn, self.project_id, key)
-            if cached is not None:
-                verdict = _parsed(parse, cached.answer)
-                if not isinstance(verdict, JudgeError):
-                    self.totals.cached += 1
-                    return verdict, JudgeCall(judge.name, True, 0, cached.prompt_tokens, cached.completion_tokens,
-                                              0.0, cached.latency_ms)
-        if self.evaluation.cache and key in self._in_flight:  # the same call is being made for another request
-            leader_verdict, _, answer = await asyncio.shield(self._in_flight[key])
-            verdict = leader_verdict if isinstance(leader_verdict, JudgeError) else _parsed(parse, answer)
-            if isinstance(verdict, JudgeError):
-                self.totals.errors += 1
-            else:
-                self.totals.cached += 1
-            return verdict, JudgeCall(judge.name, True, 0, 0, 0, 0.0, 0.0)
-        call_task = asyncio.ensure_future(self._call(judge, params, messages, parse, key))
-        self._in_flight[key] = call_task
-        try:
-            verdict, call, answer = await call_task
-            if not isinstance(verdict, JudgeError) and self.evaluation.cache:  # stored before others stop waiting
-                async with self.deps.pg.acquire() as conn:
-                    await judge_verdicts.store_verdict(conn, self.project_id, key, judge.model, CachedVerdict(
-                        answer, call.prompt_tokens, call.completion_tokens, call.cost_usd, call.latency_ms))
-        finally:
-            self._in_flight.pop(key, None)
+        if not self.evaluation.cache:
+            verdict, call, _ = await self._call(judge, params, messages, parse, key)
+            self._count(verdict, call)
+            return verdict, call
+        # Registered before the first await, so identical calls of a pass (made concurrently) find it.
+        shared = self._asked.get(key)
+        if shared is None:
+            shared = self._asked[key] = asyncio.ensure_future(self._answer(judge, params, messages, parse, key))
+            verdict, call, _ = await asyncio.shield(shared)
+            self._count(verdict, call)
+            return verdict, call
+        leader_verdict, _, answer = await asyncio.shield(shared)  # asked (or being asked) for another request
+        verdict = leader_verdict if isinstance(leader_verdict, JudgeError) else _parsed(parse, answer)
+        call = JudgeCall(judge.name, True, 0, 0, 0, 0.0, 0.0)
+        self._count(verdict, call)
+        return verdict, call
+
+    def _count(self, verdict: object, call: JudgeCall) -> None:
         if isinstance(verdict, JudgeError):
             self.totals.errors += 1
-        return verdict, call
+        elif call.cached:
+            self.totals.cached += 1
+
+    async def _answer(self, judge: ModelSpec, params: dict[str, Any], messages: Sequence[Mapping[str, Any]],
+                      parse: Callable[[str], T], key: str) -> tuple[T | JudgeError, JudgeCall, str]:
+        """The cached verdict of an identical earlier call, else a new call (its readable verdict cached)."""
+        async with self.deps.pg.acquire() as conn:
+            cached = await judge_verdicts.cached_verdict(conn, self.project_id, key)
+        if cached is not None:
+            verdict = _parsed(parse, cached.answer)
+            if not isinstance(verdict, JudgeError):
+                return verdict, JudgeCall(judge.name, True, 0, cached.prompt_tokens, cached.completion_tokens, 0.0,
+                                          cached.latency_ms), cached.answer
+        verdict, call, answer = await self._call(judge, params, messages, parse, key)
+        if not isinstance(verdict, JudgeError):
+            async with self.deps.pg.acquire() as conn:
+                await judge_verdicts.store_verdict(conn, self.project_id, key, judge.model, CachedVerdict(
+                    answer, call.prompt_tokens, call.completion_tokens, call.cost_usd, call.latency_ms))
+        return verdict, call, answer
 
     async def _call(self, judge: ModelSpec, params: dict[str, Any], messages: Sequence[Mapping[str, Any]],
                     parse: Callable[[str], T], cache_key: str) -> tuple[T | JudgeError, JudgeCall, str]:
