@@ -373,11 +373,14 @@ def test_grafana_mounts_provisioning_and_dashboards() -> None:
         f"grafana must mount ./dashboards/provisioning at /etc/grafana/provisioning (mounts: {mounts})")
     providers = yaml.safe_load(DASHBOARD_PROVIDERS_FILE.read_text()).get("providers") or []
     assert providers, f"{DASHBOARD_PROVIDERS_FILE.relative_to(REPO)} defines no dashboard provider"
+    target = mounts.get("./dashboards")
+    assert target, f"grafana must mount ./dashboards (mounts: {mounts})"
     for provider in providers:
-        path = provider.get("options", {}).get("path")
-        assert mounts.get("./dashboards") == path, (
-            f"dashboard provider {provider.get('name')!r} reads {path}, but ./dashboards is mounted at "
-            f"{mounts.get('./dashboards')}")
+        path = str(provider.get("options", {}).get("path", "")).rstrip("/")
+        assert path == target or path.startswith(target + "/"), (
+            f"dashboard provider {provider.get('name')!r} reads {path}, outside ./dashboards (mounted at {target})")
+        folder = REPO / "dashboards" / path.removeprefix(target).lstrip("/")
+        assert folder.is_dir(), f"dashboard provider {provider.get('name')!r} reads {path}, i.e. missing {folder}"
 
 
 def test_datasource_uids_are_the_fixed_ones() -> None:
@@ -441,7 +444,51 @@ def test_clickhouse_grafana_user_is_read_only_but_may_set_a_timeout() -> None:
     profile_name = users.findtext("./users/grafana_ro/profile")
     profile = users.find(f"./profiles/{profile_name}")
     assert profile is not None, f"grafana_ro's profile {profile_name!r} is not defined in {CLICKHOUSE_USERS_FILE.name}"
-    assert profile.findtext("readonly") == "1", "grafana_ro's profile must set readonly=1"
-    assert profile.find("./constraints/max_execution_time/changeable_in_readonly") is not None, (
-        "the Grafana plugin sends max_execution_time with every query; under readonly=1 it must be marked "
-        "changeable_in_readonly or panels fail")
+    # readonly=2: no writes or DDL, but settings may change (the Grafana plugin sends max_execution_time with every
+    # query); the limits are bounded by constraints (tests/test_grafana_roles.py checks them in detail).
+    assert profile.findtext("readonly") == "2", "grafana_ro's profile must set readonly=2"
+    assert profile.find("./constraints/max_execution_time/max") is not None, (
+        "under readonly=2 a client may change max_execution_time: bound it with a constraint")
+
+
+def _mount_target(service: str, source: str) -> str | None:
+    mounts = dict(_volume_mounts(_service(service)))
+    return mounts.get(source)
+
+
+def test_postgres_init_script_and_its_sql_are_mounted() -> None:
+    assert _mount_target("postgres", "./postgres/docker-init/01_grafana_readonly.sh") == (
+        "/docker-entrypoint-initdb.d/01_grafana_readonly.sh")
+    target = _mount_target("postgres", "./postgres/grafana_readonly.sql")
+    assert target, "postgres must mount postgres/grafana_readonly.sql, which the init script runs"
+    assert not target.startswith("/docker-entrypoint-initdb.d/"), (
+        "the image would run a .sql in docker-entrypoint-initdb.d itself, without the password variable")
+    script = POSTGRES_INIT_FILE.read_text()
+    default = re.search(r'GRAFANA_READONLY_SQL:-([^}"]+)', script)
+    assert default and default.group(1) == target, (
+        f"{POSTGRES_INIT_FILE.name} reads the SQL from {default and default.group(1)}, but it is mounted at {target}")
+    env = _environment(_service("postgres"))
+    assert "GRAFANA_READONLY_SQL" not in env or env["GRAFANA_READONLY_SQL"] == target
+
+
+def test_clickhouse_grafana_user_and_access_control_are_mounted() -> None:
+    for source, target in (
+            ("./clickhouse/docker/users.d/grafana_readonly.xml",
+             "/etc/clickhouse-server/users.d/grafana_readonly.xml"),
+            ("./clickhouse/docker/config.d/access_control.xml", "/etc/clickhouse-server/config.d/access_control.xml")):
+        assert (REPO / source).is_file(), f"{source} is missing"
+        assert _mount_target("clickhouse", source) == target, f"clickhouse must mount {source} at {target}"
+
+
+def test_grafana_installs_the_clickhouse_plugin() -> None:
+    env = _environment(_service("grafana"))
+    plugins = env.get("GF_PLUGINS_PREINSTALL_SYNC") or env.get("GF_PLUGINS_PREINSTALL") or env.get(
+        "GF_INSTALL_PLUGINS", "")
+    names = {entry.strip().split("@", 1)[0] for entry in plugins.split(",")}
+    assert "grafana-clickhouse-datasource" in names, (
+        "the provisioned ClickHouse datasource needs the grafana-clickhouse-datasource plugin installed")
+
+
+def test_dashboards_load_into_the_benchlab_folder() -> None:
+    providers = yaml.safe_load(DASHBOARD_PROVIDERS_FILE.read_text()).get("providers") or []
+    assert [provider.get("folder") for provider in providers] == ["Benchlab"]
