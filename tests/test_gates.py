@@ -137,7 +137,8 @@ async def test_identical_runs_pass_every_gate_twenty_times_in_a_row(engine_deps:
         assert p95.delta_low is not None and p95.delta_high is not None and p95.delta_low < p95.tolerance
         assert results["e2e_ms p50"].group == {"model": "m", "prompt_version": "qa@v1",
                                                "params": results["e2e_ms p50"].group["params"]}
-        assert "within the tolerance" in results["ttft_ms p50"].message
+        # Noise may put the point estimate past the tolerance; the gate still passes ("not significant").
+        assert any(note in results["ttft_ms p50"].message for note in ("within the tolerance", "not significant"))
         assert report.flaky is not None and report.flaky.total == 0
 
 

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from benchlab.analytics.quality_stats import BOOTSTRAP_CHUNK, INDEX_BOOTSTRAP_MAX, MULTINOMIAL_VALUES
+from benchlab.analytics.quality_stats import BOOTSTRAP_CHUNK, INDEX_BOOTSTRAP_MAX, MULTINOMIAL_VALUES, finite_sorted
 
 Draws = NDArray[np.float64]
 
@@ -31,7 +31,7 @@ def bootstrap_quantiles(values: ArrayLike, level: float, resamples: int, rng: np
     Beta(j+1, n-j), and the next one U_(j+1) + (1 - U_(j+1)) Beta(1, n-j-1): the same distribution as drawing
     every index and sorting, exactly.
     """
-    data = _sorted(values)
+    data = finite_sorted(values)
     n = data.size
     if n == 0:
         raise ValueError("a quantile needs at least one value")
@@ -50,7 +50,7 @@ def bootstrap_quantiles(values: ArrayLike, level: float, resamples: int, rng: np
 
 def bootstrap_means(values: ArrayLike, resamples: int, rng: np.random.Generator) -> Draws:
     """The means of `resamples` resamples of `values` (at least one value)."""
-    data = _sorted(values)
+    data = finite_sorted(values)
     n = data.size
     if n == 0:
         raise ValueError("a mean needs at least one value")
@@ -80,12 +80,3 @@ def percentile_interval(draws: Draws, confidence: float) -> tuple[float, float]:
     tail = (1 - confidence) / 2
     low, high = np.quantile(draws, [tail, 1 - tail])
     return float(low), float(high)
-
-
-def _sorted(values: ArrayLike) -> NDArray[np.float64]:
-    data = np.asarray(values, dtype=np.float64)
-    if data.ndim != 1:
-        raise ValueError(f"values must be 1-D, got shape {data.shape}")
-    if not np.isfinite(data).all():
-        raise ValueError("values must be finite")
-    return np.sort(data)

@@ -55,7 +55,7 @@ def bootstrap_mean_interval(values: ArrayLike, confidence: float, resamples: int
     _check_confidence(confidence)
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
-    data = _finite_sorted(values)
+    data = finite_sorted(values)
     n = data.size
     if n < 2:
         return None
@@ -194,7 +194,8 @@ def _check_paired(a: Sequence[Hashable], b: Sequence[Hashable]) -> None:
         raise ValueError(f"paired labels must have one length, got {len(a)} and {len(b)}")
 
 
-def _finite_sorted(values: ArrayLike) -> NDArray[np.float64]:
+def finite_sorted(values: ArrayLike) -> NDArray[np.float64]:
+    """The values as a sorted 1-D float array; ValueError for another shape or a value that is not finite."""
     data = np.asarray(values, dtype=np.float64)
     if data.ndim != 1:
         raise ValueError(f"values must be 1-D, got shape {data.shape}")

@@ -27,7 +27,6 @@ from uuid import UUID
 
 from benchlab.client.graphql import GraphQLClient, ServerError
 from benchlab.client.runs import (
-    RemoteRun,
     SpecDocument,
     cancel_run,
     follow_run,
@@ -86,7 +85,7 @@ async def _run(target: ServerTarget, spec: SpecDocument | None, resume: UUID | N
 
 async def _submit_and_follow(client: GraphQLClient, target: ServerTarget, spec: SpecDocument | None,
                              resume: UUID | None, as_json: bool, stop: StopSignals, completed: list[UUID]) -> int:
-    from benchlab.commands.run import ProgressLine, format_summary
+    from benchlab.commands.run import ProgressLine, print_run_report
 
     if resume is not None:
         run = await resume_run(client, resume)
@@ -131,7 +130,7 @@ async def _submit_and_follow(client: GraphQLClient, target: ServerTarget, spec: 
     if cancelling:
         await asyncio.gather(*cancelling)
     final = await get_run(client, run.id)
-    _print_run(final, as_json, format_summary)
+    print_run_report(final, as_json)
     if final.status == "interrupted":
         print(f"resume it with: benchlab run --resume {final.id}{target.server_flag}", file=sys.stderr)
         return stop.exit_status if stop.received else 1
@@ -152,16 +151,6 @@ async def _cancel_quietly(client: GraphQLClient, run_id: UUID) -> None:
     except ServerError as exc:
         if exc.code != "CONFLICT":
             say(f"could not cancel run {run_id}: {exc}")
-
-
-def _print_run(run: RemoteRun, as_json: bool, format_summary: Any) -> None:
-    if as_json:
-        print(json.dumps({"runId": str(run.id), "status": run.status, "error": run.error,
-                          "completedRequests": run.completed_requests, "failedRequests": run.failed_requests,
-                          "clientSaturated": run.client_saturated, "selfMeasurement": run.self_measurement,
-                          "summary": run.summary}, indent=2, default=str))
-    else:
-        print(format_summary(run.id, run.status, run.summary or {}, run.self_measurement or {}, run.error))
 
 
 def remote_eval_command(target: ServerTarget, run_id: UUID, evaluators_path: Path | None, as_json: bool) -> int:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from uuid import UUID
 
 from benchlab.commands.gate import GateOptions, gate_locally, not_gated
@@ -160,6 +160,38 @@ async def _open_and_run(settings: Settings, embedded: bool, spec: ExperimentSpec
         progress.close()
     finally:
         await runtime.close()
+    print_run_report(run, as_json)
+    if run.status is RunState.INTERRUPTED:
+        print(f"resume it with: benchlab run --resume {run.id}", file=sys.stderr)
+        return stop.exit_status if stop.received else 1
+    if run.status is RunState.COMPLETED:
+        completed.append(run.id)
+    return 0 if run.status is RunState.COMPLETED else 1
+
+
+class RunReport(Protocol):
+    """What the end of `benchlab run` prints, from a stored run or a server's answer alike."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def completed_requests(self) -> int: ...
+    @property
+    def failed_requests(self) -> int: ...
+    @property
+    def client_saturated(self) -> bool: ...
+    @property
+    def self_measurement(self) -> dict[str, Any] | None: ...
+    @property
+    def summary(self) -> dict[str, Any] | None: ...
+
+
+def print_run_report(run: RunReport, as_json: bool) -> None:
+    """The run's summary table (or, with --json, the JSON report) on stdout."""
     if as_json:
         print(json.dumps({"runId": str(run.id), "status": run.status, "error": run.error,
                           "completedRequests": run.completed_requests, "failedRequests": run.failed_requests,
@@ -167,12 +199,6 @@ async def _open_and_run(settings: Settings, embedded: bool, spec: ExperimentSpec
                           "summary": run.summary}, indent=2, default=str))
     else:
         print(format_summary(run.id, run.status, run.summary or {}, run.self_measurement or {}, run.error))
-    if run.status is RunState.INTERRUPTED:
-        print(f"resume it with: benchlab run --resume {run.id}", file=sys.stderr)
-        return stop.exit_status if stop.received else 1
-    if run.status is RunState.COMPLETED:
-        completed.append(run.id)
-    return 0 if run.status is RunState.COMPLETED else 1
 
 
 @contextmanager
