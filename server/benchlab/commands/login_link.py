@@ -7,58 +7,36 @@ Where the link is stored: with external PostgreSQL (BENCHLAB_DATABASE_URL), ther
 running `benchlab serve` owns the data dir (its lock) and its PostgreSQL listens only on a Unix socket inside
 the data dir (`run/`, mode 0700): like Jupyter's runtime files, permission to read the data dir is the
 credential, so we connect to that socket as the server does. With no server running we start the embedded
-PostgreSQL for a moment, as `benchlab migrate` does. The link names the running server's address (the port
+PostgreSQL for a moment, as `benchlab migrate` does (commands/configured_postgres.py, shared with `benchlab
+keys`). The link names the running server's address (the port
 it listens on, found from its process) unless BENCHLAB_PUBLIC_URL says otherwise.
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import psutil
 
 from benchlab.auth.local_mode import LINK_TTL_S, create_login_link
+from benchlab.commands.configured_postgres import Reached, on_configured_postgres
 from benchlab.config import Settings
-from benchlab.errors import BenchlabError, DataDirBusyError
+from benchlab.errors import BenchlabError
 from benchlab.stores.datadir import LOCK_FILE_NAME
-from benchlab.stores.embedded_postgres import EmbeddedPostgres, socket_is_live
-from benchlab.stores.local import local_stores
-from benchlab.stores.postgres import connect
-from benchlab.stores.postgres_migrations import migrate_postgres
+from benchlab.stores.postgres import PgConnection
 
 
 def login_link_command(settings: Settings) -> int:
     if not settings.local_mode:
         raise BenchlabError("login links are for local mode only (no identity provider); with "
                             f"BENCHLAB_OIDC_PROVIDERS set, sign in at {settings.public_url}/auth/login")
-    if not settings.embedded_postgres:
-        assert settings.database_url
-        link = asyncio.run(_link(settings.database_url, settings, None, migrate=False))
-        return _print(link, running=None)
-    try:
-        with local_stores(settings) as resolved:  # no server: the data dir is ours for a moment
-            assert resolved.database_url
-            link = asyncio.run(_link(resolved.database_url, settings, None, migrate=True))
-        return _print(link, running=False)
-    except DataDirBusyError:
-        pass
-    postgres = EmbeddedPostgres(settings.data_dir)
-    if not socket_is_live(postgres.socket_dir):
-        raise BenchlabError(f"data dir {settings.data_dir} is in use by another benchlab process, but its PostgreSQL "
-                            f"does not answer on {postgres.socket_dir}; wait until it has started, then try again")
-    link = asyncio.run(_link(postgres.url, settings, _running_server_url(settings), migrate=False))
-    return _print(link, running=True)
 
-
-async def _link(database_url: str, settings: Settings, base_url: str | None, *, migrate: bool) -> str:
-    conn = await connect(database_url)
-    try:
-        if migrate:
-            await migrate_postgres(conn)
+    async def job(conn: PgConnection) -> str:
+        base_url = _running_server_url(settings) if settings.embedded_postgres else None
         return await create_login_link(conn, settings, base_url)
-    finally:
-        await conn.close()
+
+    link, reached = on_configured_postgres(settings, job)
+    return _print(link, running={Reached.EXTERNAL: None, Reached.STARTED: False, Reached.RUNNING: True}[reached])
 
 
 def _running_server_url(settings: Settings) -> str | None:

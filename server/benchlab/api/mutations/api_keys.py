@@ -18,7 +18,7 @@ from benchlab.api.ids import expect_id
 from benchlab.api.node_lookup import reload
 from benchlab.api.permissions import project_role, require_role
 from benchlab.api.types.access import ApiKey, ProjectRole
-from benchlab.auth.api_keys import mint
+from benchlab.auth.api_keys import create_key
 from benchlab.auth.changes import AccessChange
 from benchlab.auth.roles import Role, check_grant
 from benchlab.errors import InvalidInputError
@@ -56,14 +56,12 @@ class ApiKeyMutations:
             raise InvalidInputError("name: give 1 to 200 characters", argument="name")
         if input.expires_at is not None and input.expires_at <= datetime.now(UTC):
             raise InvalidInputError("expiresAt: must be in the future", argument="expiresAt")
-        secret, prefix, key_hash = mint()
         async with runtime_of(info).pg.acquire() as conn:
-            key_id = await key_store.insert_api_key(
-                conn, project_id=project_id, name=input.name.strip(), role=input.role.value, prefix=prefix,
-                key_hash=key_hash, created_by=identity_of(info).user_id, expires_at=input.expires_at)
-        await audit(info, "api_key.create", str(key_id), project_id, name=input.name, role=input.role.value,
-                    prefix=prefix)
-        return CreateApiKeyPayload(api_key=await reload(info, ApiKey, key_id), secret=secret)
+            created = await create_key(conn, project_id=project_id, name=input.name.strip(), role=input.role.role,
+                                       created_by=identity_of(info).user_id, expires_at=input.expires_at)
+        await audit(info, "api_key.create", str(created.key_id), project_id, name=input.name, role=input.role.value,
+                    prefix=created.prefix)
+        return CreateApiKeyPayload(api_key=await reload(info, ApiKey, created.key_id), secret=created.secret)
 
     @strawberry.mutation(permission_classes=[project_role(Role.ADMIN, "id", "ApiKey")],
                          description="Revoke an API key at once. Revoking twice does nothing.")
