@@ -288,6 +288,10 @@ class RunExecutor:
         load = spec.load
         phases = (load.sweep_rates or 0) + 2 if load.profile is LoadProfile.SWEEP else 1
         recorded, spent_s = self.recorded.per_phase.get(phase.name, (0, 0.0))
+        if recorded and phases == 1:
+            # The one phase began at 0 on the run's clock, not at its first request's intended send (a little
+            # later): measured from there, what is left of the duration never reaches past it.
+            spent_s = self.recorded.end_s
         budget = max(0, load.max_requests // phases - recorded) if load.max_requests else None
         duration = max(0.0, load.duration_s / phases - spent_s) if load.duration_s else None
         items: Iterable[PlannedRequest] = (
