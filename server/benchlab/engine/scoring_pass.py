@@ -167,7 +167,8 @@ class ScoringPass:
                 if self._judged(response):
                     waiting.append(self._score_one(response))
                 else:
-                    self._finish_request(response, *self._score_now(response))
+                    _, evaluated, _ = self._score_now(response)  # no rubric: `_judged` said so
+                    self._finish_request(response, evaluated)
             await asyncio.gather(*waiting)
             async with self.deps.pg.acquire() as conn:
                 await scoring_passes.record_counters(conn, self.pass_id, self._counters())
@@ -220,12 +221,10 @@ class ScoringPass:
             self._write(stored, evaluator, score, call)
             evaluated.append((evaluator, score))
             self._label(evaluator, item, score)
-        self._finish_request(stored, item, evaluated, [])
+        self._finish_request(stored, evaluated)
 
-    def _finish_request(self, stored: StoredResponse, item: DatasetItem,
-                        evaluated: list[tuple[EvaluatorSpec, Score]], rubrics: list[EvaluatorSpec]) -> None:
+    def _finish_request(self, stored: StoredResponse, evaluated: list[tuple[EvaluatorSpec, Score]]) -> None:
         """The request's `overall` score, once every evaluator that decides it has scored."""
-        assert not rubrics, "requests with judges are finished by _score_one"
         if evaluated:
             self._write(stored, None, overall(evaluated, self.evaluation.threshold))
         self.scored += 1
