@@ -8,9 +8,13 @@ of at `docker compose up`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +34,7 @@ DATASOURCES_FILE = PROVISIONING / "datasources" / "datasources.yaml"
 DASHBOARD_PROVIDERS_FILE = PROVISIONING / "dashboards" / "dashboards.yaml"
 CLICKHOUSE_USERS_FILE = REPO / "clickhouse" / "docker" / "users.d" / "grafana_readonly.xml"
 POSTGRES_INIT_FILE = REPO / "postgres" / "docker-init" / "01_grafana_readonly.sh"
+NGINX_CONF = REPO / "deploy" / "nginx-scale.conf"
 
 # The stores the server needs in full-stack mode, by URL variable, and the service each should name.
 STORE_URLS = {
@@ -45,6 +50,22 @@ IMAGE_PORTS = {
     "valkey/valkey": 6379,
 }
 DATASOURCE_UIDS = {"benchlab-clickhouse", "benchlab-postgres"}
+
+# The compose profile `scale` (docs/scale-out.md) and its services; everything else is the default stack.
+SCALE_PROFILE = "scale"
+DEFAULT_SERVICES = {"server", "postgres", "clickhouse", "redis", "grafana"}
+API_REPLICAS = ("api-1", "api-2")
+WORKERS = ("worker-1", "worker-2")
+PROXY = "proxy"
+SECRET_KEY_CHECK = "secret-key-check"
+SCALE_SERVICES = {*API_REPLICAS, *WORKERS, PROXY, SECRET_KEY_CHECK}
+# What every benchlab process must name exactly as `server` does: the same stores, the same key.
+SHARED_VARIABLES = (*sorted(STORE_URLS), "BENCHLAB_CLICKHOUSE_DATABASE", "BENCHLAB_SECRET_KEY")
+# The server's paths the proxy must send to the replicas (one example path each).
+PROXIED_PATHS = ("/graphql", "/graphql/assets/graphiql/graphiql.min.js", "/auth/login", "/auth/callback/acme",
+                 "/ingest/v1/events", "/healthz", "/readyz")
+# Variables other than BENCHLAB_* that a benchlab container may set, and the library that reads them.
+LIBRARY_VARIABLES = {"FORWARDED_ALLOW_IPS": "uvicorn (trusted proxy addresses)"}
 
 
 # --- compose variable substitution ----------------------------------------------------------------------------
@@ -180,6 +201,60 @@ def _datasources() -> dict[str, dict[str, Any]]:
     return {str(source.get("uid")): source for source in document.get("datasources") or []}
 
 
+def _raw_services() -> dict[str, dict[str, Any]]:
+    """Services before variable substitution: `${VAR:-default}` as written (to compare which variable is named)."""
+    return _raw_compose().get("services") or {}
+
+
+def _profiles(service: dict[str, Any]) -> list[str]:
+    return [str(profile) for profile in service.get("profiles") or []]
+
+
+def _depends_on(service: dict[str, Any]) -> dict[str, str]:
+    """depends_on as {service: condition}; the list form means service_started."""
+    depends_on = service.get("depends_on") or {}
+    if isinstance(depends_on, list):
+        return dict.fromkeys(map(str, depends_on), "service_started")
+    return {str(name): str((options or {}).get("condition", "service_started")) for name, options in depends_on.items()}
+
+
+def _has_healthcheck(service: dict[str, Any]) -> bool:
+    check = service.get("healthcheck") or {}
+    test = check.get("test")
+    return not check.get("disable") and bool(test) and test != ["NONE"]
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service.get("command") or []
+    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
+def _is_worker(service: dict[str, Any]) -> bool:
+    return _command(service)[:2] == ["benchlab", "worker"]
+
+
+def _is_one_shot(service: dict[str, Any]) -> bool:
+    return str(service.get("restart", "no")) == "no" and bool(service.get("command"))
+
+
+def _is_benchlab_image(service: dict[str, Any]) -> bool:
+    return service.get("build") is not None or _image_name(service) == _image_name(_service("server"))
+
+
+def _ports(service: dict[str, Any]) -> list[tuple[str, int]]:
+    """(published host port, container port) for each `ports` entry (short or long syntax); `expose` counts too,
+    with no host port."""
+    ports: list[tuple[str, int]] = []
+    for entry in service.get("ports") or []:
+        if isinstance(entry, dict):
+            ports.append((str(entry.get("published", "")), int(entry["target"])))
+        else:
+            parts = str(entry).split("/", 1)[0].rsplit(":", 2)
+            ports.append((parts[-2] if len(parts) > 1 else "", int(parts[-1])))
+    ports += [("", int(str(entry).split("/", 1)[0])) for entry in service.get("expose") or []]
+    return ports
+
+
 def _config_variable_names() -> set[str]:
     """Every BENCHLAB_* name that appears in benchlab/config.py's source, i.e. every variable it can read."""
     source = Path(benchlab.config.__file__).read_text()
@@ -189,6 +264,93 @@ def _config_variable_names() -> set[str]:
     assert {"BENCHLAB_DATABASE_URL", "BENCHLAB_CLICKHOUSE_URL", "BENCHLAB_REDIS_URL"} <= names, (
         f"could not find the store variables in {benchlab.config.__file__}; found {sorted(names)}")
     return names
+
+
+# --- nginx configuration (deploy/nginx-scale.conf) ------------------------------------------------------------
+
+@dataclass
+class Directive:
+    """One nginx directive: `name args...;` or `name args... { children }` (children is None for the first)."""
+
+    name: str
+    args: list[str]
+    children: list[Directive] | None = field(default=None)
+
+    def all(self, name: str) -> list[Directive]:
+        return [child for child in self.children or [] if child.name == name]
+
+    def first(self, name: str) -> Directive | None:
+        found = self.all(name)
+        return found[0] if found else None
+
+
+_NGINX_TOKEN = re.compile(r"""\s+|#[^\n]*|'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|([{};])|([^\s{};'"#]+)""")
+
+
+def _parse_nginx(text: str) -> list[Directive]:
+    """nginx's syntax: words and quoted strings ended by `;` or followed by a `{ block }`; `#` comments."""
+    stack: list[list[Directive]] = [[]]
+    words: list[str] = []
+    position = 0
+    while position < len(text):
+        match = _NGINX_TOKEN.match(text, position)
+        assert match, f"{NGINX_CONF.name}: cannot read from {text[position:position + 40]!r}"
+        position = match.end()
+        single, double, punctuation, word = match.groups()
+        if punctuation == ";":
+            assert words, f"{NGINX_CONF.name}: an empty statement"
+            stack[-1].append(Directive(words[0], words[1:]))
+            words = []
+        elif punctuation == "{":
+            assert words, f"{NGINX_CONF.name}: a block without a name"
+            children: list[Directive] = []
+            stack[-1].append(Directive(words[0], words[1:], children))
+            stack.append(children)
+            words = []
+        elif punctuation == "}":
+            assert not words and len(stack) > 1, f"{NGINX_CONF.name}: unbalanced }} or a missing ;"
+            stack.pop()
+        elif single is not None or double is not None:
+            words.append(single if single is not None else double)
+        elif word is not None:
+            words.append(word)
+    assert len(stack) == 1 and not words, f"{NGINX_CONF.name}: unclosed block or a missing ;"
+    return stack[0]
+
+
+def _matching_location(server: Directive, path: str) -> Directive | None:
+    """The location nginx picks for `path`: an exact `=` match, else the longest prefix (no regex locations)."""
+    best: Directive | None = None
+    for location in server.all("location"):
+        modifier, prefix = (location.args[0], location.args[1]) if len(location.args) > 1 else ("", location.args[0])
+        assert modifier in ("", "=", "^~"), f"regex location {location.args} is beyond this test's matcher"
+        if modifier == "=" and path == prefix:
+            return location
+        if modifier != "=" and path.startswith(prefix) and (best is None or len(prefix) > len(best.args[-1])):
+            best = location
+    return best
+
+
+def _effective(location: Directive, server: Directive, http: Directive, name: str) -> list[Directive]:
+    """A directive as nginx applies it in `location`: the innermost level that sets it replaces the outer ones."""
+    for level in (location, server, http):
+        found = level.all(name)
+        if found:
+            return found
+    return []
+
+
+def _nginx_seconds(value: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "": 1}
+    parts = re.fullmatch(r"(\d+)(ms|s|m|h|d|)", value)
+    assert parts, f"not an nginx time: {value!r}"
+    return int(parts[1]) * units[parts[2]]
+
+
+def _nginx_bytes(value: str) -> int:
+    parts = re.fullmatch(r"(\d+)([kKmMgG]?)", value)
+    assert parts, f"not an nginx size: {value!r}"
+    return int(parts[1]) * {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[parts[2].lower()]
 
 
 # --- the resolver itself --------------------------------------------------------------------------------------
@@ -207,13 +369,22 @@ def test_substitution_resolver_applies_compose_rules() -> None:
 # --- docker-compose.yml ---------------------------------------------------------------------------------------
 
 def test_every_service_has_a_healthcheck() -> None:
+    """Except workers and one-shot checks: they open no port to ask, so they switch the image's HTTP check off
+    (it would call them unhealthy forever); `test_nothing_waits_for_a_service_without_healthcheck` covers them."""
     missing = []
     for name, service in _services().items():
-        check = service.get("healthcheck") or {}
-        test = check.get("test")
-        if check.get("disable") or not test or test == ["NONE"]:
-            missing.append(name)
+        if _has_healthcheck(service) or ((_is_worker(service) or _is_one_shot(service)) and not _ports(service)):
+            continue
+        missing.append(name)
     assert not missing, f"services without a healthcheck (depends_on: service_healthy needs one): {missing}"
+
+
+def test_nothing_waits_for_a_service_without_healthcheck() -> None:
+    services = _services()
+    waits = [f"{name} -> {target}" for name, service in services.items()
+             for target, condition in _depends_on(service).items()
+             if condition == "service_healthy" and not _has_healthcheck(services.get(target, {}))]
+    assert not waits, f"service_healthy on services that have no healthcheck (they would never start): {waits}"
 
 
 def test_server_waits_for_healthy_stores() -> None:
@@ -271,19 +442,58 @@ def test_store_credentials_match_the_store_services() -> None:
         "BENCHLAB_CLICKHOUSE_DATABASE differs from the clickhouse service's CLICKHOUSE_DB")
 
 
-def test_every_benchlab_variable_is_read_by_config() -> None:
-    known = _config_variable_names()
-    used: dict[str, str] = {}
+def _variables_set() -> dict[str, set[str]]:
+    """Every variable a benchlab container sets (any profile's service, and the Dockerfile) -> where."""
+    used: dict[str, set[str]] = {}
     for name, service in _services().items():
-        for variable in _environment(service):
-            if variable.startswith("BENCHLAB_"):
-                used[variable] = f"{COMPOSE_FILE.name}: {name}"
+        if _is_benchlab_image(service):
+            for variable in _environment(service):
+                used.setdefault(variable, set()).add(f"{COMPOSE_FILE.name}: {name}")
     for instruction, arguments in _dockerfile_instructions():
         if instruction == "ENV":
             for variable in re.findall(r"\b(BENCHLAB_[A-Z0-9_]+)=", arguments):
-                used[variable] = DOCKERFILE.name
-    unknown = {variable: where for variable, where in used.items() if variable not in known}
+                used.setdefault(variable, set()).add(DOCKERFILE.name)
+    return used
+
+
+def test_every_benchlab_variable_is_read_by_config() -> None:
+    known = _config_variable_names()
+    used = _variables_set()
+    for name, service in _services().items():  # other images' services too: a BENCHLAB_* there is a misplacement
+        for variable in _environment(service):
+            if variable.startswith("BENCHLAB_"):
+                used.setdefault(variable, set()).add(f"{COMPOSE_FILE.name}: {name}")
+    unknown = {variable: sorted(where) for variable, where in used.items()
+               if variable.startswith("BENCHLAB_") and variable not in known}
     assert not unknown, f"variables benchlab/config.py never reads (typo?): {unknown}"
+    foreign = {variable: sorted(where) for variable, where in used.items()
+               if not variable.startswith("BENCHLAB_") and variable not in LIBRARY_VARIABLES}
+    assert not foreign, (f"benchlab containers set variables that neither benchlab/config.py nor a known library "
+                         f"reads (add the library to LIBRARY_VARIABLES if one does): {foreign}")
+
+
+def test_variable_check_covers_the_scale_services_and_queue_settings() -> None:
+    """The check above reads every service, profiled ones included; guard that it really sees them."""
+    used = _variables_set()
+    for service in (*API_REPLICAS, *WORKERS):
+        assert any(f": {service}" in where for wheres in used.values() for where in wheres), (
+            f"the variable check did not see the {service} service")
+    for variable in ("BENCHLAB_WORKERS", "BENCHLAB_WORKER_SLOTS", "BENCHLAB_MAX_RUNS_PER_PROJECT",
+                     "BENCHLAB_WORKER_HEARTBEAT_TIMEOUT_S", "BENCHLAB_SECRET_KEY"):
+        assert variable in used, f"no service sets {variable}; the variable check would not cover it"
+
+
+def test_uvicorn_reads_forwarded_allow_ips_from_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    """The API replicas set FORWARDED_ALLOW_IPS for uvicorn: `serve` must leave it to the environment."""
+    from benchlab.commands.serve import uvicorn_config
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # never called
+        raise AssertionError
+
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "*")
+    assert uvicorn_config(app, Settings(data_dir=tmp_path)).forwarded_allow_ips == "*", (
+        "serve passes forwarded_allow_ips to uvicorn itself: FORWARDED_ALLOW_IPS in docker-compose.yml is ignored")
 
 
 def test_named_volumes_are_declared() -> None:
@@ -315,6 +525,253 @@ def test_store_init_files_are_mounted_where_the_images_run_them() -> None:
         f"postgres must mount {postgres_source} into /docker-entrypoint-initdb.d/ (creates grafana_ro)")
     assert clickhouse.get(clickhouse_source, "").startswith("/etc/clickhouse-server/users.d/"), (
         f"clickhouse must mount {clickhouse_source} into /etc/clickhouse-server/users.d/ (creates grafana_ro)")
+
+
+# --- profile `scale`: API replicas, workers, the secret key check ---------------------------------------------
+
+def test_default_stack_is_unchanged_by_the_scale_profile() -> None:
+    """`docker compose up` (no profile) runs exactly the default stack, which needs nothing from `scale`."""
+    services = _services()
+    unprofiled = {name for name, service in services.items() if not _profiles(service)}
+    assert unprofiled == DEFAULT_SERVICES, (
+        f"services outside any profile should be exactly {sorted(DEFAULT_SERVICES)}, got {sorted(unprofiled)}")
+    for name in DEFAULT_SERVICES:
+        needs = set(_depends_on(services[name])) - DEFAULT_SERVICES
+        assert not needs, f"{name} depends on {sorted(needs)}, which only the {SCALE_PROFILE} profile starts"
+
+
+def test_scale_services_exist_only_under_the_scale_profile() -> None:
+    services = _services()
+    missing = SCALE_SERVICES - set(services)
+    assert not missing, f"{COMPOSE_FILE.name} lacks the {SCALE_PROFILE} profile's services {sorted(missing)}"
+    for name in sorted(SCALE_SERVICES):
+        assert _profiles(services[name]) == [SCALE_PROFILE], (
+            f"{name} must be in the {SCALE_PROFILE} profile only (profiles: [{SCALE_PROFILE}]), "
+            f"not {_profiles(services[name])}: without it, it would start with the default stack")
+    for name in sorted(SCALE_SERVICES):
+        for target in _depends_on(services[name]):
+            assert target in services, f"{name} depends on {target!r}, which is not a service"
+            assert not _profiles(services[target]) or SCALE_PROFILE in _profiles(services[target]), (
+                f"{name} depends on {target}, which the {SCALE_PROFILE} profile does not start")
+
+
+@pytest.mark.parametrize("name", [*API_REPLICAS, *WORKERS])
+def test_scale_process_names_the_servers_stores_and_key(name: str) -> None:
+    """Same variable text as `server` (compared before substitution), so one shell or .env setting reaches all."""
+    server = _raw_services()["server"].get("environment") or {}
+    env = _raw_services()[name].get("environment") or {}
+    for variable in SHARED_VARIABLES:
+        assert env.get(variable) == server.get(variable), (
+            f"{name} sets {variable}={env.get(variable)!r}, server {server.get(variable)!r}: every process must use "
+            "the same stores and secret key")
+    assert "${BENCHLAB_SECRET_KEY" in str(env.get("BENCHLAB_SECRET_KEY")), (
+        f"{name} must take BENCHLAB_SECRET_KEY from the environment, not a literal")
+    settings = Settings.from_env(_environment(_service(name)))
+    assert not settings.embedded_postgres and not settings.uses_chdb, f"{name} must use the shared stores"
+    assert settings.redis_url and settings.redis_url.startswith("redis://"), (
+        f"{name} needs BENCHLAB_REDIS_URL: live progress crosses processes through Redis")
+    assert settings.owns_data_dir is False
+
+
+@pytest.mark.parametrize("name", API_REPLICAS)
+def test_api_replica_serves_without_a_worker_behind_the_proxy(name: str) -> None:
+    replica, server = _service(name), _service("server")
+    env = _environment(replica)
+    assert env.get("BENCHLAB_WORKERS") == "0", f"{name} must set BENCHLAB_WORKERS: \"0\" (an API-only replica)"
+    settings = Settings.from_env(env)
+    assert settings.workers == 0
+    assert settings.host == "0.0.0.0", f"{name} must listen on all interfaces inside its container"
+    assert _image_name(replica) == _image_name(server), f"{name} must run the server's image"
+    assert not _command(replica), f"{name} must run the image's command (`benchlab serve`), not {_command(replica)}"
+    assert not _ports(replica), f"{name} publishes {_ports(replica)}: clients must come through {PROXY} (which the "
+    "replica's FORWARDED_ALLOW_IPS trusts)"
+    assert replica.get("healthcheck") == server.get("healthcheck"), f"{name} must be checked as server is (/readyz)"
+    for store in ("postgres", "clickhouse", "redis"):
+        assert _depends_on(replica).get(store) == "service_healthy", (
+            f"{name} must wait for {store} with condition: service_healthy: it migrates the databases at start")
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_worker_runs_benchlab_worker_and_opens_no_port(name: str) -> None:
+    worker = _service(name)
+    assert _command(worker) == ["benchlab", "worker"], f"{name} must run `benchlab worker`, not {_command(worker)}"
+    assert _image_name(worker) == _image_name(_service("server")), f"{name} must run the server's image"
+    assert not _ports(worker), f"{name} publishes or exposes {_ports(worker)}: a worker opens no port"
+    assert not _has_healthcheck(worker) and (worker.get("healthcheck") or {}).get("disable") is True, (
+        f"{name}: the image's healthcheck asks :8000/healthz, which a worker does not serve; disable it")
+    env = _environment(worker)
+    settings = Settings.from_env(env)
+    assert not settings.uses_chdb or settings.server_url, f"{name} must write to ClickHouse or to a server's ingest"
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_worker_starts_after_an_api_replica_has_migrated(name: str) -> None:
+    services = _services()
+    depends_on = _depends_on(services[name])
+    for store in ("postgres", "clickhouse", "redis"):
+        assert depends_on.get(store) == "service_healthy", f"{name} must wait for {store} to be healthy"
+    apis = [target for target, condition in depends_on.items()
+            if condition == "service_healthy" and target in (*API_REPLICAS, "server")]
+    assert apis, (f"{name} must wait for an API replica with condition: service_healthy: the API migrates the "
+                  "stores at start and a worker must not race it")
+    probe = " ".join(map(str, (services[apis[0]].get("healthcheck") or {}).get("test") or []))
+    assert "/readyz" in probe, f"{apis[0]}'s healthcheck must ask /readyz (served only once migrated), not {probe!r}"
+
+
+def test_every_benchlab_process_has_its_own_data_dir_volume() -> None:
+    """Workers spool unsent batches under BENCHLAB_DATA_DIR: two processes must never share one."""
+    seen: dict[str, str] = {}
+    for name in ("server", *API_REPLICAS, *WORKERS):
+        data_dir = _environment(_service(name)).get("BENCHLAB_DATA_DIR")
+        mounts = {target: source for source, target in _volume_mounts(_service(name))}
+        source = mounts.get(str(data_dir))
+        assert source and not _is_bind_mount(source), f"{name} must mount a named volume at {data_dir}"
+        assert source not in seen, f"{name} and {seen.get(source)} share the data-dir volume {source}"
+        seen[source] = name
+
+
+def test_scale_processes_wait_for_the_secret_key_check() -> None:
+    check = _service(SECRET_KEY_CHECK)
+    assert _is_one_shot(check), f"{SECRET_KEY_CHECK} must be a one-shot (restart: \"no\") command"
+    assert (_raw_services()[SECRET_KEY_CHECK].get("environment") or {}).get("BENCHLAB_SECRET_KEY") == (
+        (_raw_services()["server"].get("environment") or {}).get("BENCHLAB_SECRET_KEY")), (
+        f"{SECRET_KEY_CHECK} must check the same BENCHLAB_SECRET_KEY the processes get")
+    for name in (*API_REPLICAS, *WORKERS):
+        assert _depends_on(_service(name)).get(SECRET_KEY_CHECK) == "service_completed_successfully", (
+            f"{name} must wait for {SECRET_KEY_CHECK} (condition: service_completed_successfully)")
+
+
+@pytest.mark.parametrize(("key", "accepted"), [("", False), ("  ", False), ("not-a-key", False),
+                                               ("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU=", True)])
+def test_secret_key_check_refuses_a_missing_or_invalid_key(key: str, accepted: bool) -> None:
+    argv = _command(_service(SECRET_KEY_CHECK))
+    assert argv[:2] == ["python", "-c"], f"{SECRET_KEY_CHECK} should run a python -c check, runs {argv[:2]}"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("BENCHLAB_")}
+    result = subprocess.run([sys.executable, "-c", argv[2]], env={**env, "BENCHLAB_SECRET_KEY": key},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert (result.returncode == 0) is accepted, (result.returncode, result.stdout, result.stderr)
+    if not accepted:
+        assert "BENCHLAB_SECRET_KEY" in result.stderr and "Fernet.generate_key" in result.stderr, result.stderr
+
+
+# --- profile `scale`: the proxy -----------------------------------------------------------------------------
+
+def _proxy_config() -> Directive:
+    """deploy/nginx-scale.conf, wrapped in the `http {}` block that conf.d files are included in."""
+    mounts = dict(_volume_mounts(_service(PROXY)))
+    source = f"./{NGINX_CONF.relative_to(REPO).as_posix()}"
+    assert NGINX_CONF.is_file(), f"{source} is missing"
+    assert mounts.get(source) in ("/etc/nginx/conf.d/default.conf", "/etc/nginx/nginx.conf"), (
+        f"{PROXY} must mount {source} over the image's default site (/etc/nginx/conf.d/default.conf), "
+        f"mounts: {mounts}")
+    return Directive("http", [], _parse_nginx(NGINX_CONF.read_text()))
+
+
+def _proxy_server() -> Directive:
+    servers = _proxy_config().all("server")
+    assert len(servers) == 1, f"{NGINX_CONF.name} should define one server block, has {len(servers)}"
+    return servers[0]
+
+
+def _upstream_of(location: Directive) -> str:
+    proxy_pass = location.first("proxy_pass")
+    assert proxy_pass is not None, f"location {' '.join(location.args)} has no proxy_pass"
+    parts = urlsplit(proxy_pass.args[0])
+    assert parts.scheme == "http" and parts.path in ("", "/"), (
+        f"location {' '.join(location.args)}: proxy_pass {proxy_pass.args[0]} should be http://<upstream>")
+    return str(parts.hostname)
+
+
+def test_proxy_config_is_mounted_and_exists() -> None:
+    _proxy_config()
+    assert _image_name(_service(PROXY)) in ("nginx", "nginxinc/nginx-unprivileged"), (
+        f"{PROXY} runs {_image_name(_service(PROXY))}; {NGINX_CONF.name} is an nginx configuration")
+
+
+def test_proxy_balances_both_api_replicas() -> None:
+    config = _proxy_config()
+    targets = {_upstream_of(location) for location in _proxy_server().all("location")}
+    assert len(targets) == 1, f"every location should pass to the same upstream, got {sorted(targets)}"
+    upstreams = {upstream.args[0]: upstream for upstream in config.all("upstream")}
+    upstream = upstreams.get(targets.pop())
+    assert upstream is not None, f"proxy_pass names an upstream that {NGINX_CONF.name} does not define"
+    servers = {}
+    for server in upstream.all("server"):
+        host, _, port = server.args[0].rpartition(":")
+        servers[host] = int(port)
+    assert set(servers) == set(API_REPLICAS), f"the upstream should list exactly {API_REPLICAS}, got {servers}"
+    for name, port in servers.items():
+        assert port == Settings.from_env(_environment(_service(name))).port, (
+            f"the upstream sends to {name}:{port}, but {name} listens on its BENCHLAB_PORT")
+    for name in API_REPLICAS:
+        assert _depends_on(_service(PROXY)).get(name) == "service_healthy", (
+            f"{PROXY} must wait for {name} to be healthy (condition: service_healthy)")
+
+
+def test_proxy_listens_on_the_published_port_8080() -> None:
+    published = _ports(_service(PROXY))
+    assert any(host == "8080" for host, _ in published), (
+        f"{PROXY} must be published on port 8080, got {published}")
+    container_ports = {target for host, target in published if host == "8080"}
+    listens = {int(listen.args[0].rsplit(":", 1)[-1]) for listen in _proxy_server().all("listen")}
+    assert container_ports <= listens, f"port 8080 is mapped to {container_ports}, nginx listens on {listens}"
+
+
+@pytest.mark.parametrize("path", PROXIED_PATHS)
+def test_proxy_passes_server_paths_with_websocket_upgrade(path: str) -> None:
+    config, server = _proxy_config(), _proxy_server()
+    location = _matching_location(server, path)
+    assert location is not None, f"no location of {NGINX_CONF.name} matches {path}"
+    _upstream_of(location)
+    version = _effective(location, server, config, "proxy_http_version")
+    assert version and version[0].args == ["1.1"], f"{path}: proxy_http_version 1.1 is needed for WebSockets"
+    headers = {d.args[0].lower(): d.args[1] for d in _effective(location, server, config, "proxy_set_header")}
+    assert headers.get("upgrade") == "$http_upgrade", f"{path}: proxy_set_header Upgrade $http_upgrade is missing"
+    connection = headers.get("connection", "")
+    maps = {d.args[1]: d for d in config.all("map") if d.args[0] == "$http_upgrade"}
+    assert connection.lower() == "upgrade" or connection in maps, (
+        f"{path}: proxy_set_header Connection should be a `map $http_upgrade` variable, not {connection!r}")
+    if connection in maps:
+        values = {d.name: d.args[0] if d.args else "" for d in maps[connection].children or []}
+        assert values.get("default") == "upgrade", f"map {connection}: default must be `upgrade`"
+        assert "" in values and values[""].lower() != "upgrade", (
+            f"map {connection}: a request without Upgrade ('') must not get `Connection: upgrade`")
+
+
+def test_proxy_keeps_websockets_open_and_accepts_ingest_batches() -> None:
+    config, server = _proxy_config(), _proxy_server()
+    graphql = _matching_location(server, "/graphql")
+    assert graphql is not None
+    read_timeout = _effective(graphql, server, config, "proxy_read_timeout")
+    seconds = _nginx_seconds(read_timeout[0].args[0]) if read_timeout else 60
+    assert seconds >= 600, f"/graphql: proxy_read_timeout {seconds} s would cut idle subscriptions (use >= 10 min)"
+    ingest = _matching_location(server, "/ingest/v1/events")
+    assert ingest is not None
+    body = _effective(ingest, server, config, "client_max_body_size")
+    limit = _nginx_bytes(body[0].args[0]) if body else 1024 * 1024
+    default = Settings(data_dir=Path("/unused")).ingest_max_bytes
+    assert limit == 0 or limit >= default, (
+        f"/ingest: client_max_body_size is {limit} bytes, below BENCHLAB_INGEST_MAX_BYTES' default {default}")
+
+
+def _docker_compose() -> list[str] | None:
+    try:
+        subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return ["docker", "compose"]
+
+
+@pytest.mark.parametrize("profiles", [[], ["--profile", SCALE_PROFILE]], ids=["default", SCALE_PROFILE])
+def test_docker_compose_accepts_the_file(profiles: list[str]) -> None:
+    """Compose's own validation (merge keys, profiles, depends_on across profiles); needs no engine or pull."""
+    command = _docker_compose()
+    if command is None:
+        pytest.skip("docker compose is not installed")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("BENCHLAB_", "GRAFANA_"))}
+    result = subprocess.run([*command, "-f", str(COMPOSE_FILE), *profiles, "config", "--quiet"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
 
 
 # --- Dockerfile -----------------------------------------------------------------------------------------------
