@@ -135,6 +135,7 @@ def test_cancel_is_guarded_and_idempotent(client: TestClient, mock: MockLLM, qui
     assert error_codes(body) == ["CONFLICT"] and "only interrupted runs" in body["errors"][0]["message"]
 
 
+RUN_QUEUED = "query($id: ID!) { run(id: $id) { status queuePosition } }"
 REQUEST_IDS = "query($id: ID!) { run(id: $id) { requests(first: 100) { nodes { eventId status } } } }"
 
 
@@ -160,12 +161,14 @@ async def test_resume_completes_a_partial_run_without_resending_recorded_request
         wait_until(lambda: progress()["completed"] == 3 and len(rate_limited()) == 3,
                    "the 3 plain requests recorded and the 3 held ones waiting to retry")
         in_flight = rate_limited()
-        client.portal.call(client.app.state.runtime.runs.shutdown)  # the server stops: the run is interrupted
-        assert data(client, RUN, id=run_id)["run"]["status"] == "INTERRUPTED"
+        # The server's worker stops (as at shutdown): it hands the run back to the queue, first in line.
+        client.portal.call(client.app.state.runtime.runs.stop_workers)
+        stopped = data(client, RUN_QUEUED, id=run_id)["run"]
+        assert stopped["status"] == "QUEUED" and stopped["queuePosition"] == 1, stopped
         recorded = {r["eventId"] for r in data(client, REQUEST_IDS, id=run_id)["run"]["requests"]["nodes"]}
         assert len(recorded) == 3 and not recorded & in_flight
 
-        assert data(client, RESUME, id=run_id)["resumeRun"]["run"]["status"] in ("QUEUED", "RUNNING")
+        client.portal.call(client.app.state.runtime.start_workers)  # a worker again: it resumes the run
         assert wait_for_end(client, run_id)[-1]["data"]["runProgress"]["status"] == "COMPLETED"
         truth = [r for r in mock.ground_truth() if r["path"].endswith("/chat/completions")]
     final = data(client, RUN, id=run_id)["run"]

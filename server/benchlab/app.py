@@ -24,6 +24,7 @@ from benchlab.auth.origin import OriginCheckMiddleware
 from benchlab.auth.routes import auth_routes
 from benchlab.auth.services import AuthServices
 from benchlab.config import Settings
+from benchlab.ingest.routes import ingest_routes
 from benchlab.request_log import RequestLogMiddleware
 from benchlab.runtime import Runtime
 
@@ -52,9 +53,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None,
         app.state.runtime = opened
         app.state.auth = AuthServices(opened, local_cli)
         graphql.follow_access_changes(app.state.auth)
+        await opened.start_ingest()
+        opened.start_workers()
         try:
             yield
         finally:
+            await opened.runs.stop_workers()  # runs executing here go back to the queue
             await app.state.auth.close()
 
     @contextlib.asynccontextmanager
@@ -79,6 +83,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None,
             WebSocketRoute("/graphql", graphql),
             Route(f"{ASSETS_PATH}/{{path:path}}", serve_asset),
             *auth_routes(),
+            *ingest_routes(),
         ],
         middleware=[Middleware(RequestLogMiddleware), Middleware(OriginCheckMiddleware, settings=settings)],
         lifespan=lifespan,

@@ -1,4 +1,4 @@
-"""The `benchlab` command: serve, run, migrate, mock-llm, export-schema, login-link, projects, keys.
+"""The `benchlab` command: serve, worker, run, migrate, mock-llm, export-schema, login-link, projects, keys.
 
 Every failure a user can cause or fix (bad setting, unreachable store, busy data dir, broken migration) is
 printed as one line naming what to fix, with exit status 2; tracebacks are for bugs only. Each command's
@@ -20,7 +20,7 @@ from benchlab import __version__
 from benchlab.client.ids import run_id_argument
 from benchlab.commands.signals import ShutdownRequested, raise_on_signals
 from benchlab.config import Settings
-from benchlab.errors import BenchlabError
+from benchlab.errors import BenchlabError, ConfigError
 from benchlab.logging_setup import configure_logging
 
 if TYPE_CHECKING:
@@ -55,9 +55,23 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="start the server (embedded stores unless URLs are configured)")
     serve.add_argument("--host", help="address to listen on (default: BENCHLAB_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: BENCHLAB_PORT or 8000)")
+    serve.add_argument("--workers", type=int, metavar="N", help="run-queue workers in this process (default: "
+                       "BENCHLAB_WORKERS or 1; 0 for an API-only replica)")
     serve.set_defaults(handler=_cmd_serve)
 
+    worker = commands.add_parser("worker", help="claim queued runs from the shared database and execute them "
+                                                "(docs/scale-out.md)")
+    worker.add_argument("--workers", type=int, default=1, metavar="N", help="workers in this process, each with "
+                        "BENCHLAB_WORKER_SLOTS runs at a time (default: 1)")
+    worker.set_defaults(handler=_cmd_worker)
+
     migrate = commands.add_parser("migrate", help="apply pending PostgreSQL and ClickHouse migrations")
+    migrate.add_argument("--print-clickhouse", action="store_true",
+                         help="print the ClickHouse DDL for the configured target instead (review; applies nothing)")
+    migrate.add_argument("--cluster", metavar="NAME", type=_cluster_name,
+                         help="with --print-clickhouse: render for this cluster instead of the configured target")
+    migrate.add_argument("--sharded", action="store_true",
+                         help="with --print-clickhouse and --cluster: render sharded tables")
     migrate.set_defaults(handler=_cmd_migrate)
 
     run = commands.add_parser("run", help="run an experiment spec (YAML) and print its summary")
@@ -140,8 +154,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.commands.worker import work
+
+    if not 1 <= args.workers <= 64:
+        raise BenchlabError("--workers: use 1..64")
+    asyncio.run(work(settings, args.workers))
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    if args.workers is not None and not 0 <= args.workers <= 64:
+        raise BenchlabError("--workers: use 0..64 (0: an API-only replica)")
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port,
+                       workers=settings.workers if args.workers is None else args.workers)
     from benchlab.commands.serve import serve
 
     raise_on_signals()
@@ -227,7 +253,22 @@ def _cmd_mock_llm(args: argparse.Namespace, settings: Settings) -> int:
     return main_mock_llm(args.mock_args)
 
 
+def _cluster_name(value: str) -> str:
+    from benchlab.stores.clickhouse_ddl import DdlTarget
+
+    try:
+        DdlTarget(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    if args.print_clickhouse:
+        return _print_clickhouse(args, settings)
+    if args.cluster or args.sharded:
+        raise ConfigError("--cluster/--sharded", "only preview DDL: add --print-clickhouse (migrations apply to the "
+                          "cluster set by BENCHLAB_CLICKHOUSE_CLUSTER)")
     from benchlab.runtime import Runtime
     from benchlab.stores.local import local_stores
 
@@ -243,6 +284,21 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
     with local_stores(settings) as resolved:
         asyncio.run(run(resolved))
+    return 0
+
+
+def _print_clickhouse(args: argparse.Namespace, settings: Settings) -> int:
+    """The DDL `migrate` would run on the cluster (for a DBA to review); connects to nothing."""
+    from benchlab.stores.clickhouse_ddl import DdlTarget
+    from benchlab.stores.clickhouse_migrations import render_migrations
+
+    if not (args.cluster or args.sharded):  # no flags: the configured target
+        target = DdlTarget(settings.clickhouse_cluster, settings.clickhouse_sharded)
+    elif args.cluster is None:
+        raise ConfigError("--sharded", "sharding needs a cluster: add --cluster NAME")
+    else:
+        target = DdlTarget(args.cluster, args.sharded)
+    sys.stdout.write(render_migrations(target, settings.clickhouse_database))
     return 0
 
 

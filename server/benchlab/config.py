@@ -69,6 +69,17 @@ class Settings:
     graphql_rate_limit: int = 1200
     auth_rate_limit: int = 30
     graphiql_assets: Path | None = None
+    # ClickHouse cluster DDL (docs/scale-out.md): empty = one node, as chDB and the compose file run it.
+    clickhouse_cluster: str | None = None
+    clickhouse_sharded: bool = False
+    # Run queue and workers (docs/scale-out.md).
+    workers: int = 1                  # workers `serve` runs in its own process; 0 = an API-only replica
+    worker_slots: int = 1             # measuring runs one worker executes at once
+    max_runs_per_project: int = 0     # runs of one project executing at once, across workers; 0 = no limit
+    worker_heartbeat_timeout_s: float = 15.0  # a claim whose heartbeat is this old is taken over
+    server_url: str | None = None     # a worker without ClickHouse sends its rows to this server's ingest
+    ingest_max_bytes: int = 32 * 1024 * 1024
+    ingest_max_rows: int = 100_000
 
     @property
     def public_url(self) -> str:
@@ -162,6 +173,19 @@ class Settings:
                                     1_000_000),
             auth_rate_limit=_int("BENCHLAB_AUTH_RATE_LIMIT", get("BENCHLAB_AUTH_RATE_LIMIT"), 30, 1, 100_000),
             graphiql_assets=_graphiql_assets(get("BENCHLAB_GRAPHIQL_ASSETS")),
+            clickhouse_cluster=_cluster(get("BENCHLAB_CLICKHOUSE_CLUSTER")),
+            clickhouse_sharded=_sharded(get("BENCHLAB_CLICKHOUSE_SHARDED"), get("BENCHLAB_CLICKHOUSE_CLUSTER")),
+            workers=_int("BENCHLAB_WORKERS", get("BENCHLAB_WORKERS"), 1, 0, 64),
+            worker_slots=_int("BENCHLAB_WORKER_SLOTS", get("BENCHLAB_WORKER_SLOTS"), 1, 1, 64),
+            max_runs_per_project=_int("BENCHLAB_MAX_RUNS_PER_PROJECT", get("BENCHLAB_MAX_RUNS_PER_PROJECT"), 0, 0,
+                                      10_000),
+            worker_heartbeat_timeout_s=_int("BENCHLAB_WORKER_HEARTBEAT_TIMEOUT_S",
+                                            get("BENCHLAB_WORKER_HEARTBEAT_TIMEOUT_S"), 15, 2, 3600),
+            server_url=_check_url("BENCHLAB_SERVER_URL", get("BENCHLAB_SERVER_URL"), ("http", "https")),
+            ingest_max_bytes=_int("BENCHLAB_INGEST_MAX_BYTES", get("BENCHLAB_INGEST_MAX_BYTES"), 32 * 1024 * 1024,
+                                  1024, 1024 * 1024 * 1024),
+            ingest_max_rows=_int("BENCHLAB_INGEST_MAX_ROWS", get("BENCHLAB_INGEST_MAX_ROWS"), 100_000, 1,
+                                 10_000_000),
         )
 
 
@@ -241,9 +265,21 @@ def _graphiql_assets(value: str | None) -> Path | None:
     return path
 
 
-def _check_identifier(variable: str, value: str) -> str:
+def _cluster(value: str | None) -> str | None:
+    return None if value is None else _check_identifier("BENCHLAB_CLICKHOUSE_CLUSTER", value, "cluster name")
+
+
+def _sharded(value: str | None, cluster: str | None) -> bool:
+    sharded = bool(_bool("BENCHLAB_CLICKHOUSE_SHARDED", value))
+    if sharded and cluster is None:
+        raise ConfigError("BENCHLAB_CLICKHOUSE_SHARDED", "sharding needs a cluster: set BENCHLAB_CLICKHOUSE_CLUSTER "
+                          "to the cluster's name in ClickHouse's remote_servers")
+    return sharded
+
+
+def _check_identifier(variable: str, value: str, what: str = "database name") -> str:
     if not value.replace("_", "").isalnum() or value[0].isdigit():
-        raise ConfigError(variable, f"'{value}' is not a valid database name (letters, digits, _)")
+        raise ConfigError(variable, f"'{value}' is not a valid {what} (letters, digits, _)")
     return value
 
 

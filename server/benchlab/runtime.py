@@ -17,8 +17,11 @@ from benchlab.engine.deps import EngineDeps
 from benchlab.engine.run_manager import RunManager
 from benchlab.realtime.hub import Hub
 from benchlab.secrets import SecretBox, load_secret_box
+from benchlab.stores import request_events, scores
 from benchlab.stores.clickhouse import ClickHouseStore
+from benchlab.stores.clickhouse_ddl import DdlTarget
 from benchlab.stores.clickhouse_migrations import migrate_clickhouse
+from benchlab.stores.event_writer import EventWriter
 from benchlab.stores.postgres import create_pool, ping
 from benchlab.stores.postgres_migrations import migrate_postgres
 from benchlab.stores.runs import mark_orphans_interrupted
@@ -44,6 +47,7 @@ class Runtime:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
     _runs: RunManager | None = None
+    _ingest_writers: dict[str, EventWriter] = field(default_factory=dict)
 
     @classmethod
     async def open(cls, settings: Settings, *, embedded_postgres: bool = False) -> Runtime:
@@ -64,15 +68,33 @@ class Runtime:
         return cls(settings, pg, clickhouse, hub, secrets, embedded_postgres)
 
     async def migrate(self) -> MigrationReport:
+        """Apply pending migrations; ClickHouse DDL is rendered for the configured cluster, if any."""
+        target = DdlTarget.from_settings(self.settings)  # a cluster on chDB is refused before anything runs
         async with self.pg.acquire() as conn:
             postgres = await migrate_postgres(conn)
-            clickhouse = await migrate_clickhouse(self.clickhouse, conn)
+            clickhouse = await migrate_clickhouse(self.clickhouse, conn, target=target)
         return MigrationReport(postgres, clickhouse)
 
     async def recover_interrupted_runs(self) -> list[UUID]:
         """Mark runs whose process died as `interrupted`, so they can be resumed."""
         async with self.pg.acquire() as conn:
             return await mark_orphans_interrupted(conn)
+
+    def start_workers(self) -> None:
+        """The settings' number of embedded run-queue workers (`BENCHLAB_WORKERS`), and the orphan sweeper."""
+        self.runs.start_workers(self.settings.workers, slots=self.settings.worker_slots,
+                                max_runs_per_project=self.settings.max_runs_per_project,
+                                heartbeat_timeout_s=self.settings.worker_heartbeat_timeout_s)
+
+    async def start_ingest(self) -> None:
+        """The buffered writers behind the ingest endpoint (one per table), spooling under the data dir."""
+        for table, columns in ((request_events.TABLE, request_events.COLUMNS), (scores.TABLE, scores.COLUMNS)):
+            writer = EventWriter(self.clickhouse, table, columns, self.settings.data_dir / "spool" / f"ingest-{table}")
+            await writer.start()
+            self._ingest_writers[table] = writer
+
+    def ingest_writer(self, table: str) -> EventWriter:
+        return self._ingest_writers[table]
 
     def engine_deps(self) -> EngineDeps:
         """What the experiment engine needs."""
@@ -100,7 +122,10 @@ class Runtime:
 
     async def close(self) -> None:
         if self._runs is not None:
-            await self._runs.shutdown()  # runs in flight end `interrupted`, resumable after a restart
+            await self._runs.shutdown()  # runs in flight go back to the queue, for a worker to resume
+        for writer in self._ingest_writers.values():
+            await writer.close(10.0)  # what ClickHouse has not taken by then stays in the spool
+        self._ingest_writers.clear()
         await self.hub.stop()
         await self.clickhouse.close()
         await self.pg.close()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import time
 from pathlib import Path
 
+import jwt
 from cryptography.fernet import Fernet, InvalidToken
 
 from benchlab.errors import BenchlabError, ConfigError
@@ -58,3 +60,27 @@ def load_secret_box(configured_key: str | None, data_dir: Path) -> SecretBox:
         with os.fdopen(fd, "wb") as handle:
             handle.write(Fernet.generate_key())
     return SecretBox(path.read_bytes().strip())
+
+
+WORKER_TOKEN_PREFIX = "blw_"
+_WORKER_TOKEN_LABEL = "worker-token"
+_WORKER_AUDIENCE = "benchlab-worker"
+
+
+def mint_worker_token(box: SecretBox, worker: str, ttl_s: int = 300) -> str:
+    """A short-lived credential a worker makes for itself from the shared secret key: workers already hold
+    that key (they decrypt provider credentials), so no token has to be handed out or rotated."""
+    now = int(time.time())
+    claims = {"sub": worker, "aud": _WORKER_AUDIENCE, "iat": now, "exp": now + ttl_s}
+    return WORKER_TOKEN_PREFIX + jwt.encode(claims, box.derive(_WORKER_TOKEN_LABEL), algorithm="HS256")
+
+
+def verify_worker_token(box: SecretBox, token: str) -> str:
+    """The worker's name; BenchlabError when the token is not one this key signed, or it expired."""
+    try:
+        claims = jwt.decode(token.removeprefix(WORKER_TOKEN_PREFIX), box.derive(_WORKER_TOKEN_LABEL),
+                            algorithms=["HS256"], audience=_WORKER_AUDIENCE, options={"require": ["exp", "sub"]})
+    except jwt.PyJWTError as exc:
+        raise BenchlabError(f"invalid worker token ({exc}); the worker must run with the server's "
+                            "BENCHLAB_SECRET_KEY") from None
+    return str(claims["sub"])

@@ -132,7 +132,7 @@ async def _open_and_run(settings: Settings, embedded: bool, spec: ExperimentSpec
             return _stopped_before_start(stop.exit_status)
         deps = runtime.engine_deps()
         if resume is not None:
-            await resume_run(deps, resume)
+            await resume_run(deps, resume, enqueue=False)  # this process executes it
             run_id = resume
         elif spec is not None:
             run_id = await submit_run(deps, spec)

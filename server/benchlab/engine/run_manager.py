@@ -1,9 +1,10 @@
-"""Runs executing inside the server process: started by the API, cancelled by it, stopped with the server.
+"""Background work of a server process: its embedded run-queue workers, the orphan sweeper, scoring passes.
 
-The database is the source of truth for a run's state; this only keeps the tasks. Cancelling through the
-API sets `cancel_requested` (seen by whichever process executes the run) and, when the run executes here,
-also tells its executor at once. Stopping the server cancels the tasks: their runs end `interrupted` and
-can be resumed.
+Runs reach workers through the run queue (engine/worker.py); the database is the source of truth for a run's
+state. `serve` runs `BENCHLAB_WORKERS` workers in its own process (default 1; 0 for an API-only replica), and
+every process sweeps orphans. Cancelling through the API sets `cancel_requested` (seen by whichever worker
+executes the run) and, when the run executes here, also tells its executor at once. Stopping the server hands
+the runs executing here back to the queue.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from collections.abc import Awaitable
 from uuid import UUID
 
 from benchlab.engine.deps import EngineDeps
-from benchlab.engine.runner import RunExecutor
 from benchlab.engine.scoring_pass import ScoringPass
+from benchlab.engine.worker import OrphanSweeper, Worker
 from benchlab.spec import ExperimentSpec
 from benchlab.stores.runs import RunRecord
 
@@ -25,14 +26,30 @@ log = logging.getLogger(__name__)
 class RunManager:
     def __init__(self, deps: EngineDeps) -> None:
         self._deps = deps
-        self._running: dict[UUID, tuple[RunExecutor, asyncio.Task[None]]] = {}
         self._scoring: dict[UUID, asyncio.Task[None]] = {}
+        self.workers: list[Worker] = []
+        self._background: list[asyncio.Task[None]] = []
 
-    def start(self, run_id: UUID, spec: ExperimentSpec | None = None) -> None:
-        """Execute a queued run in the background (`spec`: as parsed when it was created, else its snapshot)."""
-        executor = RunExecutor(self._deps, run_id, spec=spec)
-        task = asyncio.create_task(self._execute(executor), name=f"run-{run_id}")
-        self._running[run_id] = (executor, task)
+    def start_workers(self, count: int, *, slots: int = 1, max_runs_per_project: int = 0,
+                      heartbeat_timeout_s: float = 15.0) -> None:
+        """Start `count` queue workers in this process, and the orphan sweeper (which runs with none too)."""
+        sweeper = OrphanSweeper(self._deps, heartbeat_timeout_s)
+        self._background.append(asyncio.create_task(sweeper.run(), name="orphan-sweeper"))
+        for _ in range(count):
+            worker = Worker(self._deps, slots, max_runs_per_project, heartbeat_timeout_s)
+            self.workers.append(worker)
+            self._background.append(asyncio.create_task(worker.run(), name=f"worker-{worker.name}"))
+
+    async def stop_workers(self) -> None:
+        """Stop claiming; runs executing here are handed back to the queue."""
+        for worker in self.workers:
+            worker.stop()
+        tasks, self._background = self._background, []
+        for task in tasks:
+            if task.get_name() == "orphan-sweeper":
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.workers = []
 
     def score(self, run: RunRecord, spec: ExperimentSpec, pass_id: UUID) -> None:
         """Execute a queued scoring pass in the background (scoreRun)."""
@@ -46,28 +63,15 @@ class RunManager:
 
     def cancel(self, run_id: UUID) -> None:
         """Stop sending new requests of a run executing here (no-op for runs executing elsewhere)."""
-        if run_id in self._running:
-            self._running[run_id][0].cancel()
-
-    def is_running_here(self, run_id: UUID) -> bool:
-        return run_id in self._running
-
-    async def wait(self, run_id: UUID) -> None:
-        """Until the run's task ends (tests and shutdown)."""
-        if run_id in self._running:
-            await asyncio.gather(self._running[run_id][1], return_exceptions=True)
+        for worker in self.workers:
+            worker.cancel(run_id)
 
     async def shutdown(self) -> None:
-        tasks = [task for _, task in self._running.values()] + list(self._scoring.values())
+        await self.stop_workers()
+        tasks = list(self._scoring.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _execute(self, executor: RunExecutor) -> None:
-        try:
-            await _supervised(executor.execute(), f"run {executor.run_id}", "resume it with resumeRun")
-        finally:
-            self._running.pop(executor.run_id, None)
 
     async def _execute_pass(self, scoring: ScoringPass) -> None:
         try:

@@ -37,9 +37,11 @@ from benchlab.errors import ConflictError, NotFoundError
 from benchlab.spec import ExperimentSpec, LoadProfile, LoadSpec, load_spec
 from benchlab.stores import request_events
 from benchlab.stores.event_writer import EventWriter
-from benchlab.stores.runs import RunRecord, RunState, get_run, record_progress, transition
+from benchlab.stores.run_queue import holds_claim
+from benchlab.stores.runs import RunRecord, RunState, beat, get_run, record_progress, transition
 from benchlab.stores.scoring_passes import PassTrigger
 from benchlab.stores.scoring_passes import ScoringPass as PassRecord
+from benchlab.stores.server_link import CLAIM_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ ABORT_WRITE_S = 1.0         # stopped at once: ClickHouse gets this long for the
 TRANSPORT_CLOSE_S = 2.0
 INTERRUPTED_ERROR = "stopped before it finished; resume it to send the rest"
 ERROR_RATE_MIN_REQUESTS = 20
+HEARTBEAT_S = 1.0           # the run's heartbeat through every phase (orphan sweeps judge it stale much later)
 
 
 def progress_channel(run_id: UUID) -> str:
@@ -68,6 +71,9 @@ class RunExecutor:
     run_id: UUID
     on_progress: Callable[[ProgressMessage], None] | None = None
     spec: ExperimentSpec | None = None  # as parsed when the run was created; else parsed from its snapshot
+    claim: int | None = None  # a worker's fencing token (stores/run_queue.py); None: `benchlab run` executes it
+    heartbeat_s: float = HEARTBEAT_S
+    lost_claim: bool = False  # another worker took the run over: this executor stopped and changed nothing
     _cancel: asyncio.Event = field(default_factory=asyncio.Event)
     _aborted: bool = False
     _sending_done: bool = False
@@ -102,11 +108,19 @@ class RunExecutor:
             run = await get_run(conn, self.run_id)
             if run is None:
                 raise NotFoundError(f"run {self.run_id} does not exist")
-            if not await transition(conn, self.run_id, RunState.RUNNING):
+            if not await transition(conn, self.run_id, RunState.RUNNING, claim=self.claim):
                 raise ConflictError(f"run {self.run_id} is {run.status}; only queued runs can start",
                                     status=run.status.upper())
         spec = self.spec = self.spec or load_spec(run.config_snapshot)
         self.progress = Progress(total=run.planned_requests or None)
+        heart = asyncio.create_task(self._beat())
+        try:
+            return await self._execute(run, spec)
+        finally:
+            heart.cancel()
+            await asyncio.gather(heart, return_exceptions=True)
+
+    async def _execute(self, run: RunRecord, spec: ExperimentSpec) -> RunRecord:
         try:
             summary, measured = await self._run(run, spec)
         except BaseException as exc:
@@ -114,9 +128,11 @@ class RunExecutor:
             async with self.deps.pg.acquire() as conn:
                 if interrupted:
                     await transition(conn, self.run_id, RunState.INTERRUPTED, error=INTERRUPTED_ERROR,
-                                     completed_requests=self.progress.done, failed_requests=self.progress.failed)
+                                     completed_requests=self.progress.done, failed_requests=self.progress.failed,
+                                     claim=self.claim)
                 else:
-                    await transition(conn, self.run_id, RunState.FAILED, error=str(exc) or type(exc).__name__)
+                    await transition(conn, self.run_id, RunState.FAILED, error=str(exc) or type(exc).__name__,
+                                     claim=self.claim)
             await asyncio.shield(self._publish_quietly(RunState.INTERRUPTED if interrupted else RunState.FAILED))
             raise
         final, error = self._final_status(summary, spec.load)
@@ -126,18 +142,51 @@ class RunExecutor:
             except BaseException:
                 async with self.deps.pg.acquire() as conn:
                     await transition(conn, self.run_id, RunState.INTERRUPTED, error=INTERRUPTED_ERROR,
-                                     completed_requests=self.progress.done, failed_requests=self.progress.failed)
+                                     completed_requests=self.progress.done, failed_requests=self.progress.failed,
+                                     claim=self.claim)
                 await asyncio.shield(self._publish_quietly(RunState.INTERRUPTED))
                 raise
         async with self.deps.pg.acquire() as conn:
             await transition(conn, self.run_id, final, summary=summary, self_measurement=measured,
                              client_saturated=measured["client_saturated"], error=error,
-                             completed_requests=self.progress.done, failed_requests=self.progress.failed)
+                             completed_requests=self.progress.done, failed_requests=self.progress.failed,
+                             claim=self.claim)
             record = await get_run(conn, self.run_id)
         await self._publish_quietly(record.status if record else final)
         if record is None:
             raise NotFoundError(f"run {self.run_id} was deleted while it executed")
         return record
+
+    async def _beat(self) -> None:
+        """The run's heartbeat, from start to final state; a claim found taken over stops the run at once."""
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                async with self.deps.pg.acquire() as conn:
+                    held = await beat(conn, self.run_id, self.claim)
+            except Exception as exc:  # PostgreSQL unreachable: the run goes on; a sweep may hand it over later
+                log.warning("could not beat the heart of run %s (%s)", self.run_id, exc)
+                continue
+            if not held:
+                self._lose_claim()
+                return
+
+    def _lose_claim(self) -> None:
+        if not self.lost_claim:
+            log.warning("run %s was taken over by another worker (claim %s is no longer current); stopping "
+                        "without writing more", self.run_id, self.claim)
+            self.lost_claim = True
+            self.abort()
+
+    def _claim_header(self) -> dict[str, str] | None:
+        """Rows relayed through a server carry the claim, which the server checks too (ingest/routes.py)."""
+        if self.claim is None or self.deps.clickhouse.backend != "relay":
+            return None
+        return {CLAIM_HEADER: f"{self.run_id}:{self.claim}"}
+
+    async def _claim_holds(self) -> bool:
+        async with self.deps.pg.acquire() as conn:
+            return await holds_claim(conn, self.run_id, self.claim or 0)
 
     async def _score(self, run: RunRecord, spec: ExperimentSpec) -> dict[str, Any]:
         """Score the run's responses after its measurement window (a phase of its own: progress says
@@ -183,7 +232,9 @@ class RunExecutor:
                                   frozenset(spec.retries.retry_on))
         self.rng = random.Random(run.id.int)
         self.writer = self._writer = EventWriter(self.deps.clickhouse, request_events.TABLE, request_events.COLUMNS,
-                                                 self.deps.data_dir / "spool" / "request_events")
+                                                 self.deps.data_dir / "spool" / "request_events",
+                                                 fence=self._claim_holds if self.claim is not None else None,
+                                                 relay_headers=self._claim_header())
         await self.writer.start()  # rows an earlier process left on disk land first, so they count as recorded
         self.transports: dict[str, Transport] = {}
         self.self_measurement = SelfMeasurement()
@@ -367,8 +418,13 @@ class RunExecutor:
             await asyncio.sleep(PROGRESS_INTERVAL_S)
             try:
                 async with self.deps.pg.acquire() as conn:
-                    if await record_progress(conn, self.run_id, self.progress.done, self.progress.failed):
-                        self._cancel.set()
+                    asked = await record_progress(conn, self.run_id, self.progress.done, self.progress.failed,
+                                                  self.claim)
+                if asked is None:
+                    self._lose_claim()
+                    return
+                if asked:
+                    self._cancel.set()
                 await self._publish(RunState.RUNNING)
                 self._progress_down = False
             except Exception as exc:  # progress is best effort; the run itself must go on
@@ -394,7 +450,10 @@ class RunExecutor:
                 self._feed_down = True
 
     async def _publish_quietly(self, status: ProgressStatus) -> None:
-        """Tell subscribers a status; a fan-out failure (Redis down) must not change the run's outcome."""
+        """Tell subscribers a status; a fan-out failure (Redis down) must not change the run's outcome. A run
+        taken over by another worker is that worker's to report."""
+        if self.lost_claim:
+            return
         try:
             await self._publish(status)
             if status not in (RunState.RUNNING, FINISHING, SCORING):  # a final status: the feed ends too

@@ -15,7 +15,7 @@ from benchlab.engine.deps import EngineDeps
 from benchlab.engine.planner import cells
 from benchlab.errors import ConflictError, NotFoundError
 from benchlab.spec import ExperimentSpec, LoadProfile
-from benchlab.stores import runs
+from benchlab.stores import run_queue, runs
 from benchlab.stores.postgres import PgConnection
 from benchlab.stores.runs import RunState
 
@@ -32,35 +32,39 @@ def planned_total(spec: ExperimentSpec) -> int:
     return len(cells(spec)) * phases
 
 
-async def submit_run(deps: EngineDeps, spec: ExperimentSpec) -> UUID:
+async def submit_run(deps: EngineDeps, spec: ExperimentSpec, *, enqueue: bool = False) -> UUID:
     """Record the spec's entities (its experiment, providers, models, prompt and dataset versions), then create
-    and queue a run of it: `benchlab run SPEC`."""
+    a queued run of it: `benchlab run SPEC`, which executes it itself unless `enqueue` hands it to the workers."""
     async with deps.pg.acquire() as conn, conn.transaction():
         registered = await register_experiment(conn, spec, deps.secrets)
-        return await _queue(conn, registered.project_id, registered.experiment_id, spec)
+        return await _queue(deps, conn, registered.project_id, registered.experiment_id, spec, enqueue)
 
 
 async def start_experiment_run(deps: EngineDeps, project_id: UUID, experiment_id: UUID,
                                spec: ExperimentSpec) -> UUID:
-    """Create and queue a run of a stored experiment (`spec` parsed from it): the API's startRun."""
+    """Create a run of a stored experiment (`spec` parsed from it) and put it in the run queue: startRun."""
     async with deps.pg.acquire() as conn, conn.transaction():
-        return await _queue(conn, project_id, experiment_id, spec)
+        return await _queue(deps, conn, project_id, experiment_id, spec, True)
 
 
-async def resume_run(deps: EngineDeps, run_id: UUID) -> None:
-    """Queue an interrupted run again; its executor skips every request already recorded."""
-    async with deps.pg.acquire() as conn:
+async def resume_run(deps: EngineDeps, run_id: UUID, *, enqueue: bool = True) -> None:
+    """Queue an interrupted run again (in the run queue, unless the caller executes it itself: `benchlab run
+    --resume`); its executor skips every request already recorded."""
+    async with deps.pg.acquire() as conn, conn.transaction():
         if not await runs.requeue_interrupted(conn, run_id):
             status = await _status(conn, run_id)
             raise ConflictError(f"run {run_id} is {status}; only interrupted runs can be resumed",
                                 status=status.upper())
+        if enqueue:
+            await run_queue.enqueue_run(conn, run_id)
 
 
 async def cancel_run(deps: EngineDeps, run_id: UUID) -> RunState:
     """Ask a run to stop; returns its status afterwards (cancelling a cancelled run does nothing).
 
     A run that is not executing ends `cancelled` at once; a running one gets `cancel_requested`, which its
-    executor sees (at once when it runs in this process, see RunManager.cancel) and then ends `cancelled`.
+    executor sees (at once when it runs in this process, see RunManager.cancel; else at its next progress
+    beat) and then ends `cancelled`.
     """
     async with deps.pg.acquire() as conn:
         status = await _status(conn, run_id)
@@ -68,14 +72,20 @@ async def cancel_run(deps: EngineDeps, run_id: UUID) -> RunState:
             raise ConflictError(f"the run is {status}; only pending, queued, running or interrupted runs can be "
                                 "cancelled", status=status.upper())
         status = await runs.request_cancel(conn, run_id) or status
+        if status is RunState.CANCELLED:
+            await run_queue.cancel_job(deps.pg, await conn.fetchval("SELECT queue_job_id FROM runs WHERE id = $1",
+                                                                    run_id))
     if status in FINISHED:  # it finished between our read and our update
         raise ConflictError(f"the run is {status}; it finished before it could be cancelled", status=status.upper())
     return status
 
 
-async def _queue(conn: PgConnection, project_id: UUID, experiment_id: UUID, spec: ExperimentSpec) -> UUID:
+async def _queue(deps: EngineDeps, conn: PgConnection, project_id: UUID, experiment_id: UUID,
+                 spec: ExperimentSpec, enqueue: bool) -> UUID:
     run_id = await runs.create_run(conn, project_id, experiment_id, spec.to_dict(), planned_total(spec))
     await runs.transition(conn, run_id, RunState.QUEUED)
+    if enqueue:
+        await run_queue.enqueue_run(conn, run_id)
     return run_id
 
 

@@ -12,6 +12,11 @@ Two background tasks: the sender is the only one that talks to ClickHouse (sendi
 spool); the batcher cuts batches on time and moves batches to disk that memory should not hold, even while
 an insert attempt hangs. Batches are rows as given (row-oriented insert): cutting one is O(1) on the loop.
 
+A writer may carry a fence (the executing worker's claim on its run, stores/run_queue.py): before each batch
+of its own it asks whether the claim still holds, and drops the batch when another worker took the run over
+(that worker re-sends those requests; writing them too would duplicate rows). Replayed spool files are not
+fenced: they may belong to any run.
+
 Closing must end in bounded time whatever state the writer is in, because it runs while the process is being
 stopped: `close(timeout_s)` gives ClickHouse that long, then stops the background tasks (also when someone
 else already cancelled them, as asyncio does to every task when a program is interrupted) and writes every
@@ -26,7 +31,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +73,12 @@ class EventWriter:
 
     def __init__(self, store: ClickHouseStore, table: str, columns: Sequence[str], spool_dir: Path, *,
                  max_batch_rows: int = 20_000, flush_interval_s: float = 1.0, retry_backoff_s: float = 0.5,
-                 max_backoff_s: float = 30.0) -> None:
+                 max_backoff_s: float = 30.0, fence: Callable[[], Awaitable[bool]] | None = None,
+                 relay_headers: dict[str, str] | None = None) -> None:
         self._store = store
+        self._fence = fence
+        self._insert_extra = {"relay_headers": relay_headers} if relay_headers else {}
+        self.rows_fenced = 0  # dropped: the run was taken over by another worker
         self._table = table
         self._columns = list(columns)
         self._spool = Spool(spool_dir)
@@ -129,6 +138,24 @@ class EventWriter:
         self._rows_added += 1
         if len(self._buffer) >= self._max_batch_rows:
             self._cut()
+
+    async def write_batch(self, rows: Sequence[Sequence[Any]], dedupe_token: str | None = None) -> None:
+        """Write `rows` as one batch of their own (an ingest request's), returning once ClickHouse acknowledged it
+        or it is on disk. `dedupe_token` (derived from the sender's idempotency key) is the batch id, so a batch
+        sent again is dropped by ClickHouse's insert deduplication."""
+        if self._closed or not self._tasks:
+            raise RuntimeError(f"the {self._table} writer is not running")
+        batch = _Batch(dedupe_token or uuid.uuid4().hex, list(rows), time.monotonic())
+        self._rows_added += len(batch.rows)
+        self._ready.append(batch)
+        self._unsettled[batch.batch_id] = batch
+        self._wake_sender.set()
+        self._wake_batcher.set()
+        while batch.batch_id in self._unsettled:
+            await self._wait_for_progress()
+        if any(held is batch for held in self._held):
+            raise StoreUnavailableError("BENCHLAB_CLICKHOUSE_URL", self._table, f"neither written nor spooled: "
+                                        f"{self._last_error}")
 
     async def flush(self) -> None:
         """Return once every row added so far is acknowledged or on disk."""
@@ -200,7 +227,12 @@ class EventWriter:
                 return
             if self._healthy and self._ready:
                 batch = self._ready.popleft()
-                if await self._insert(batch.batch_id, self._columns, batch.rows):
+                if not await self._fence_holds():
+                    self.rows_fenced += len(batch.rows)
+                    log.warning("%s: dropped %d rows: the run was taken over by another worker", self._caller,
+                                len(batch.rows))
+                    self._settle(batch)
+                elif await self._insert(batch.batch_id, self._columns, batch.rows):
                     self._settle(batch)
                 else:
                     await self._spool_batch(batch)
@@ -220,6 +252,17 @@ class EventWriter:
             if self._ready:
                 deadlines.append(self._ready[0].cut_at + _MAX_WAIT_IN_MEMORY_S)
             await _wait(self._wake_batcher, min(deadlines) - time.monotonic() if deadlines else None)
+
+    async def _fence_holds(self) -> bool:
+        """Whether this writer's run is still ours; True without a fence, or when the check itself fails (the
+        store the fence lives in is down: ClickHouse decides, as before fencing existed)."""
+        if self._fence is None:
+            return True
+        try:
+            return await self._fence()
+        except Exception as exc:
+            log.warning("%s: could not check the run's claim (%s); writing anyway", self._caller, _describe(exc))
+            return True
 
     async def _retry_pending(self) -> None:
         """Retry held batches, then spooled ones oldest first, until one fails."""
@@ -256,7 +299,7 @@ class EventWriter:
         """One attempt; True once ClickHouse acknowledged the batch. Tracks availability and backoff."""
         try:
             await self._store.insert(self._table, rows, columns, caller=self._caller,
-                                     settings={"insert_deduplication_token": batch_id})
+                                     settings={"insert_deduplication_token": batch_id, **self._insert_extra})
         except Exception as exc:
             self._last_error = _describe(exc)
             if self._healthy:

@@ -17,6 +17,7 @@ import asyncpg
 
 from benchlab.resources import postgres_migrations_dir
 from benchlab.stores.postgres import PgConnection
+from benchlab.stores.run_queue import install_queue
 from benchlab.stores.sql_files import MigrationError, MigrationFile, load_migrations
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 # Arbitrary constants identifying benchlab's advisory locks (pg_advisory_lock takes a bigint).
 POSTGRES_MIGRATION_LOCK = 0x62656E63_686C6162  # "benchlab"
 CLICKHOUSE_MIGRATION_LOCK = POSTGRES_MIGRATION_LOCK + 1
+_RUN_QUEUE_VERSION = 9  # postgres/migrations/0009_run_queue.sql
 
 _CREATE_HISTORY = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -65,9 +67,20 @@ async def migrate_postgres(conn: PgConnection, folder: Path | None = None) -> li
         rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
         return {r["version"]: AppliedRecord(r["version"], r["name"], r["checksum"]) for r in rows}
 
+    async def apply(migration: MigrationFile) -> None:
+        await _apply(conn, migration)
+        if migration.version == _RUN_QUEUE_VERSION:  # the run queue's tables, by the queue library's installer
+            await install_queue(conn)
+
     files = load_migrations(folder or postgres_migrations_dir())
-    return await apply_pending(conn, POSTGRES_MIGRATION_LOCK, "PostgreSQL", files, read_applied,
-                               lambda migration: _apply(conn, migration))
+    applied = await apply_pending(conn, POSTGRES_MIGRATION_LOCK, "PostgreSQL", files, read_applied, apply)
+    if folder is None and not any(m.version == _RUN_QUEUE_VERSION for m in applied):
+        await conn.execute("SELECT pg_advisory_lock($1)", POSTGRES_MIGRATION_LOCK)
+        try:
+            await install_queue(conn)  # a newer pgqueuer release may bring schema upgrades
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", POSTGRES_MIGRATION_LOCK)
+    return applied
 
 
 async def apply_pending(lock_conn: PgConnection, lock_key: int, store: str, files: list[MigrationFile],

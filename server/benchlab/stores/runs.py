@@ -80,6 +80,8 @@ class RunRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    claim: int = 0                 # the fencing token of the worker executing it (stores/run_queue.py)
+    queue_job_id: int | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> RunRecord:
@@ -87,7 +89,7 @@ class RunRecord:
                    row["config_snapshot"], row["planned_requests"], row["completed_requests"],
                    row["failed_requests"], row["summary"], row["client_saturated"],
                    row["self_measurement"], row["error"], row["cancel_requested"], row["created_at"],
-                   row["started_at"], row["finished_at"])
+                   row["started_at"], row["finished_at"], row["claim"], row["queue_job_id"])
 
 
 async def create_run(conn: PgConnection, project_id: UUID, experiment_id: UUID,
@@ -104,9 +106,11 @@ async def get_run(conn: PgConnection, run_id: UUID) -> RunRecord | None:
 
 
 async def transition(conn: PgConnection, run_id: UUID, to_status: RunState, *,
-                     only_from: tuple[RunState, ...] | None = None, **fields: Unpack[RunUpdate]) -> bool:
-    """Move the run to `to_status` if its current state allows it (and is one of `only_from`, when given);
-    returns whether it moved."""
+                     only_from: tuple[RunState, ...] | None = None, claim: int | None = None,
+                     **fields: Unpack[RunUpdate]) -> bool:
+    """Move the run to `to_status` if its current state allows it (and is one of `only_from`, when given, and
+    `claim` is still the run's claim, when given: a worker that lost its run changes nothing); returns whether
+    it moved."""
     allowed = [state.value for state in ALLOWED_FROM[to_status] if only_from is None or state in only_from]
     assignments = ["status = $2"]
     values: list[Any] = [run_id, to_status.value, allowed]
@@ -124,16 +128,34 @@ async def transition(conn: PgConnection, run_id: UUID, to_status: RunState, *,
         cast = "::jsonb" if name in {"summary", "self_measurement"} else ""
         values.append(value)
         assignments.append(f"{name} = ${len(values)}{cast}")
+    guard = ""
+    if claim is not None:
+        values.append(claim)
+        guard = f" AND claim = ${len(values)}"
     result = await conn.execute(
-        f"UPDATE runs SET {', '.join(assignments)} WHERE id = $1 AND status = ANY($3::text[])", *values)
+        f"UPDATE runs SET {', '.join(assignments)} WHERE id = $1 AND status = ANY($3::text[]){guard}", *values)
     return result.endswith(" 1")
 
 
-async def record_progress(conn: PgConnection, run_id: UUID, completed: int, failed: int) -> bool:
-    """Store counters and beat the heart; returns True when someone asked to cancel the run."""
+async def record_progress(conn: PgConnection, run_id: UUID, completed: int, failed: int,
+                          claim: int | None = None) -> bool | None:
+    """Store counters and beat the heart; returns whether someone asked to cancel the run, None when the run
+    is gone or (with `claim`) was taken over by another worker."""
     return await conn.fetchval(
         "UPDATE runs SET completed_requests = $2, failed_requests = $3, heartbeat_at = now() "
-        "WHERE id = $1 RETURNING cancel_requested", run_id, completed, failed) or False
+        "WHERE id = $1 AND ($4::int IS NULL OR claim = $4) RETURNING cancel_requested", run_id, completed, failed,
+        claim)
+
+
+async def beat(conn: PgConnection, run_id: UUID, claim: int | None) -> bool:
+    """The executing process is alive (through every phase, scoring included); False when the run was taken
+    over by another worker (`claim` no longer current) or is gone."""
+    # A sweep that took a late beat for a dead worker's put the run back in `queued`; its claim is still this
+    # executor's (nobody took it over), so the run is running again.
+    result = await conn.execute(
+        "UPDATE runs SET heartbeat_at = now(), status = CASE WHEN $2::int IS NOT NULL AND status = 'queued' "
+        "THEN 'running' ELSE status END WHERE id = $1 AND ($2::int IS NULL OR claim = $2)", run_id, claim)
+    return result.endswith(" 1")
 
 
 NOT_STARTED_CANCELLABLE = (RunState.PENDING, RunState.QUEUED, RunState.INTERRUPTED)
@@ -165,21 +187,30 @@ async def requeue_interrupted(conn: PgConnection, run_id: UUID) -> bool:
     return await transition(conn, run_id, RunState.QUEUED, only_from=(RunState.INTERRUPTED,))
 
 
-async def mark_orphans_interrupted(conn: PgConnection) -> list[UUID]:
-    """Runs left `running` by a process that is gone become `interrupted` (resumable).
+def owner_is_gone(owner: str | None) -> bool:
+    """The owner ran on this host and its pid no longer exists (another host's owner: see the heartbeat)."""
+    owner_host, _, pid = (owner or ":").rpartition(":")
+    return owner_host == socket.gethostname() and pid.isdigit() and not psutil.pid_exists(int(pid))
+
+
+async def mark_orphans_interrupted(conn: PgConnection, stale_after_s: float = HEARTBEAT_STALE_S) -> list[UUID]:
+    """Runs left `running` (or `queued` and never started) by a process that is gone, with no job in the run
+    queue to hand them to another worker, become `interrupted` (resumable by hand).
 
     A run's owner is gone when it ran on this host and its pid no longer exists, or when its heartbeat is
-    older than HEARTBEAT_STALE_S (another host that stopped beating).
+    older than `stale_after_s` (another host that stopped beating). A queued run without a job was created by
+    a `benchlab run` process that executes it itself; it is an orphan once that long passed since then.
+    Runs whose job is in the queue are the queue's business (stores/run_queue.py, `requeue_stale`).
     """
     rows = await conn.fetch(
-        "SELECT id, owner, heartbeat_at < now() - make_interval(secs => $1) AS stale FROM runs "
-        "WHERE status = ANY($2::text[])", HEARTBEAT_STALE_S, [RunState.RUNNING.value, RunState.QUEUED.value])
-    host = socket.gethostname()
+        "SELECT id, status, owner, coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $1) AS stale "
+        "FROM runs WHERE status = ANY($2::text[]) "
+        "AND NOT EXISTS (SELECT 1 FROM pgqueuer job WHERE job.id = runs.queue_job_id)",
+        stale_after_s, [RunState.RUNNING.value, RunState.QUEUED.value])
     orphans = []
     for row in rows:
-        owner_host, _, pid = (row["owner"] or ":").rpartition(":")
-        dead_here = owner_host == host and pid.isdigit() and not psutil.pid_exists(int(pid))
-        orphaned = dead_here or row["stale"] or row["owner"] is None
+        never_started = row["status"] == RunState.QUEUED.value and row["owner"] is None
+        orphaned = owner_is_gone(row["owner"]) or row["stale"] or (never_started and row["stale"])
         if orphaned and await transition(conn, row["id"], RunState.INTERRUPTED,
                                          error="the process running it stopped before it finished; resume it"):
             orphans.append(row["id"])

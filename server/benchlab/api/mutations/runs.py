@@ -44,8 +44,9 @@ class ResumeRunPayload:
 @strawberry.type
 class RunMutations:
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "input.experiment_id", "Experiment")],
-                         description="Run an experiment now, in this server process. Progress arrives on the "
-                                     "`runProgress` subscription; results on `run(id)`.")
+                         description="Queue a run of an experiment; a worker executes it (one measuring run per "
+                                     "worker at a time). While it waits, `run(id).queuePosition` says where it is. "
+                                     "Progress arrives on the `runProgress` subscription; results on `run(id)`.")
     async def start_run(self, info: Info, input: StartRunInput) -> StartRunPayload:
         experiment: Experiment = await load_required(info, input.experiment_id, Experiment, "experimentId")
         if experiment.archived_at is not None:
@@ -55,7 +56,6 @@ class RunMutations:
         spec = load_spec(experiment.spec)
         runtime = runtime_of(info)
         run_id = await start_experiment_run(runtime.engine_deps(), experiment.project_id, experiment.db_id, spec)
-        runtime.runs.start(run_id, spec)
         await audit(info, "run.start", str(run_id), experiment.project_id, experiment=experiment.name)
         return StartRunPayload(run=await reload(info, Run, run_id))
 
@@ -67,15 +67,14 @@ class RunMutations:
         run: Run = await load_required(info, id, Run)
         runtime = runtime_of(info)
         await cancel_run(runtime.engine_deps(), run.db_id)
-        runtime.runs.cancel(run.db_id)
+        runtime.runs.cancel(run.db_id)  # at once when a worker of this process executes it
         return CancelRunPayload(run=await reload(info, Run, run.db_id))
 
     @strawberry.mutation(permission_classes=[project_role(Role.MEMBER, "id", "Run")],
-                         description="Continue an `INTERRUPTED` run (its process stopped): requests already "
-                                     "recorded are skipped, the rest are sent.")
+                         description="Queue an `INTERRUPTED` run again (its process stopped): the worker that "
+                                     "takes it skips requests already recorded and sends the rest.")
     async def resume_run(self, info: Info, id: strawberry.ID) -> ResumeRunPayload:
         run: Run = await load_required(info, id, Run)
         runtime = runtime_of(info)
         await resume_run(runtime.engine_deps(), run.db_id)
-        runtime.runs.start(run.db_id)
         return ResumeRunPayload(run=await reload(info, Run, run.db_id))

@@ -27,7 +27,7 @@ from benchlab.api.types.run_lists import RunFilter, RunOrder, RunStatus, run_con
 from benchlab.api.types.scoring import ScoringPass, pass_uuid
 from benchlab.engine.planner import params_by_hash
 from benchlab.spec import describe_params, load_spec
-from benchlab.stores import listing, scoring_passes
+from benchlab.stores import listing, run_queue, scoring_passes
 
 if TYPE_CHECKING:
     from benchlab.analytics.requests import RequestRow
@@ -131,6 +131,15 @@ class Run(Node):
                    cancel_requested=row["cancel_requested"], created_at=row["created_at"],
                    started_at=row["started_at"], finished_at=row["finished_at"],
                    gate=RunGate.of(row.get("gate_status"), row.get("gated_at"), row.get("gate_report")))
+
+    @strawberry.field(description=(
+        "While the run waits in the run queue (`QUEUED`): its 1-based place among all waiting runs, oldest first "
+        "(workers take one measuring run each at a time); null once a worker took it, or when it is not queued."))
+    async def queue_position(self, info: Info) -> int | None:
+        if self.status is not RunStatus.QUEUED:
+            return None
+        async with runtime_of(info).pg.acquire() as conn:
+            return (await run_queue.queue_positions(conn, [self.db_id])).get(self.db_id)
 
     @strawberry.field
     async def experiment(self, info: Info) -> Experiment:

@@ -1,0 +1,1 @@
+"""Rows from outside this process: the ingest endpoint (docs/ingest.md) and the worker relay."""
