@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import websockets
 
 from benchlab.client.local_server import read_server_file
 from benchlab.stores.embedded_postgres import EmbeddedPostgres
@@ -175,3 +176,58 @@ def test_queued_runs_spread_over_two_workers_and_a_killed_workers_run_is_resumed
         assert api(RUN, id=queued["id"])["run"]["progress"]["completed"] == 0
         print(json.dumps({"kill_to_resume_s": round(resume_s, 2)}))
         assert resume_s < HEARTBEAT_TIMEOUT_S * 4 + 10
+
+
+def test_a_stopped_worker_hands_its_run_back_and_the_other_resumes_it(cluster: dict[str, Any]) -> None:
+    api: Api = cluster["api"]
+    workers: list[WorkerProcess] = cluster["workers"]
+    with run_mock_llm(ttft_ms=40, gap_ms=5, output_tokens=6) as mock:
+        spec = mock_spec(mock.base_url, name="handed", items=120, project="scale",
+                         load={"profile": "concurrent", "concurrency": 2})
+        run_id = api(START, id=experiment(api, spec))["startRun"]["run"]["id"]
+        wait_until(lambda: api(RUN, id=run_id)["run"]["progress"]["completed"] >= 10, "the run under way")
+        (_, owner, claim), = asyncio.run(executing(cluster["database_url"]))
+        stopped = next(w for w in workers if str(w.process.pid) == owner.rpartition(":")[2])
+        stopped.process.send_signal(signal.SIGTERM)
+        assert stopped.process.wait(30) == 0, stopped.output
+        assert "handed run" in stopped.output and "benchlab worker stopped" in stopped.output, stopped.output
+
+        def resumed() -> bool:
+            return any(c > claim for _, _, c in asyncio.run(executing(cluster["database_url"])))
+
+        wait_until(resumed, "the handed-back run resumed by the other worker", 30)
+        wait_until(lambda: api(RUN, id=run_id)["run"]["status"] == "COMPLETED", "the run completed", 120)
+        ids = [n["eventId"] for n in api(EVENT_IDS, id=run_id)["run"]["requests"]["nodes"]]
+        assert len(ids) == len(set(ids)) == 120
+
+
+def test_progress_of_a_run_on_a_worker_process_reaches_the_apis_subscribers(cluster: dict[str, Any]) -> None:
+    api: Api = cluster["api"]
+    server: ServerProcess = cluster["server"]
+    token = api.client.headers["Authorization"]
+    with run_mock_llm(ttft_ms=40, gap_ms=5, output_tokens=6) as mock:
+        spec = mock_spec(mock.base_url, name="watched", items=40, project="scale",
+                         load={"profile": "concurrent", "concurrency": 2})
+        experiment_id = experiment(api, spec)
+
+        async def follow() -> list[dict[str, Any]]:
+            url = server.base_url.replace("http://", "ws://") + "/graphql"
+            async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+                await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": token}}))
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+                run_id = api(START, id=experiment_id)["startRun"]["run"]["id"]
+                await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+                    "query": "subscription($id: ID!) { runProgress(runId: $id) { sequence status done } }",
+                    "variables": {"id": run_id}}}))
+                events = []
+                while True:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                    if message["type"] == "complete":
+                        return events
+                    assert message["type"] == "next", message
+                    events.append(message["payload"]["data"]["runProgress"])
+
+        events = asyncio.run(follow())
+    live = [e for e in events if e["sequence"] > 0 and e["status"] == "RUNNING"]
+    assert live and 0 < live[-1]["done"] <= 40, events  # published by the worker, relayed by the server
+    assert events[-1]["status"] == "COMPLETED" and events[-1]["done"] == 40, events

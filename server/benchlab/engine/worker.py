@@ -64,7 +64,7 @@ class Worker:
         try:
             async with self._notifications():
                 while not self._stopping:
-                    if len(self._active) < self.slots and await self._claim_one():
+                    if len(self._active) < self.slots and await self._claim_safely():
                         continue
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
@@ -90,8 +90,9 @@ class Worker:
     def executing(self) -> list[UUID]:
         return [executor.run_id for executor, _ in self._active.values()]
 
-    async def _claim_one(self) -> bool:
-        """Take one job if there is one; True when one was taken (started or given back)."""
+    async def _claim_safely(self) -> bool:
+        """Take one job if there is one; True when one was taken (started or given back). PostgreSQL failing
+        between the pick and the claim gives the job back, or it would hold one of this worker's slots."""
         try:
             job = await run_queue.dequeue_run(self.deps.pg, self.id, self.slots, self.heartbeat_timeout_s)
         except Exception as exc:  # PostgreSQL away: try again at the next poll
@@ -99,6 +100,16 @@ class Worker:
             return False
         if job is None:
             return False
+        try:
+            return await self._claim(job)
+        except Exception as exc:
+            log.warning("worker %s: could not claim the run of job %s (%s); giving the job back", self.name, job.id,
+                        exc)
+            with contextlib.suppress(Exception):
+                await run_queue.queue(self.deps.pg).retry_job(job, timedelta(seconds=POLL_S), None)
+            return False
+
+    async def _claim(self, job: Job) -> bool:
         run_id = run_queue.job_run_id(job)
         async with self.deps.pg.acquire() as conn, conn.transaction():
             project_id = await run_queue.project_of(conn, run_id)
@@ -169,12 +180,17 @@ class Worker:
     @contextlib.asynccontextmanager
     async def _notifications(self) -> AsyncIterator[None]:
         """Wake at once when a job is queued (pgqueuer notifies its channel); polling covers a lost one."""
-        conn = await self.deps.pg.acquire()
         channel = run_queue.NOTIFY_CHANNEL
 
         def notified(*_: object) -> None:
             self._wake.set()
 
+        try:
+            conn = await self.deps.pg.acquire()
+        except Exception as exc:  # polling alone still finds every job
+            log.warning("worker %s: no queue notifications (%s); polling every %.1f s", self.name, exc, POLL_S)
+            yield
+            return
         try:
             await conn.add_listener(channel, notified)
             try:

@@ -43,6 +43,7 @@ from benchlab.stores.server_link import CLAIM_HEADER, from_wire, to_wire
 
 log = logging.getLogger(__name__)
 
+WORKERS = "workers"
 _KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _CLAIM = re.compile(r"^([0-9a-fA-F-]{36}):(\d{1,9})$")
 _RELAYED_CHANNELS = re.compile(r"^run:[0-9a-f-]{36}(:requests)?$")
@@ -51,7 +52,7 @@ JSON_LINES = ("application/x-ndjson", "application/jsonl", "application/json-lin
 
 @dataclass(frozen=True)
 class _Caller:
-    name: str                   # an API key's id or a worker's name (idempotency keys are per caller)
+    name: str                   # an API key's id, or WORKERS (idempotency keys are per caller)
     project_id: UUID | None     # an API key's project; None for a worker (any project)
 
 
@@ -145,7 +146,7 @@ def _own_project_rows(decoded: DecodedBatch, project_id: UUID,
 async def _worker_query(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     try:
-        caller = await _authenticate(request, workers_only=True)
+        await _authenticate(request, workers_only=True)
         payload = await request.json()
         sql, parameters = str(payload["sql"]), from_wire(payload.get("parameters") or {})
         settings = {**(payload.get("settings") or {}), "readonly": 2}  # reads only, whatever the SQL says
@@ -157,7 +158,7 @@ async def _worker_query(request: Request) -> JSONResponse:
         return JSONResponse({"error": f"bad relay request: {exc}"}, status_code=400)
     except Exception as exc:  # the worker's query failed in ClickHouse: it gets the reason, as a direct client would
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
-        log.warning("relayed query of %s failed: %s", caller.name, reason)
+        log.warning("relayed query failed: %s", reason)
         return JSONResponse({"error": reason}, status_code=502)
     return JSONResponse({"columns": list(result.column_names), "rows": [to_wire(list(row)) for row in result.rows]})
 
@@ -186,7 +187,10 @@ async def _authenticate(request: Request, *, workers_only: bool) -> _Caller:
     try:
         credential = bearer_credential(header)
         if credential.startswith(WORKER_TOKEN_PREFIX):
-            return _Caller(f"worker:{verify_worker_token(request.app.state.runtime.secrets, credential)}", None)
+            verify_worker_token(request.app.state.runtime.secrets, credential)
+            # One idempotency namespace for all workers: a batch spooled by one worker process may be replayed
+            # by its successor (another pid), and must still be recognised.
+            return _Caller(WORKERS, None)
         if workers_only:
             raise _Refused(403, "this route serves workers only (a worker token minted from BENCHLAB_SECRET_KEY)")
         client = request.client.host if request.client else None

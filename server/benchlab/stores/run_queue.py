@@ -95,14 +95,14 @@ async def claim_run(conn: PgConnection, run_id: UUID, worker: str) -> Claim | No
     """Take a queued run, or a running one whose worker is gone (the queue re-picked its job), for `worker`.
     The run goes (back) to `queued`, from where its executor starts it as a resumed run; None when the run
     is no longer waiting (cancelled, finished, deleted)."""
-    row = await conn.fetchrow(
-        "WITH before AS (SELECT status FROM runs WHERE id = $1 FOR UPDATE) "
-        "UPDATE runs SET claim = claim + 1, owner = $2, status = 'queued', heartbeat_at = now() "
-        "WHERE id = $1 AND status = ANY($3::text[]) RETURNING claim, (SELECT status FROM before) AS before",
-        run_id, worker, [RunState.QUEUED.value, RunState.RUNNING.value])
-    if row is None:
-        return None
-    return Claim(run_id, row["claim"], row["before"] == RunState.RUNNING.value)
+    async with conn.transaction():
+        before = await conn.fetchval("SELECT status FROM runs WHERE id = $1 FOR UPDATE", run_id)
+        if before not in (RunState.QUEUED.value, RunState.RUNNING.value):
+            return None
+        number = await conn.fetchval(
+            "UPDATE runs SET claim = claim + 1, owner = $2, status = 'queued', heartbeat_at = now() WHERE id = $1 "
+            "RETURNING claim", run_id, worker)
+    return Claim(run_id, number, before == RunState.RUNNING.value)
 
 
 async def holds_claim(conn: PgConnection, run_id: UUID, claim: int) -> bool:
