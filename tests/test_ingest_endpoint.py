@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import pyarrow as pa
 import pytest
 from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
@@ -23,6 +24,9 @@ from benchlab.catalog import register_experiment
 from benchlab.config import Settings
 from benchlab.secrets import SecretBox, load_secret_box, mint_worker_token
 from benchlab.spec import load_spec
+from benchlab.stores.ingest_arrow import decode_arrow, encode_arrow
+from benchlab.stores.ingest_format import TABLES
+from benchlab.stores.request_events import RequestEvent
 from benchlab.stores.runs import create_run
 from tests.helpers.access import make_key
 from tests.helpers.engine import mock_spec
@@ -151,3 +155,63 @@ def test_worker_tokens_relay_reads_and_the_claim_fence(client: TestClient, setti
     published = client.post("/worker/v1/publish", headers=auth, json={"channel": f"run:{run}", "message": {"a": 1}})
     assert published.status_code == 200
     assert client.post("/worker/v1/publish", headers=auth, json={"channel": "access", "message": {}}).status_code == 400
+
+
+ARROW = {"Content-Type": "application/vnd.apache.arrow.stream"}
+
+
+def arrow_body(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def event_rows(project: dict[str, Any], count: int) -> list[tuple[Any, ...]]:
+    base = datetime.now(UTC)
+    return [RequestEvent(project["id"], project["run"], project["experiment"], uuid.uuid4(), f"i{n}", 0, 1, "p",
+                         "m", "v1", "h", "experiment", "main", base, True, n * 0.1, False, 0.5, 120.5 + n, 130.0,
+                         900.0, 901.0, 899.0, 12.5, [10.0, 12.5], [1, 1], 12, 40, 0, 0, False, 0.001, True, "ok",
+                         "", 200, "stop", f"answer {n}", "", "").as_row() for n in range(count)]
+
+
+def test_arrow_batches_round_trip_and_reject_bad_rows(client: TestClient, project: dict[str, Any]) -> None:
+    spec = TABLES["request_events"]
+    rows = event_rows(project, 5)
+    decoded = decode_arrow(spec, encode_arrow(spec, rows), max_rows=10)
+    assert decoded.rejected == [] and [tuple(r.values()) for r in decoded.table.to_pylist()] == rows
+
+    headers = {"Authorization": f"Bearer {project['member']}", **ARROW}
+    answer = client.post("/ingest/v2/events", content=encode_arrow(spec, rows), headers=headers).json()
+    assert answer == {"format": 2, "table": "request_events", "accepted": 5, "rejected": [], "replayed": False}
+    assert stored(client, project["id"]) == sorted(str(row[3]) for row in rows)
+
+    # A table written by another producer: only some columns (the rest default), one null, one duplicate,
+    # one non-finite number, one row of another project.
+    ids = [uuid.uuid4() for _ in range(5)]
+    other = pa.table({
+        "project_id": pa.ExtensionArray.from_storage(pa.uuid(), pa.array(
+            [project["id"].bytes] * 4 + [uuid.uuid4().bytes], pa.binary(16))),
+        "event_id": pa.ExtensionArray.from_storage(pa.uuid(), pa.array(
+            [ids[0].bytes, ids[1].bytes, ids[0].bytes, ids[3].bytes, ids[4].bytes], pa.binary(16))),
+        "ts": pa.array([datetime.now(UTC)] * 4 + [None], pa.timestamp("us", tz="UTC")),
+        "ttft_ms": pa.array([1.0, float("inf"), 2.0, 3.0, 4.0], pa.float64()),  # cast to float32 by the server
+    })
+    response = client.post("/ingest/v2/events", content=arrow_body(other), headers=headers)
+    answer = response.json()
+    assert response.status_code == 200 and answer["accepted"] == 2, answer
+    reasons = {r["line"]: r["error"] for r in answer["rejected"]}
+    assert "not a finite number" in reasons[2] and "duplicate of row 1" in reasons[3] and "ts is null" in reasons[5]
+    assert len(stored(client, project["id"])) == 7  # the 5 rows before, and rows 1 and 4 with their defaults
+    foreign = client.post("/ingest/v2/events", content=encode_arrow(spec, event_rows(project, 2)),
+                          headers={**headers, "Authorization": f"Bearer {project['other_member']}"})
+    assert foreign.status_code == 422 and "2 rows name a project_id other" in foreign.json()["rejected"][0]["error"]
+    unknown = client.post("/ingest/v2/events", content=arrow_body(pa.table({"ttft": [1.0]})), headers=headers)
+    assert unknown.status_code == 400 and "unknown column(s) ttft" in unknown.json()["error"]
+    wrong = pa.table({"project_id": pa.array(["x"]), "event_id": pa.array(["y"]), "ts": pa.array(["z"])})
+    refused = client.post("/ingest/v2/events", content=arrow_body(wrong), headers=headers)
+    assert refused.status_code == 400 and "column project_id is string; send extension<arrow.uuid>" in refused.text
+    assert client.post("/ingest/v2/events", content=b"not arrow", headers=headers).status_code == 400
+    assert client.post("/ingest/v2/events", content=encode_arrow(spec, rows),
+                       headers={**headers, **NDJSON}).status_code == 415
+    assert client.post("/ingest/v3/events", content=b"", headers=headers).status_code == 404

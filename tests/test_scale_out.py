@@ -207,10 +207,11 @@ def test_progress_of_a_run_on_a_worker_process_reaches_the_apis_subscribers(clus
     token = api.client.headers["Authorization"]
     with run_mock_llm(ttft_ms=40, gap_ms=5, output_tokens=6) as mock:
         spec = mock_spec(mock.base_url, name="watched", items=40, project="scale",
-                         load={"profile": "concurrent", "concurrency": 2})
+                         load={"profile": "concurrent", "concurrency": 2},
+                         evaluators=[{"type": "latency", "metric": "ttft", "threshold": 10_000, "name": "fast"}])
         experiment_id = experiment(api, spec)
 
-        async def follow() -> list[dict[str, Any]]:
+        async def follow() -> tuple[str, list[dict[str, Any]]]:
             url = server.base_url.replace("http://", "ws://") + "/graphql"
             async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
                 await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": token}}))
@@ -223,11 +224,15 @@ def test_progress_of_a_run_on_a_worker_process_reaches_the_apis_subscribers(clus
                 while True:
                     message = json.loads(await asyncio.wait_for(ws.recv(), 60))
                     if message["type"] == "complete":
-                        return events
+                        return run_id, events
                     assert message["type"] == "next", message
                     events.append(message["payload"]["data"]["runProgress"])
 
-        events = asyncio.run(follow())
+        run_id, events = asyncio.run(follow())
     live = [e for e in events if e["sequence"] > 0 and e["status"] == "RUNNING"]
     assert live and 0 < live[-1]["done"] <= 40, events  # published by the worker, relayed by the server
     assert events[-1]["status"] == "COMPLETED" and events[-1]["done"] == 40, events
+    # Its scores too went through the server (ingest v2), read back by the server's own queries.
+    scoring = api("query($id: ID!) { run(id: $id) { scoring { status totalRequests scoredRequests } } }",
+                  id=run_id)["run"]["scoring"]
+    assert scoring == {"status": "completed", "totalRequests": 40, "scoredRequests": 40}, scoring

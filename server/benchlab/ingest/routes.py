@@ -1,14 +1,14 @@
 """HTTP routes for rows that arrive from outside the engine of this process: the ingest endpoint, and the
 worker relay.
 
-`POST /ingest/v1/events` and `POST /ingest/v1/scores` take a batch in the documented, versioned format
-(docs/ingest.md, stores/ingest_format.py), from an API key (member or above; rows of its own project only) or
-a worker token. Good rows are written through this server's buffered writer as one batch whose deduplication
-token derives from the caller's `Idempotency-Key`; bad rows are listed with their line and reason. A batch
-replayed with the same key is answered with its first answer and writes nothing (PostgreSQL remembers the
-answer; ClickHouse's insert deduplication covers a crash between the write and that record). A worker sends
-`Benchlab-Run-Claim: <run id>:<claim>`: when another worker has taken the run over, the batch is refused (409),
-so a worker presumed dead cannot write into the run it lost.
+`POST /ingest/v{1,2}/events` and `POST /ingest/v{1,2}/scores` take a batch in the documented, versioned format
+(docs/ingest.md: v1 JSON lines, stores/ingest_format.py; v2 Arrow IPC, stores/ingest_arrow.py), from an API
+key (member or above; rows of its own project only) or a worker token. Good rows are written through this
+server's buffered writer as one batch whose deduplication token derives from the caller's `Idempotency-Key`;
+bad rows are listed with their line and reason. A batch replayed with the same key is answered with its first
+answer and writes nothing (PostgreSQL remembers the answer; ClickHouse's insert deduplication covers a crash
+between the write and that record). A worker sends `Benchlab-Run-Claim: <run id>:<claim>`: when another worker
+has taken the run over, the batch is refused (409), so a worker presumed dead cannot write into the run it lost.
 
 `POST /worker/v1/query` (read-only ClickHouse queries, `readonly=2`) and `POST /worker/v1/publish` (progress
 messages to the hub) serve workers that cannot reach ClickHouse or Redis themselves (stores/server_link.py);
@@ -17,6 +17,7 @@ they take worker tokens only.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -37,7 +40,17 @@ from benchlab.errors import BenchlabError, UnauthenticatedError
 from benchlab.runtime import Runtime
 from benchlab.secrets import WORKER_TOKEN_PREFIX, verify_worker_token
 from benchlab.stores import ingest_batches, request_events, scores
-from benchlab.stores.ingest_format import FORMAT_VERSION, TABLES, DecodedBatch, IngestFormatError, decode_batch
+from benchlab.stores.ingest_arrow import CONTENT_TYPE as ARROW_CONTENT_TYPE
+from benchlab.stores.ingest_arrow import FORMAT_VERSION as ARROW_VERSION
+from benchlab.stores.ingest_arrow import decode_arrow
+from benchlab.stores.ingest_format import (
+    FORMAT_VERSION,
+    TABLES,
+    DecodedBatch,
+    IngestFormatError,
+    IngestTable,
+    decode_batch,
+)
 from benchlab.stores.run_queue import holds_claim
 from benchlab.stores.server_link import CLAIM_HEADER, from_wire, to_wire
 
@@ -63,8 +76,8 @@ class _Refused(Exception):
 
 
 def ingest_routes() -> list[BaseRoute]:
-    return [Route("/ingest/v1/events", _events, methods=["POST"]),
-            Route("/ingest/v1/scores", _scores, methods=["POST"]),
+    return [Route("/ingest/v{version:int}/events", _events, methods=["POST"]),
+            Route("/ingest/v{version:int}/scores", _scores, methods=["POST"]),
             Route("/worker/v1/query", _worker_query, methods=["POST"]),
             Route("/worker/v1/publish", _worker_publish, methods=["POST"])]
 
@@ -78,21 +91,27 @@ async def _scores(request: Request) -> JSONResponse:
 
 
 async def _answer(request: Request, table: str) -> JSONResponse:
+    version = request.path_params["version"]
+    if version not in (FORMAT_VERSION, ARROW_VERSION):
+        return JSONResponse({"format": version, "error": f"there is no ingest format v{version}; use v1 (JSON lines) "
+                                                         "or v2 (Arrow IPC stream)"}, status_code=404)
     try:
-        status, body = await _ingest(request, table)
+        status, body = await _ingest(request, table, version)
     except _Refused as refused:
-        return JSONResponse({"format": FORMAT_VERSION, "error": str(refused), **refused.extra},
-                            status_code=refused.status)
+        return JSONResponse({"format": version, "error": str(refused), **refused.extra}, status_code=refused.status)
     return JSONResponse(body, status_code=status)
 
 
-async def _ingest(request: Request, table: str) -> tuple[int, dict[str, Any]]:
+async def _ingest(request: Request, table: str, version: int) -> tuple[int, dict[str, Any]]:
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     caller = await _authenticate(request, workers_only=False)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in JSON_LINES:
+    if version == FORMAT_VERSION and content_type not in JSON_LINES:
         raise _Refused(415, f"Content-Type must be application/x-ndjson (JSON lines, format v{FORMAT_VERSION}), "
+                            f"not '{content_type or 'none'}'")
+    if version == ARROW_VERSION and content_type != ARROW_CONTENT_TYPE:
+        raise _Refused(415, f"Content-Type must be {ARROW_CONTENT_TYPE} (format v{ARROW_VERSION}), "
                             f"not '{content_type or 'none'}'")
     key = request.headers.get("idempotency-key")
     if key is not None and not _KEY.match(key):
@@ -108,25 +127,45 @@ async def _ingest(request: Request, table: str) -> tuple[int, dict[str, Any]]:
             return (200 if earlier.response["accepted"] else 422), {**earlier.response, "replayed": True}
     await _check_claim(request, runtime)
     try:
-        decoded = decode_batch(TABLES[table], body, max_rows=settings.ingest_max_rows)
+        rows, rejected = await asyncio.to_thread(_decode, TABLES[table], body, version, settings.ingest_max_rows,
+                                                 caller.project_id)  # off the loop: subscribers are served
     except IngestFormatError as exc:
         status = 413 if "limit" in exc.extensions else 400
         raise _Refused(status, str(exc)) from None
-    rows, rejected = decoded.rows, [{"line": r.line, "error": r.error} for r in decoded.rejected]
-    if caller.project_id is not None:
-        rows = _own_project_rows(decoded, caller.project_id, rejected)
-    if rows:
+    if len(rows):
         token = hashlib.sha256(f"{caller.name}\0{table}\0{key}".encode()).hexdigest() if key else None
         try:
             await runtime.ingest_writer(table).write_batch(rows, token)
         except BenchlabError as exc:
             raise _Refused(503, f"the server can neither write nor keep the batch now ({exc}); retry it") from None
-    response = {"format": FORMAT_VERSION, "table": table, "accepted": len(rows), "rejected": rejected,
+    response = {"format": version, "table": table, "accepted": len(rows), "rejected": rejected,
                 "replayed": False}
     if key is not None:
         async with runtime.pg.acquire() as conn:
             await ingest_batches.remember(conn, caller.name, table, key, digest, response)
-    return (200 if rows else 422), response
+    return (200 if len(rows) else 422), response
+
+
+def _decode(table: IngestTable, body: bytes, version: int, max_rows: int,
+            project_id: UUID | None) -> tuple[list[tuple[Any, ...]] | pa.Table, list[dict[str, Any]]]:
+    """The accepted rows (tuples for v1, an Arrow table for v2) and the rejected ones, by line (row) number."""
+    if version == ARROW_VERSION:
+        batch = decode_arrow(table, body, max_rows=max_rows)
+        rejected = [{"line": r.line, "error": r.error} for r in batch.rejected]
+        if project_id is None:
+            return batch.table, rejected
+        mine = pc.equal(pc.cast(batch.table.column("project_id"), pa.binary(16)), pa.scalar(project_id.bytes,
+                                                                                           pa.binary(16)))
+        if not pc.all(mine).as_py():
+            rejected.append({"line": 0, "error": f"{len(mine) - pc.sum(mine).as_py()} rows name a project_id other "
+                                                 f"than this API key's project ({project_id}); send them with that "
+                                                 "project's key"})
+        return batch.table.filter(mine), rejected
+    decoded = decode_batch(table, body, max_rows=max_rows)
+    rejected = [{"line": r.line, "error": r.error} for r in decoded.rejected]
+    if project_id is None:
+        return decoded.rows, rejected
+    return _own_project_rows(decoded, project_id, rejected), rejected
 
 
 def _own_project_rows(decoded: DecodedBatch, project_id: UUID,

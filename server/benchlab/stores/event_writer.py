@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from benchlab.errors import StoreUnavailableError
 from benchlab.stores.clickhouse import ClickHouseStore
 from benchlab.stores.spool import Spool, SpooledBatch
@@ -60,7 +62,7 @@ class WriterStats:
 @dataclass
 class _Batch:
     batch_id: str
-    rows: list[Sequence[Any]]
+    rows: list[Sequence[Any]] | pa.Table  # an Arrow table: a batch received as such by the ingest endpoint
     cut_at: float  # time.monotonic()
 
 
@@ -139,13 +141,14 @@ class EventWriter:
         if len(self._buffer) >= self._max_batch_rows:
             self._cut()
 
-    async def write_batch(self, rows: Sequence[Sequence[Any]], dedupe_token: str | None = None) -> None:
+    async def write_batch(self, rows: Sequence[Sequence[Any]] | pa.Table, dedupe_token: str | None = None) -> None:
         """Write `rows` as one batch of their own (an ingest request's), returning once ClickHouse acknowledged it
         or it is on disk. `dedupe_token` (derived from the sender's idempotency key) is the batch id, so a batch
         sent again is dropped by ClickHouse's insert deduplication."""
         if self._closed or not self._tasks:
             raise RuntimeError(f"the {self._table} writer is not running")
-        batch = _Batch(dedupe_token or uuid.uuid4().hex, list(rows), time.monotonic())
+        batch = _Batch(dedupe_token or uuid.uuid4().hex, rows if isinstance(rows, pa.Table) else list(rows),
+                       time.monotonic())
         self._rows_added += len(batch.rows)
         self._ready.append(batch)
         self._unsettled[batch.batch_id] = batch
@@ -295,11 +298,14 @@ class EventWriter:
         del self._on_disk[spooled.path]
         return None
 
-    async def _insert(self, batch_id: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bool:
+    async def _insert(self, batch_id: str, columns: Sequence[str], rows: Sequence[Sequence[Any]] | pa.Table) -> bool:
         """One attempt; True once ClickHouse acknowledged the batch. Tracks availability and backoff."""
+        settings = {"insert_deduplication_token": batch_id, **self._insert_extra}
         try:
-            await self._store.insert(self._table, rows, columns, caller=self._caller,
-                                     settings={"insert_deduplication_token": batch_id, **self._insert_extra})
+            if isinstance(rows, pa.Table):
+                await self._store.insert_arrow(self._table, rows, caller=self._caller, settings=settings)
+            else:
+                await self._store.insert(self._table, rows, columns, caller=self._caller, settings=settings)
         except Exception as exc:
             self._last_error = _describe(exc)
             if self._healthy:

@@ -1,8 +1,9 @@
 """A worker's link to an API server, for workers without ClickHouse access (embedded stores, locked-down networks).
 
 Such a worker writes its event and score batches through the server's public ingest endpoint (`POST
-/ingest/v1/events|scores`, docs/ingest.md), and reads what its executor needs (recorded requests of a resumed
-run, the run's summary, responses to score) through `POST /worker/v1/query`, which the server runs read-only
+/ingest/v2/events|scores`, format v2: Arrow, docs/ingest.md), and reads what its executor needs (recorded
+requests of a resumed run, the run's summary, responses to score) through `POST /worker/v1/query`, which the
+server runs read-only
 against its ClickHouse. `RelayedClickHouse` is a `ClickHouseStore` doing exactly that, so the engine runs
 unchanged on either. Authentication: a short-lived worker token the worker mints from the shared
 BENCHLAB_SECRET_KEY (secrets.py), renewed before it expires.
@@ -13,7 +14,7 @@ answers the worker with the same Python types the ClickHouse driver gives the se
 
 from __future__ import annotations
 
-import gzip
+import asyncio
 import math
 import time
 from collections.abc import Sequence
@@ -27,11 +28,14 @@ from benchlab.errors import BenchlabError, ConflictError, StoreUnavailableError
 from benchlab.secrets import SecretBox, mint_worker_token
 from benchlab.stores import request_events, scores
 from benchlab.stores.clickhouse import ClickHouseStore, QueryResult
-from benchlab.stores.ingest_format import TABLES, encode_rows
+from benchlab.stores.ingest_arrow import CONTENT_TYPE as ARROW_CONTENT_TYPE
+from benchlab.stores.ingest_arrow import encode_arrow
+from benchlab.stores.ingest_format import TABLES, IngestTable
 
-INGEST_PATHS = {request_events.TABLE: "/ingest/v1/events", scores.TABLE: "/ingest/v1/scores"}
+INGEST_PATHS = {request_events.TABLE: "/ingest/v2/events", scores.TABLE: "/ingest/v2/scores"}
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # a writer batch is split into requests of at most this much JSON
 MAX_REQUEST_ROWS = 10_000            # ... and this many rows (the server's limits are higher by default)
+PARALLEL_REQUESTS = 2                # requests of one batch in flight: the server decodes one while it writes another
 CLAIM_HEADER = "Benchlab-Run-Claim"
 _TOKEN_TTL_S = 300
 
@@ -148,43 +152,49 @@ class RelayedClickHouse(ClickHouseStore):
 
     async def insert(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str], *,
                      caller: str, settings: dict[str, Any] | None = None) -> int:
-        """POST the rows to the ingest endpoint in requests of at most MAX_REQUEST_BYTES, each with an
-        idempotency key derived from the writer's batch id (a retried batch splits the same way)."""
+        """POST the rows to the ingest endpoint in format v2 (Arrow), in requests of at most MAX_REQUEST_ROWS
+        rows and MAX_REQUEST_BYTES bytes, up to PARALLEL_REQUESTS at once, each with an idempotency key derived
+        from the writer's batch id (a retried batch splits the same way). Encoding runs in a thread: the
+        worker's event loop times requests meanwhile."""
         spec = TABLES[table]
         if tuple(column_names) != spec.columns:
             raise BenchlabError(f"{table}: rows must be in the table's column order to be relayed")
         batch_id = (settings or {}).get("insert_deduplication_token") or ""
         extra = (settings or {}).get("relay_headers") or {}
-        written = 0
-        parts = [chunk for start in range(0, len(rows), MAX_REQUEST_ROWS)
-                 for chunk in _chunks(encode_rows(spec, rows[start:start + MAX_REQUEST_ROWS]))]
-        for part, chunk in enumerate(parts):
-            headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip", **extra}
+        bodies = await asyncio.to_thread(_bodies, spec, rows)
+        sending = asyncio.Semaphore(PARALLEL_REQUESTS)
+
+        async def send(part: int, body: bytes) -> int:
+            headers = {"Content-Type": ARROW_CONTENT_TYPE, **extra}
             if batch_id:
                 headers["Idempotency-Key"] = f"{batch_id}.{part}"
-            response = await self._link.post(INGEST_PATHS[table], content=gzip.compress(chunk, 1), headers=headers)
+            async with sending:
+                response = await self._link.post(INGEST_PATHS[table], content=body, headers=headers)
             raise_for_answer(response, f"{len(rows)} {table} rows")
             answer = response.json()
             if answer.get("rejected"):
                 first = answer["rejected"][0]
                 raise BenchlabError(f"the server rejected {len(answer['rejected'])} {table} rows of this worker "
-                                    f"(line {first['line']}: {first['error']}); worker and server versions differ?")
-            written += int(answer.get("accepted", 0))
-        return written
+                                    f"(row {first['line']}: {first['error']}); worker and server versions differ?")
+            return int(answer.get("accepted", 0))
+
+        return sum(await asyncio.gather(*(send(part, body) for part, body in enumerate(bodies))))
 
     async def ping(self) -> None:
         response = await self._link.get("/healthz")
         raise_for_answer(response, "the server's health check")
 
 
-def _chunks(body: bytes) -> list[bytes]:
-    """JSON lines cut at line ends into parts of at most MAX_REQUEST_BYTES (a longer single line is one part)."""
-    parts, start = [], 0
-    while start < len(body):
-        end = start + MAX_REQUEST_BYTES
-        if end < len(body):
-            cut = body.rfind(b"\n", start, end)
-            end = cut + 1 if cut >= start else body.find(b"\n", end) + 1 or len(body)
-        parts.append(body[start:end])
-        start = end
-    return parts
+def _bodies(spec: IngestTable, rows: Sequence[Sequence[Any]]) -> list[bytes]:
+    """Arrow bodies of at most MAX_REQUEST_ROWS rows, halved until each is at most MAX_REQUEST_BYTES."""
+    bodies: list[bytes] = []
+    pending = [rows[start:start + MAX_REQUEST_ROWS] for start in range(0, len(rows), MAX_REQUEST_ROWS)]
+    while pending:
+        part = pending.pop(0)
+        body = encode_arrow(spec, part)
+        if len(body) > MAX_REQUEST_BYTES and len(part) > 1:
+            half = len(part) // 2
+            pending[:0] = [part[:half], part[half:]]
+            continue
+        bodies.append(body)
+    return bodies

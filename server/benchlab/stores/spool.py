@@ -63,9 +63,11 @@ class Spool:
                 batches.append(SpooledBatch(path, name["batch_id"], int(name["rows"])))
         return batches
 
-    def write(self, batch_id: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> SpooledBatch:
-        """Store a non-empty batch durably; `batch_id` is `uuid4().hex`."""
-        table = _to_arrow(columns, rows).replace_schema_metadata(
+    def write(self, batch_id: str, columns: Sequence[str], rows: Sequence[Sequence[Any]] | pa.Table) -> SpooledBatch:
+        """Store a non-empty batch (rows, or an Arrow table received by the ingest endpoint) durably; `batch_id`
+        names it in the file name (letters, digits)."""
+        arrow = rows if isinstance(rows, pa.Table) else _to_arrow(columns, rows)
+        table = arrow.replace_schema_metadata(
             {"benchlab.spool_format": _FORMAT_VERSION, "benchlab.batch_id": batch_id})
         sink = pa.BufferOutputStream()
         with ipc.new_file(sink, table.schema, options=ipc.IpcWriteOptions(compression="zstd")) as writer:
