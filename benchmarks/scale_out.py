@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import socket
 import statistics
@@ -37,6 +36,9 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/helpers: the one process-start helper
+from tests.helpers.server_process import BENCHLAB, child_env, free_port  # noqa: E402
+
 from benchlab.client.local_server import read_server_file  # noqa: E402
 from benchlab.resources import clickhouse_migrations_dir  # noqa: E402
 from benchlab.secrets import load_secret_box  # noqa: E402
@@ -49,18 +51,9 @@ from benchlab.stores.server_link import RelayedClickHouse, ServerLink, raise_for
 from benchlab.stores.sql_files import load_migrations  # noqa: E402
 from ingest import realistic_rows  # noqa: E402
 
-BENCHLAB = [sys.executable, "-m", "benchlab.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def env_with(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCHLAB_")}
-    return {**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **extra}
+    return child_env({"LITELLM_LOCAL_MODEL_COST_MAP": "True", **extra})
 
 
 def wait_for(condition: Any, what: str, timeout: float = 120) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from benchlab.config import Settings
 from benchlab.errors import ConfigError
-from benchlab.stores.sql_files import MigrationError
+from benchlab.stores.sql_files import MigrationError, closing_quote
 
 CLUSTER_VARIABLE = "BENCHLAB_CLICKHOUSE_CLUSTER"
 CHDB_IS_SINGLE_NODE = ("chDB is a single node; unset BENCHLAB_CLICKHOUSE_CLUSTER or point BENCHLAB_CLICKHOUSE_URL "
@@ -141,7 +141,7 @@ def mask(sql: str) -> str:
             _blank(out, i, end)
             i = end
         elif ch in ("'", '"', "`"):
-            close = _closing_quote(sql, i)
+            close = closing_quote(sql, i, ch)
             _blank(out, i + 1, close)
             i = close + 1
         else:
@@ -337,23 +337,6 @@ def _blank(out: list[str], start: int, end: int) -> None:
     for k in range(start, end):
         if out[k] != "\n":
             out[k] = " "
-
-
-def _closing_quote(sql: str, i: int) -> int:
-    """Index of the quote closing the one at `i` (doubled quotes and backslash escapes stay inside)."""
-    quote = sql[i]
-    j = i + 1
-    while j < len(sql):
-        if sql[j] == "\\":
-            j += 2
-            continue
-        if sql[j] == quote:
-            if j + 1 < len(sql) and sql[j + 1] == quote:
-                j += 2
-                continue
-            return j
-        j += 1
-    return len(sql)
 
 
 def _skip_space(text: str, i: int) -> int:

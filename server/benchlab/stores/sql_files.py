@@ -85,7 +85,7 @@ def split_statements(text: str) -> list[Statement]:
         elif ch == "/" and text.startswith("/*", i):
             i = _find_or_end(text, "*/", i + 2) + 1
         elif ch in ("'", '"', "`"):
-            i = _skip_quoted(text, i, ch)
+            i = closing_quote(text, i, ch)
         elif ch == "$" and (tag := _DOLLAR_TAG.match(text, i)):
             i = _find_or_end(text, tag.group(0), tag.end()) + len(tag.group(0)) - 1
         elif ch == ";":
@@ -116,8 +116,9 @@ def _find_or_end(text: str, needle: str, start: int) -> int:
     return len(text) - 1 if found < 0 else found
 
 
-def _skip_quoted(text: str, i: int, quote: str) -> int:
-    """Index of the closing quote; doubled quotes and backslash escapes stay inside the literal."""
+def closing_quote(text: str, i: int, quote: str) -> int:
+    """Index of the quote closing the one at `i` (the last index when it is never closed); doubled quotes and
+    backslash escapes stay inside the literal."""
     j = i + 1
     while j < len(text):
         if text[j] == "\\":
