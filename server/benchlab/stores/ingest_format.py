@@ -356,23 +356,16 @@ def _decoder(spec: IngestColumn) -> Decoder:
                             f"default {spec.default_json})")
         return _Invalid(f"{name}: expected {_EXPECTED[spec.kind]}, got {_described(value)}")
 
-    if spec.kind is Kind.STR:
-        def decode_str(value: Any) -> Any:
-            if type(value) is str:
-                return value
-            if value is _MISSING:
-                return default
-            raise wrong(value)
-        return decode_str
+    if spec.kind in (Kind.STR, Kind.BOOL):
+        exact = str if spec.kind is Kind.STR else bool  # `type() is`: a bool is no int here, an int no bool
 
-    if spec.kind is Kind.BOOL:
-        def decode_bool(value: Any) -> Any:
-            if type(value) is bool:
+        def decode_exact(value: Any) -> Any:
+            if type(value) is exact:
                 return value
             if value is _MISSING:
                 return default
             raise wrong(value)
-        return decode_bool
+        return decode_exact
 
     if spec.kind is Kind.INT:
         assert isinstance(low, int) and isinstance(high, int)
