@@ -52,6 +52,7 @@ class Worker:
     id: QueueManagerId = field(default_factory=lambda: QueueManagerId(uuid.uuid4()))
     _active: dict[JobId, tuple[RunExecutor, asyncio.Task[None]]] = field(default_factory=dict)
     _stopping: bool = False
+    _queue_down: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     claims: int = 0  # runs started here (tests, logs)
     last_claim_latency_s: float | None = None  # queued → claimed here, for the last claimed run
@@ -95,9 +96,12 @@ class Worker:
         between the pick and the claim gives the job back, or it would hold one of this worker's slots."""
         try:
             job = await run_queue.dequeue_run(self.deps.pg, self.id, self.slots, self.heartbeat_timeout_s)
-        except Exception as exc:  # PostgreSQL away: try again at the next poll
-            log.warning("worker %s: could not read the run queue (%s)", self.name, exc)
+        except Exception as exc:  # PostgreSQL away: try again at the next poll; said once per outage
+            if not self._queue_down:
+                log.warning("worker %s: could not read the run queue (%s); retrying quietly", self.name, exc)
+            self._queue_down = True
             return False
+        self._queue_down = False
         if job is None:
             return False
         try:
@@ -210,12 +214,16 @@ class OrphanSweeper:
     stale_after_s: float = 15.0
 
     async def run(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.stale_after_s / 2)
             try:
                 await self.sweep()
-            except Exception as exc:  # the next sweep tries again
-                log.warning("orphan sweep failed (%s)", exc)
+                failing = False
+            except Exception as exc:  # the next sweep tries again; said once per outage
+                if not failing:
+                    log.warning("orphan sweep failed (%s); retrying quietly", exc)
+                failing = True
 
     async def sweep(self) -> tuple[list[UUID], list[UUID]]:
         async with self.deps.pg.acquire() as conn:
