@@ -14,7 +14,10 @@ For the direct transport and the litellm transport, at concurrency 1, 16, 64 and
 Then the open-loop profiles, Poisson at 50 req/s and constant at 200 req/s: achieved rate from the actual
 send stamps, and whether it is within 10 % of the target (tests check the schedule itself, not the rate).
 
-    python benchmarks/timing_accuracy.py [--quick]
+With `--api anthropic` the same table is measured over Anthropic's Messages API (the mock's /v1/messages):
+"direct" is benchlab's Anthropic transport, "litellm" litellm's anthropic provider.
+
+    python benchmarks/timing_accuracy.py [--quick] [--api openai|anthropic] [--levels 1,16,64,256]
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from benchlab.engine.load import constant_offsets, poisson_offsets, run_closed_loop, run_open_loop  # noqa: E402
 from benchlab.engine.response import ResponseRecord  # noqa: E402
 from benchlab.engine.selfcheck import SelfMeasurement  # noqa: E402
+from benchlab.engine.transport_anthropic import AnthropicTransport  # noqa: E402
 from benchlab.engine.transport_direct import DirectTransport, LLMRequest  # noqa: E402
 from benchlab.engine.transport_litellm import LiteLLMTransport  # noqa: E402
 from benchlab.metrics import quantile  # noqa: E402
@@ -42,14 +46,20 @@ TOKEN_KINDS = {"reasoning", "content", "tool_call"}
 LEVELS = (1, 16, 64, 256)
 
 
-def transport_for(kind: str, base_url: str, concurrency: int) -> Any:
+def transport_for(kind: str, base_url: str, concurrency: int, api: str = "openai") -> Any:
+    if api == "anthropic":  # the API's root, where both clients append /v1/messages
+        root = base_url.removesuffix("/v1")
+        if kind == "direct":
+            return AnthropicTransport(root, None, max_connections=concurrency, timeout_s=120)
+        return LiteLLMTransport("anthropic", root, None, timeout_s=120, warm_up_model=MODEL)
     if kind == "direct":
         return DirectTransport(base_url, None, max_connections=concurrency, timeout_s=120)
     return LiteLLMTransport("openai", base_url, None, timeout_s=120, warm_up_model=MODEL)
 
 
-async def drive(kind: str, base_url: str, concurrency: int, requests: int, tag: str) -> dict[str, Any]:
-    transport = transport_for(kind, base_url, concurrency)
+async def drive(kind: str, base_url: str, concurrency: int, requests: int, tag: str,
+                api: str = "openai") -> dict[str, Any]:
+    transport = transport_for(kind, base_url, concurrency, api)
     await transport.warm_up(concurrency)
     records: dict[str, ResponseRecord] = {}
     monitor = SelfMeasurement()
@@ -124,20 +134,25 @@ def main() -> None:
                         help="server latencies drawn around the same means (TTFT normal(50,5), gap normal(10,1)), "
                              "so closed-loop streams drift apart instead of arriving in lock-step bursts")
     parser.add_argument("--paths", default="direct,litellm", help="comma-separated: direct, litellm")
+    parser.add_argument("--api", choices=("openai", "anthropic"), default="openai",
+                        help="the API both paths speak to the mock (anthropic: its /v1/messages)")
+    parser.add_argument("--levels", default=",".join(map(str, LEVELS)), help="comma-separated concurrency levels")
     args = parser.parse_args()
+    levels = [int(level) for level in args.levels.split(",")]
     rounds = 1 if args.quick else 2
     latencies = {"ttft_ms": "normal(50,5)", "gap_ms": "normal(10,1)"} if args.jitter else {"ttft_ms": 50,
                                                                                            "gap_ms": 10}
     print(f"mock: TTFT {latencies['ttft_ms']} ms, gap {latencies['gap_ms']} ms, 128 tokens; closed loop, {rounds} "
-          "round(s) of `concurrency` requests (at least 8) per level")
+          f"round(s) of `concurrency` requests (at least 8) per level; {args.api} API")
     print(f"{'path':<8} {'conc':>5} {'n':>5} {'TTFT err p50':>13} {'p99':>8} {'event lag p99':>14} "
           f"{'delivery p99':>13} "
           f"{'gaps<0.5ms':>11} {'client CPU':>11} {'loop lag p99':>13} {'saturated':>10}")
     with run_mock_llm(output_tokens=128, **latencies) as mock:
         for kind in args.paths.split(","):
-            for concurrency in LEVELS:
+            for concurrency in levels:
                 tag = f"{kind}-{concurrency}"
-                result = asyncio.run(drive(kind, mock.base_url, concurrency, max(8, concurrency * rounds), tag))
+                result = asyncio.run(drive(kind, mock.base_url, concurrency, max(8, concurrency * rounds), tag,
+                                           args.api))
                 truths = {r["request_id"]: r for r in mock.ground_truth() if r["request_id"].startswith(tag + "-")}
                 s = score(result["records"], truths)
                 measured = result["self"]
@@ -146,6 +161,8 @@ def main() -> None:
                       f"{result['cpu']:>10.0%} "
                       f"{measured['loop_lag_ms']['p99']:>10.3f} ms {measured['client_saturated']!s:>10}"
                       + (f"  ({s['failed']} failed)" if s["failed"] else ""))
+        if args.api != "openai":
+            return  # the open-loop schedule does not depend on the API: measured with --api openai
         for name, rate, offsets in (("poisson", 50.0, poisson_offsets(50.0, seed=1)),
                                     ("constant", 200.0, constant_offsets(200.0))):
             achieved, ratio = asyncio.run(open_loop_rate(mock.base_url, offsets, rate, 250))

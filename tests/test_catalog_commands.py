@@ -161,7 +161,8 @@ async def test_provider_validation_reports_every_problem(pg: asyncpg.Connection,
     assert error.value.problems == ["api_base: must not contain credentials (use api_key_env)"]
     with pytest.raises(InvalidInputError) as error:
         await create_provider(pg, project.id, "p", "openai", transport="direct", box=box)
-    assert error.value.problems == ["transport: direct needs api_base (an OpenAI-compatible endpoint)"]
+    assert error.value.problems == ["transport: direct needs api_base (an OpenAI-compatible endpoint, or "
+                                       "Anthropic's API root)"]
     assert (await counts(pg))["providers"] == 0
 
 

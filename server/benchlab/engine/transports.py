@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from benchlab.engine.executor import Transport
+from benchlab.engine.transport_anthropic import AnthropicTransport
 from benchlab.engine.transport_direct import DirectTransport
 from benchlab.engine.transport_litellm import LiteLLMTransport
-from benchlab.spec import LoadProfile, LoadSpec, ProviderSpec, ProviderTransport
+from benchlab.spec import ANTHROPIC_MESSAGES_TYPES, LoadProfile, LoadSpec, ProviderSpec, ProviderTransport
 
 OPEN_LOOP_CONNECTIONS = 256
 SWEEP_MAX_CONCURRENCY = 32   # the sweep's "max" phase, when the spec sets no concurrency
@@ -30,7 +31,9 @@ def sweep_max_concurrency(load: LoadSpec) -> int:
 
 def open_transport(provider: ProviderSpec, api_key: str | None, connections: int, timeout_s: float,
                    warm_up_model: str) -> Transport:
+    """Benchlab's own client for the API the provider speaks (Anthropic's or OpenAI's), or litellm."""
     if provider.resolved_transport is ProviderTransport.DIRECT:
-        return DirectTransport(provider.api_base or "", api_key, max_connections=connections, timeout_s=timeout_s)
+        direct = AnthropicTransport if provider.type in ANTHROPIC_MESSAGES_TYPES else DirectTransport
+        return direct(provider.api_base or "", api_key, max_connections=connections, timeout_s=timeout_s)
     return LiteLLMTransport(provider.type, provider.api_base, api_key, timeout_s=timeout_s,
                             warm_up_model=warm_up_model)

@@ -61,7 +61,7 @@ from urllib.parse import parse_qsl
 T = TypeVar("T")
 DEFAULT_OUTPUT_TOKENS = 64
 TOOL_FRAGMENT_CHARS = 4
-FAULTS = ("429", "500", "disconnect", "stall")
+FAULTS = ("429", "500", "disconnect", "stall", "overloaded")
 JUDGE_BIASES = ("none", "first", "second")
 _DISTRIBUTIONS = {"fixed": ("value",), "normal": ("mean", "std"), "uniform": ("low", "high"),
                   "exponential": ("mean",), "lognormal": ("median", "sigma")}
@@ -342,6 +342,35 @@ class RequestParams:
                    include_usage=stream and isinstance(options, Mapping) and options.get("include_usage") is True,
                    max_tokens=max_tokens, prompt_tokens=_words(prompt), tool_names=tool_names,
                    tool_choice=body.get("tool_choice"), seed=seed)
+
+    @classmethod
+    def from_anthropic_body(cls, body: object) -> RequestParams:
+        """The same from an Anthropic Messages API body (anthropic.py): always chat, `max_tokens` required as
+        Anthropic requires it, tools named at the top level, `tool_choice` read in OpenAI's terms, and no
+        include_usage (the usage is part of every Anthropic answer). `system` counts towards the prompt."""
+        if not isinstance(body, Mapping) or not isinstance(body.get("model"), str):
+            raise InvalidRequest("the body must be a JSON object with a string 'model'")
+        messages, max_tokens, seed = body.get("messages"), body.get("max_tokens"), body.get("seed")
+        if not isinstance(messages, list):
+            raise InvalidRequest("'messages' must be a list")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+            raise InvalidRequest("max_tokens: an integer >= 1 is required")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise InvalidRequest("'seed' must be an integer")
+        try:
+            tool_names = tuple(str(t["name"]) for t in body.get("tools") or [])
+        except (TypeError, KeyError):
+            raise InvalidRequest("'tools' must be a list of {'name': ..., 'input_schema': {...}}") from None
+        choice = body.get("tool_choice")
+        choice = choice if isinstance(choice, Mapping) else {}
+        tool_choice: object = None  # auto and any: the first tool (or the `tool_call` field's)
+        if choice.get("type") == "none":
+            tool_choice = "none"
+        elif choice.get("type") == "tool":
+            tool_choice = {"type": "function", "function": {"name": choice.get("name")}}
+        return cls(chat=True, model=body["model"], stream=body.get("stream") is True, include_usage=False,
+                   max_tokens=max_tokens, prompt_tokens=_words(messages) + _words(body.get("system")),
+                   tool_names=tool_names, tool_choice=tool_choice, seed=seed)
 
 
 _WORD_TOKEN = re.compile(r"\s*\S+\s*|\s+")

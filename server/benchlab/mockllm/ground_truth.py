@@ -19,7 +19,7 @@ A `GET /v1/models` writes everything queued before it answers: a barrier for rea
     ttft_ms, gaps_ms    the drawn time to first token and per-token gaps actually used (gaps_ms[j] separates
                         token j from token j+1 across the reasoning and answer phases)
     prompt_tokens, reasoning_tokens, content_tokens, tool_call_tokens, completion_tokens, finish_reason
-    fault               null | "429" | "500" | "disconnect" | "stall"
+    fault               null | "429" | "500" | "disconnect" | "stall" | "overloaded"
     answer_source       null | "header" (the `answer` behaviour field: header, model name or server default) |
                         "key" (the --answer-key entry of the prompt): a known answer was selected
     correct             null (no answer selected) | whether the answer was the correct one (answers.py)
@@ -27,11 +27,12 @@ A `GET /v1/models` writes everything queued before it answers: a barrier for rea
                         not in judge mode
     verdict_malformed   null (not judge mode) | whether an unparseable verdict was sent (judge_malformed_rate)
     status              HTTP status sent (null if the connection was dropped before any header)
-    outcome             completed | error (4xx/5xx answered) | disconnected (disconnect fault) |
+    outcome             completed | error (4xx/5xx answered, or an Anthropic stream ended by an error event) |
+                        disconnected (disconnect fault) |
                         client_closed (the client went away first, e.g. during a stall)
     error               the error message sent, if any
     events              columns, one entry per write: kind (role | reasoning | content | tool_call | finish |
-                        usage | done | response | disconnect), tokens, due_ns (absolute, stalls included),
+                        usage | done | response | disconnect | error), tokens, due_ns (absolute, stalls included),
                         send_ns (just before the write call) and write_ns (right after it returned; for
                         "disconnect" the abort). On loopback the kernel wakes the reader inside the write
                         call, so a client may see the bytes before write_ns: the truth is [send_ns, write_ns].

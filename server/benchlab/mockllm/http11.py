@@ -44,8 +44,11 @@ class _BadHttp(Exception):
         self.status = status
 
 
+_PHRASES = {**{status.value: status.phrase for status in HTTPStatus}, 529: "Site Overloaded"}  # 529: Anthropic's
+
+
 def http_head(status: int, headers: Sequence[tuple[str, str]]) -> bytes:
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", *(f"{k}: {v}" for k, v in headers), "", ""]
+    lines = [f"HTTP/1.1 {status} {_PHRASES[status]}", *(f"{k}: {v}" for k, v in headers), "", ""]
     return "\r\n".join(lines).encode("latin-1")
 
 

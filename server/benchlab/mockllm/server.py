@@ -1,4 +1,5 @@
-"""The mock server: a minimal HTTP/1.1 server on asyncio protocols that paces OpenAI responses precisely.
+"""The mock server: a minimal HTTP/1.1 server on asyncio protocols that paces OpenAI (and Anthropic) responses
+precisely.
 
 Why not Starlette/uvicorn: every streamed event must leave at its due time with one write each, and the
 server must stay cheap at hundreds of concurrent streams. A protocol-level server writes each SSE event as
@@ -20,7 +21,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from benchlab.mockllm import anthropic
 from benchlab.mockllm.answers import AnswerKey, answer_reply, load_answer_key, prompt_of
+from benchlab.mockllm.anthropic import MESSAGES_PATH, OVERLOADED_STATUS, AnthropicWire
 from benchlab.mockllm.behaviour import (
     Behaviour,
     InvalidRequest,
@@ -37,6 +40,7 @@ from benchlab.mockllm.pacer import Pacer, monotonic_ns
 from benchlab.mockllm.wire import Wire, error_body
 
 LOG_SLICE_EVERY_S, LOG_SLICE_NS = 0.005, 250_000  # ground-truth writing takes at most 5 % of a core
+OVERLOADED = "Overloaded (mock fault overloaded)"
 
 
 class Exchange:
@@ -45,10 +49,13 @@ class Exchange:
     def __init__(self, server: MockLLMServer, conn: Connection, request: Request, plan: Plan,
                  record: RequestRecord) -> None:
         self.server, self.conn, self.request, self.plan, self.record = server, conn, request, plan, record
-        self.wire = Wire(plan, record.request_index)
+        self.anthropic = request.path == MESSAGES_PATH
+        self.wire = (AnthropicWire if self.anthropic else Wire)(plan, record.request_index)
         self.index = self.shift_ns = self.due_ns = 0
         self.data = b""
-        stops = plan.fault in ("disconnect", "stall")
+        # Anthropic reports being overloaded mid-stream with an error event; everywhere else it is a status.
+        self.overload_in_stream = plan.fault == "overloaded" and self.anthropic and plan.params.stream
+        stops = plan.fault in ("disconnect", "stall") or self.overload_in_stream
         self.fault_at = min(plan.behaviour.fault_after_events, len(plan.events) - 1) if stops else -1
         self.done = False
         conn.on_close = self._client_closed
@@ -64,6 +71,10 @@ class Exchange:
             self.server.send_error(self.conn, self.request, self.record, 500,
                                    "The server had an error while processing your request (mock fault 500)",
                                    "server_error")
+        elif plan.fault == "overloaded" and not self.overload_in_stream:
+            self.server.send_error(self.conn, self.request, self.record,
+                                   OVERLOADED_STATUS if self.anthropic else 503, OVERLOADED, "server_error",
+                                   "overloaded")
         else:
             if plan.params.stream:
                 self.conn.write(http_head(200, [("content-type", "text/event-stream; charset=utf-8"),
@@ -77,20 +88,23 @@ class Exchange:
         measured after a 10 ms idle gap, rendering at the due time made the write ~70 µs late."""
         event = self.plan.events[self.index]
         self.due_ns = self.request.arrival_ns + event.due_ns + self.shift_ns
-        if self.plan.params.stream:
-            self.data = self.wire.event(event)
-        else:
-            self.data = json_response(200, self.wire.body(), response_headers(self.request, self.record.request_id))
         if self.index == self.fault_at:
             self.fault_at = -1
             if self.plan.fault == "disconnect":
                 self.server.pacer.call_at(self.due_ns, self._disconnect)
+                return
+            if self.plan.fault == "overloaded":
+                self.server.pacer.call_at(self.due_ns, self._overloaded)
                 return
             stall_ms = self.plan.behaviour.stall_ms
             if stall_ms is None:
                 return  # stalled until the client gives up
             self.shift_ns = round(stall_ms * 1e6)
             self.due_ns += self.shift_ns
+        if self.plan.params.stream:
+            self.data = self.wire.event(event)
+        else:
+            self.data = json_response(200, self.wire.body(), response_headers(self.request, self.record.request_id))
         self.server.pacer.call_at(self.due_ns, self._write)
 
     def _write(self) -> None:
@@ -118,6 +132,20 @@ class Exchange:
         self.record.add_event("disconnect", 0, self.due_ns, sent, now)
         self._end("disconnected", now, keep_alive=False)
 
+    def _overloaded(self) -> None:
+        """The stream ends with Anthropic's overloaded_error event instead of this event and the rest."""
+        if self.done:
+            return
+        assert isinstance(self.wire, AnthropicWire)
+        data = self.wire.error_event(OVERLOADED)
+        sent = monotonic_ns()
+        taken = self.conn.write(data)
+        now = monotonic_ns()
+        self.record.add_event("error", 0, self.due_ns, sent, now)
+        self.record.buffered_writes += not taken
+        self.record.error = OVERLOADED
+        self._end("error", now, keep_alive=True)
+
     def _client_closed(self) -> None:
         self._end("client_closed", monotonic_ns(), keep_alive=False)
 
@@ -130,15 +158,16 @@ class Exchange:
         self.conn.end_response(keep_alive and self.request.keep_alive)
 
 
-ROUTES = {"/v1/models": "GET", "/v1/chat/completions": "POST", "/v1/completions": "POST"}
+ROUTES = {"/v1/models": "GET", "/v1/chat/completions": "POST", "/v1/completions": "POST", MESSAGES_PATH: "POST"}
 
 
 class UnknownModel(InvalidRequest):
-    """The model name's base is not served (404, like OpenAI)."""
+    """The model name's base is not served (404, like OpenAI and Anthropic)."""
 
 
 class MockLLMServer:
-    """The synthetic OpenAI-compatible server (see the package docstring); one asyncio loop, one process.
+    """The synthetic OpenAI-compatible (and Anthropic) server (see the package docstring); one asyncio loop, one
+    process.
 
     Request ordinals, fault_times counters and the ground-truth log live in this object, which is why the
     server does not fork workers: determinism and one exact log matter more here than throughput.
@@ -237,7 +266,10 @@ class MockLLMServer:
             raise InvalidRequest(f"the body and X-Mock-Behaviour must be JSON: {exc}") from None
         if not isinstance(header, dict):
             raise InvalidRequest("X-Mock-Behaviour must be a JSON object")
-        params = RequestParams.from_body(body, chat)
+        if request.path == MESSAGES_PATH:
+            params = RequestParams.from_anthropic_body(body)
+        else:
+            params = RequestParams.from_body(body, chat)
         record.model, record.stream, record.seed = params.model, params.stream, params.seed
         base, overrides = parse_model_name(params.model)
         if base not in self.models:
@@ -263,9 +295,12 @@ class MockLLMServer:
 
     def send_error(self, conn: Connection, request: Request, record: RequestRecord, status: int, message: str,
                    kind: str, code: str | None = None, headers: Sequence[tuple[str, str]] = ()) -> None:
-        """Answer a completion request with an OpenAI-style error at once, and log it."""
+        """Answer a completion request with an error at once (in the format of its API), and log it."""
         record.error = message
-        body = error_body(message, kind, code)
+        if request.path == MESSAGES_PATH:
+            body = anthropic.error_body(status, message)
+        else:
+            body = error_body(message, kind, code)
         data = json_response(status, body, [*headers, *response_headers(request, record.request_id)])
         sent = monotonic_ns()
         taken = conn.write(data)

@@ -28,7 +28,8 @@ _DONE = _chunk("[DONE]") + b"0\r\n\r\n"  # the last event and the end of the chu
 _FIRST_CALL = [0]  # where each tool call starts among the tool-call tokens: one call
 
 
-def _words(prefix: str, start: int, count: int) -> str:
+def token_words(prefix: str, start: int, count: int) -> str:
+    """Tokens `prefix{start}` ... of the default answer (`tok`) or reasoning (`think`), each with its space."""
     return "".join(f"{prefix}{i} " for i in range(start, start + count))
 
 
@@ -67,7 +68,7 @@ class Wire:
 
     def _delta(self, event: Event) -> str:
         if event.kind == "reasoning":
-            fields = f'"reasoning_content":"{_words("think", event.start, event.tokens)}"'
+            fields = f'"reasoning_content":"{token_words("think", event.start, event.tokens)}"'
         elif event.kind == "content":
             fields = f'"content":"{self._content(event)}"'
         elif event.kind == "tool_call":
@@ -82,39 +83,48 @@ class Wire:
     def _content(self, event: Event) -> str:
         """The event's content tokens as the inside of a JSON string."""
         if self._escaped is None:
-            return _words("tok", event.start, event.tokens)
+            return token_words("tok", event.start, event.tokens)
         return "".join(self._escaped[event.start:event.start + event.tokens])
 
     def _call_id(self, index: int) -> str:
         return self.tool_call_id if index == 0 else f"{self.tool_call_id}_{index}"
 
-    def _tool_delta(self, event: Event) -> dict[str, object]:
+    def _tool_part(self, event: Event) -> tuple[int, bool, str]:
+        """Which call a tool-call event belongs to, whether it opens that call (id and name), and the arguments
+        fragments it carries."""
         index = bisect.bisect_right(self._call_starts, event.start) - 1  # 0 unless several calls
         call, start = self.plan.tool_calls[index], event.start - self._call_starts[index]
         fragments = "".join(call.fragment(i - 1) for i in range(max(start, 1), start + event.tokens))
-        if start:
+        return index, not start, fragments
+
+    def _tool_delta(self, event: Event) -> dict[str, object]:
+        index, opens, fragments = self._tool_part(event)
+        if not opens:
             return {"index": index, "function": {"arguments": fragments}}
         return {"index": index, "id": self._call_id(index), "type": "function",
-                "function": {"name": call.name, "arguments": fragments}}
+                "function": {"name": self.plan.tool_calls[index].name, "arguments": fragments}}
 
     def usage(self) -> dict[str, object]:
         prompt, completion = self.params.prompt_tokens, self.plan.completion_tokens
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
                 "completion_tokens_details": {"reasoning_tokens": self.plan.reasoning_tokens}}
 
+    def answer_text(self) -> str:
+        """The whole content of the answer (its known text, or the `tok{i}` words)."""
+        if self.plan.text is None:
+            return token_words("tok", 0, self.plan.content_tokens)
+        return "".join(self.plan.text.tokens[:self.plan.content_tokens])
+
     def body(self) -> bytes:
         """The whole non-streaming response."""
         plan = self.plan
-        if plan.text is None:
-            content = _words("tok", 0, plan.content_tokens)
-        else:
-            content = "".join(plan.text.tokens[:plan.content_tokens])
+        content = self.answer_text()
         if not self.params.chat:
             choice: dict[str, object] = {"text": content, "index": 0, "logprobs": None}
         else:
             message: dict[str, object] = {"role": "assistant", "content": None if plan.tool_calls else content}
             if plan.reasoning_tokens:
-                message["reasoning_content"] = _words("think", 0, plan.reasoning_tokens)
+                message["reasoning_content"] = token_words("think", 0, plan.reasoning_tokens)
             if plan.tool_calls:
                 message["tool_calls"] = [{"id": self._call_id(i), "type": "function", "function": {
                     "name": call.name, "arguments": call.arguments}} for i, call in enumerate(plan.tool_calls)]

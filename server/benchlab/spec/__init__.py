@@ -87,9 +87,11 @@ Rules worth knowing:
 - Templates: `{{name}}` or `{{ name }}`, nothing else; each prompt's placeholders must be in every item's
   vars. A non-string var is rendered as JSON. Items with `messages` need a chat prompt.
 - Retries are off by default (max_attempts 1): a benchmark should see failures, not hide them.
-- transport: `litellm` sends through litellm; `direct` uses benchlab's own HTTP client, for endpoints that
-  speak OpenAI's chat-completions API (precise timing, no per-chunk overhead) and needs api_base; `auto` is
-  direct for OpenAI-compatible types (OPENAI_COMPATIBLE_TYPES) with api_base set, else litellm.
+- transport: `litellm` sends through litellm; `direct` uses benchlab's own HTTP client (precise timing, no
+  per-chunk overhead) and needs api_base: Anthropic's Messages API for `type: anthropic`
+  (ANTHROPIC_MESSAGES_TYPES; api_base is the API root, e.g. https://api.anthropic.com), OpenAI's
+  chat-completions API for any other type; `auto` is direct for OpenAI-compatible types
+  (OPENAI_COMPATIBLE_TYPES) and Anthropic with api_base set, else litellm.
 - `dataset.file` is read relative to the spec file's folder (or `base_dir`); a spec given as text or a
   dict without base_dir cannot name a file (a spec from the API must not read the server's files).
 - A literal api_key never appears in repr, str, error messages or `to_dict()` snapshots (it is omitted, so a
@@ -113,6 +115,7 @@ from typing import Any
 
 from benchlab.spec.load import load_spec
 from benchlab.spec.model import (
+    ANTHROPIC_MESSAGES_TYPES,
     MIN_REQUESTS_FOR_ERROR_RATE,
     OPENAI_COMPATIBLE_TYPES,
     PLACEHOLDER,
@@ -139,8 +142,8 @@ from benchlab.spec.model import (
 from benchlab.spec.params import describe_params
 
 __all__ = [
-    "MIN_REQUESTS_FOR_ERROR_RATE", "OPENAI_COMPATIBLE_TYPES", "DatasetItem", "DatasetSpec", "EvaluationSpec",
-    "EvaluatorSpec", "ExperimentSpec", "GateOptionsSpec", "GateSpec",
+    "ANTHROPIC_MESSAGES_TYPES", "MIN_REQUESTS_FOR_ERROR_RATE", "OPENAI_COMPATIBLE_TYPES", "DatasetItem",
+    "DatasetSpec", "EvaluationSpec", "EvaluatorSpec", "ExperimentSpec", "GateOptionsSpec", "GateSpec",
     "LoadProfile", "LoadSpec", "ModelSpec", "PromptMessage", "PromptSpec", "ProviderSpec", "ProviderTransport",
     "RetrySpec", "SLOSpec", "Secret",
     "SpecError", "describe_params", "grid_combinations", "load_spec", "params_hash", "render_messages",

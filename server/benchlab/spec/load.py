@@ -190,7 +190,8 @@ def _providers(top: Section) -> tuple[ProviderSpec, ...]:
         if provider.api_key is not None and section.has("api_key_env"):
             section.report("api_key", "give api_key_env or api_key, not both")
         if provider.transport is ProviderTransport.DIRECT and not section.has("api_base"):
-            section.report("transport", "direct needs api_base (an OpenAI-compatible endpoint)")
+            section.report("transport",
+                           "direct needs api_base (an OpenAI-compatible endpoint, or Anthropic's API root)")
         located.append((path, provider))
     check_unique(top.problems, [(f"{path}.name", provider.name) for path, provider in located], "provider name")
     return tuple(provider for _, provider in located)

@@ -31,6 +31,8 @@ OPENAI_COMPATIBLE_TYPES = frozenset({
     "deepinfra", "deepseek", "fireworks_ai", "groq", "together_ai", "cerebras", "sambanova", "xai",
     "nvidia_nim", "perplexity",
 })
+# Provider types that speak Anthropic's Messages API, which benchlab's direct client also speaks.
+ANTHROPIC_MESSAGES_TYPES = frozenset({"anthropic"})
 
 
 class LoadProfile(StrEnum):
@@ -51,9 +53,9 @@ class LoadProfile(StrEnum):
 class ProviderTransport(StrEnum):
     """How a provider's requests are sent (`providers[].transport`)."""
 
-    AUTO = "auto"        # direct for an OpenAI-compatible provider with an api_base, else litellm
+    AUTO = "auto"        # direct for an OpenAI-compatible or Anthropic provider with an api_base, else litellm
     LITELLM = "litellm"
-    DIRECT = "direct"    # benchlab's own HTTP client (precise timing)
+    DIRECT = "direct"    # benchlab's own HTTP client (precise timing): OpenAI's API, or Anthropic's for its types
 
 
 class SpecError(InvalidInputError):
@@ -107,10 +109,14 @@ class ProviderSpec:
 
     @property
     def resolved_transport(self) -> ProviderTransport:
-        """DIRECT or LITELLM: what AUTO means for this provider (see the module doc of `spec`)."""
+        """DIRECT or LITELLM: what AUTO means for this provider (see the module doc of `spec`).
+
+        AUTO is DIRECT when benchlab's own client speaks the provider's API (OpenAI-compatible types, and
+        Anthropic's Messages API) and an api_base says where; everything else goes through litellm.
+        """
         if self.transport is not ProviderTransport.AUTO:
             return self.transport
-        if self.type in OPENAI_COMPATIBLE_TYPES and self.api_base:
+        if self.api_base and (self.type in OPENAI_COMPATIBLE_TYPES or self.type in ANTHROPIC_MESSAGES_TYPES):
             return ProviderTransport.DIRECT
         return ProviderTransport.LITELLM
 
