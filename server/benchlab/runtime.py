@@ -82,9 +82,7 @@ class Runtime:
 
     def start_workers(self) -> None:
         """The settings' number of embedded run-queue workers (`BENCHLAB_WORKERS`), and the orphan sweeper."""
-        self.runs.start_workers(self.settings.workers, slots=self.settings.worker_slots,
-                                max_runs_per_project=self.settings.max_runs_per_project,
-                                heartbeat_timeout_s=self.settings.worker_heartbeat_timeout_s)
+        self.runs.start_workers(self.settings.workers, self.settings)
 
     async def start_ingest(self) -> None:
         """The buffered writers behind the ingest endpoint (one per table), spooling under the data dir."""

@@ -18,7 +18,7 @@ import socket
 from benchlab.client.local_server import read_server_file
 from benchlab.config import Settings, redact_url
 from benchlab.engine.deps import EngineDeps
-from benchlab.engine.worker import OrphanSweeper, Worker
+from benchlab.engine.run_manager import RunManager
 from benchlab.errors import BenchlabError
 from benchlab.realtime.hub import Hub
 from benchlab.realtime.relayed_hub import RelayedHub
@@ -49,9 +49,7 @@ async def work(settings: Settings, count: int) -> None:
         await hub.start()
         # Its own spool folder: a worker on the data dir of a serve must not replay the server's batches.
         deps = EngineDeps(pg, clickhouse, hub, settings.data_dir / "worker", secrets)
-        workers = [Worker(deps, settings.worker_slots, settings.max_runs_per_project,
-                          settings.worker_heartbeat_timeout_s) for _ in range(count)]
-        await _run(workers, OrphanSweeper(deps, settings.worker_heartbeat_timeout_s), settings, server_url)
+        await _run(RunManager(deps), count, settings, server_url)
     finally:
         await hub.stop()
         await clickhouse.close()
@@ -60,7 +58,8 @@ async def work(settings: Settings, count: int) -> None:
         await pg.close()
 
 
-async def _run(workers: list[Worker], sweeper: OrphanSweeper, settings: Settings, server_url: str | None) -> None:
+async def _run(manager: RunManager, count: int, settings: Settings, server_url: str | None) -> None:
+    """The workers (and the orphan sweeper) of `serve`'s own kind, until a stop signal; then the hand-back."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
@@ -71,21 +70,16 @@ async def _run(workers: list[Worker], sweeper: OrphanSweeper, settings: Settings
             os._exit(128 + signum)
         stopping.set()
         log.info("stopping: no more claims; handing the runs executing here back to the queue")
-        for worker in workers:
-            worker.stop()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop, signum)
-    sweeping = asyncio.create_task(sweeper.run())
-    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    manager.start_workers(count, settings)
     target = f"through {server_url}" if server_url else redact_url(settings.effective_clickhouse_url)
-    print(f"benchlab worker ready: {len(workers)} worker(s) x {settings.worker_slots} slot(s), rows {target}",
-          flush=True)
+    print(f"benchlab worker ready: {count} worker(s) x {settings.worker_slots} slot(s), rows {target}", flush=True)
     try:
-        await asyncio.gather(*tasks)
+        await stopping.wait()
+        await manager.stop_workers()
     finally:
-        sweeping.cancel()
-        await asyncio.gather(sweeping, return_exceptions=True)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     print("benchlab worker stopped", flush=True)

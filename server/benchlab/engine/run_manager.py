@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable
 from uuid import UUID
 
+from benchlab.config import Settings
 from benchlab.engine.deps import EngineDeps
 from benchlab.engine.scoring_pass import ScoringPass
 from benchlab.engine.worker import OrphanSweeper, Worker
@@ -28,38 +29,34 @@ class RunManager:
         self._deps = deps
         self._scoring: dict[UUID, asyncio.Task[None]] = {}
         self.workers: list[Worker] = []
-        self._background: list[asyncio.Task[None]] = []
+        self._working: list[asyncio.Task[None]] = []
+        self._sweeping: asyncio.Task[None] | None = None
 
-    def start_workers(self, count: int, *, slots: int = 1, max_runs_per_project: int = 0,
-                      heartbeat_timeout_s: float = 15.0) -> None:
-        """Start `count` queue workers in this process, and the orphan sweeper (which runs with none too)."""
-        sweeper = OrphanSweeper(self._deps, heartbeat_timeout_s)
-        self._background.append(asyncio.create_task(sweeper.run(), name="orphan-sweeper"))
+    def start_workers(self, count: int, settings: Settings) -> None:
+        """Start `count` queue workers in this process (slots, per-project limit and heartbeat timeout from
+        `settings`), and the orphan sweeper, which runs with none too."""
+        timeout_s = settings.worker_heartbeat_timeout_s
+        self._sweeping = asyncio.create_task(OrphanSweeper(self._deps, timeout_s).run(), name="orphan-sweeper")
         for _ in range(count):
-            worker = Worker(self._deps, slots, max_runs_per_project, heartbeat_timeout_s)
+            worker = Worker(self._deps, settings.worker_slots, settings.max_runs_per_project, timeout_s)
             self.workers.append(worker)
-            self._background.append(asyncio.create_task(worker.run(), name=f"worker-{worker.name}"))
+            self._working.append(asyncio.create_task(worker.run(), name=f"worker-{worker.name}"))
 
     async def stop_workers(self) -> None:
         """Stop claiming; runs executing here are handed back to the queue."""
         for worker in self.workers:
             worker.stop()
-        tasks, self._background = self._background, []
-        for task in tasks:
-            if task.get_name() == "orphan-sweeper":
-                task.cancel()
+        tasks, self._working, self.workers = self._working, [], []
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            tasks.append(self._sweeping)
+            self._sweeping = None
         await asyncio.gather(*tasks, return_exceptions=True)
-        self.workers = []
 
     def score(self, run: RunRecord, spec: ExperimentSpec, pass_id: UUID) -> None:
         """Execute a queued scoring pass in the background (scoreRun)."""
         scoring = ScoringPass(self._deps, run, spec, pass_id)
         self._scoring[pass_id] = asyncio.create_task(self._execute_pass(scoring), name=f"scoring-{pass_id}")
-
-    async def wait_for_pass(self, pass_id: UUID) -> None:
-        """Until the pass's task ends (tests)."""
-        if pass_id in self._scoring:
-            await asyncio.gather(self._scoring[pass_id], return_exceptions=True)
 
     def cancel(self, run_id: UUID) -> None:
         """Stop sending new requests of a run executing here (no-op for runs executing elsewhere)."""

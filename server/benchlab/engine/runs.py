@@ -73,8 +73,7 @@ async def cancel_run(deps: EngineDeps, run_id: UUID) -> RunState:
                                 "cancelled", status=status.upper())
         status = await runs.request_cancel(conn, run_id) or status
         if status is RunState.CANCELLED:
-            await run_queue.cancel_job(deps.pg, await conn.fetchval("SELECT queue_job_id FROM runs WHERE id = $1",
-                                                                    run_id))
+            await run_queue.cancel_job(deps.pg, await run_queue.queue_job_of(conn, run_id))
     if status in FINISHED:  # it finished between our read and our update
         raise ConflictError(f"the run is {status}; it finished before it could be cancelled", status=status.upper())
     return status

@@ -23,12 +23,10 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from uuid import UUID
 
 from pgqueuer.domain.models import Job
 from pgqueuer.domain.types import JobId, QueueManagerId
-from pgqueuer.queries import Queries
 
 from benchlab.engine.deps import EngineDeps
 from benchlab.engine.runner import RunExecutor
@@ -54,8 +52,7 @@ class Worker:
     _stopping: bool = False
     _queue_down: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
-    claims: int = 0  # runs started here (tests, logs)
-    last_claim_latency_s: float | None = None  # queued → claimed here, for the last claimed run
+    claims: int = 0  # runs started here (tests)
 
     async def run(self) -> None:
         """Claim and execute runs until `stop()`; then hand back what is still executing."""
@@ -87,10 +84,6 @@ class Worker:
             if executor.run_id == run_id:
                 executor.cancel()
 
-    @property
-    def executing(self) -> list[UUID]:
-        return [executor.run_id for executor, _ in self._active.values()]
-
     async def _claim_safely(self) -> bool:
         """Take one job if there is one; True when one was taken (started or given back). PostgreSQL failing
         between the pick and the claim gives the job back, or it would hold one of this worker's slots."""
@@ -110,7 +103,7 @@ class Worker:
             log.warning("worker %s: could not claim the run of job %s (%s); giving the job back", self.name, job.id,
                         exc)
             with contextlib.suppress(Exception):
-                await run_queue.queue(self.deps.pg).retry_job(job, timedelta(seconds=POLL_S), None)
+                await run_queue.give_back(self.deps.pg, job, POLL_S)
             return False
 
     async def _claim(self, job: Job) -> bool:
@@ -120,15 +113,13 @@ class Worker:
             if project_id is not None and self.max_runs_per_project:
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", str(project_id))
                 if await run_queue.in_flight_in_project(conn, project_id, run_id) >= self.max_runs_per_project:
-                    await Queries.from_asyncpg_connection(conn).retry_job(  # type: ignore[arg-type]
-                        job, timedelta(seconds=PROJECT_LIMIT_RETRY_S), None)
+                    await run_queue.give_back(conn, job, PROJECT_LIMIT_RETRY_S)
                     return True
             claim = await run_queue.claim_run(conn, run_id, process_owner()) if project_id else None
         if claim is None:  # cancelled, finished or deleted while it waited
             await run_queue.finish_job(self.deps.pg, job)
             return True
         self.claims += 1
-        self.last_claim_latency_s = (job.updated - job.created).total_seconds()
         if claim.resumed:
             log.warning("worker %s: resuming run %s, whose worker stopped heartbeating (claim %d)", self.name,
                         run_id, claim.number)
@@ -161,7 +152,7 @@ class Worker:
         """Give a stopped run back to the queue: the same job, waiting again; the next worker resumes it."""
         async with self.deps.pg.acquire() as conn, conn.transaction():
             if await requeue_interrupted(conn, run_id):
-                await Queries.from_asyncpg_connection(conn).retry_job(job, timedelta(0), None)  # type: ignore[arg-type]
+                await run_queue.give_back(conn, job, 0)
                 log.info("worker %s: handed run %s back to the queue", self.name, run_id)
                 return
         await run_queue.finish_job(self.deps.pg, job)

@@ -36,7 +36,7 @@ from benchlab.auth.authenticator import bearer_credential
 from benchlab.auth.identity import IdentityKind
 from benchlab.auth.roles import Role
 from benchlab.auth.services import auth_of
-from benchlab.errors import BenchlabError, UnauthenticatedError
+from benchlab.errors import BenchlabError
 from benchlab.runtime import Runtime
 from benchlab.secrets import WORKER_TOKEN_PREFIX, verify_worker_token
 from benchlab.stores import ingest_batches, request_events, scores
@@ -234,9 +234,7 @@ async def _authenticate(request: Request, *, workers_only: bool) -> _Caller:
             raise _Refused(403, "this route serves workers only (a worker token minted from BENCHLAB_SECRET_KEY)")
         client = request.client.host if request.client else None
         identity = await auth_of(request).authenticator.from_bearer(credential, client)
-    except (UnauthenticatedError, BenchlabError) as exc:
-        if isinstance(exc, _Refused):
-            raise
+    except BenchlabError as exc:  # UnauthenticatedError among them: a wrong, expired or revoked credential
         raise _Refused(401, str(exc)) from None
     if identity.kind is not IdentityKind.API_KEY or identity.key_project_id is None or identity.key_role is None:
         raise _Refused(403, "ingest takes an API key (keys create, or createApiKey) or a worker token, not a session")

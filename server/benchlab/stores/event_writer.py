@@ -80,7 +80,6 @@ class EventWriter:
         self._store = store
         self._fence = fence
         self._insert_extra = {"relay_headers": relay_headers} if relay_headers else {}
-        self.rows_fenced = 0  # dropped: the run was taken over by another worker
         self._table = table
         self._columns = list(columns)
         self._spool = Spool(spool_dir)
@@ -231,7 +230,6 @@ class EventWriter:
             if self._healthy and self._ready:
                 batch = self._ready.popleft()
                 if not await self._fence_holds():
-                    self.rows_fenced += len(batch.rows)
                     log.warning("%s: dropped %d rows: the run was taken over by another worker", self._caller,
                                 len(batch.rows))
                     self._settle(batch)

@@ -69,9 +69,17 @@ async def beat(pool: asyncpg.Pool, job_ids: list[JobId]) -> None:
         await queue(pool).update_heartbeat(job_ids)
 
 
-async def finish_job(pool: asyncpg.Pool, job: Job, handed_back: bool = False) -> None:
-    """The job is done with (the run ended, or was handed back and re-queued as a new job)."""
-    await queue(pool).log_jobs([(job, "canceled" if handed_back else "successful", None)])
+async def finish_job(pool: asyncpg.Pool, job: Job) -> None:
+    """The job is done with: its run ended (or no longer waits)."""
+    await queue(pool).log_jobs([(job, "successful", None)])
+
+
+async def give_back(executor: asyncpg.Pool | PgConnection, job: Job, delay_s: float) -> None:
+    """The job waits in the queue again after `delay_s` (no longer this worker's); on a connection, inside the
+    caller's transaction."""
+    queries = (Queries.from_asyncpg_pool(executor) if isinstance(executor, asyncpg.Pool)
+               else Queries.from_asyncpg_connection(executor))  # type: ignore[arg-type]  # a connection proxy
+    await queries.retry_job(job, timedelta(seconds=delay_s), None)
 
 
 async def cancel_job(pool: asyncpg.Pool, job_id: int | None) -> None:
@@ -103,6 +111,10 @@ async def claim_run(conn: PgConnection, run_id: UUID, worker: str) -> Claim | No
             "UPDATE runs SET claim = claim + 1, owner = $2, status = 'queued', heartbeat_at = now() WHERE id = $1 "
             "RETURNING claim", run_id, worker)
     return Claim(run_id, number, before == RunState.RUNNING.value)
+
+
+async def queue_job_of(conn: PgConnection, run_id: UUID) -> int | None:
+    return await conn.fetchval("SELECT queue_job_id FROM runs WHERE id = $1", run_id)
 
 
 async def holds_claim(conn: PgConnection, run_id: UUID, claim: int) -> bool:
