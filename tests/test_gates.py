@@ -8,6 +8,9 @@ values run on rows written directly to ClickHouse.
 
 Latencies: 100 ms to the first token (a 10 % tolerance is then 10 ms, well above the few milliseconds a busy
 machine adds to a p95), 200 requests per run (a p95 needs 200 per side) at concurrency 20.
+A stall of the whole machine (seen once on CI: +40 ms on one run's mean) really slows the run it lands on;
+the identical-runs test sets such runs aside by comparing each run with the mock's fixed schedule, and fails
+if more than a few are.
 """
 
 from __future__ import annotations
@@ -114,14 +117,46 @@ IDENTICAL_GATES: list[dict[str, Any]] = [
 ]
 
 
+PLANNED_TTFT_MS = 100  # FAST's time to first token, exact (no jitter)
+# A run measured further above the plan than this was disturbed: half the 10 ms tolerance for the mean, the
+# whole tolerance for the p95 (undisturbed runs measure 1-2 ms above on the mean, 3-7 ms on the p95).
+DISTURBED_MEAN_MS, DISTURBED_P95_MS = 5, 10
+MAX_DISTURBED = 5
+
+
+async def measured_overhead_ms(deps: EngineDeps, run: RunRecord) -> tuple[float, float]:
+    """How far the run's measured TTFTs (mean, p95) lie above what the mock was told to do."""
+    ttfts = sorted(row["ttft_ms"] for row in await event_rows(deps, run.id, "ttft_ms"))
+    return (sum(ttfts) / len(ttfts) - PLANNED_TTFT_MS,
+            ttfts[math.ceil(0.95 * len(ttfts)) - 1] - PLANNED_TTFT_MS)
+
+
+async def undisturbed_run(deps: EngineDeps, spec: dict[str, Any], disturbed: list[tuple[float, float]]) -> RunRecord:
+    """A run whose measurements match the mock's fixed schedule within DISTURBED_MEAN_MS / DISTURBED_P95_MS.
+
+    "Identical runs" means identical as measured: on a shared 2-core CI machine a stall of a few hundred ms
+    (another tenant, the host) lands on the 20 requests in flight and really makes that run slower, which a
+    gate must report. Such a run is set aside (and counted: more than MAX_DISTURBED fails the test, so a
+    systematically slow measurement cannot hide here); the gates' own statistics must not flap on the rest.
+    """
+    while True:
+        run = await run_spec(deps, spec)
+        overhead = await measured_overhead_ms(deps, run)
+        if overhead[0] <= DISTURBED_MEAN_MS and overhead[1] <= DISTURBED_P95_MS:
+            return run
+        disturbed.append(overhead)
+        assert len(disturbed) <= MAX_DISTURBED, f"runs measured this far above the mock's schedule: {disturbed}"
+
+
 async def test_identical_runs_pass_every_gate_twenty_times_in_a_row(engine_deps: EngineDeps,
                                                                       answer_key: Path) -> None:
+    disturbed: list[tuple[float, float]] = []
     with run_mock_llm(answer_key=answer_key) as mock:
         spec = gated_spec(mock.base_url, FAST + "&accuracy=0.8", IDENTICAL_GATES)
-        baseline = await run_spec(engine_deps, spec)
+        baseline = await undisturbed_run(engine_deps, spec, disturbed)
         reports = []
         for _ in range(20):
-            candidate = await run_spec(engine_deps, spec)
+            candidate = await undisturbed_run(engine_deps, spec, disturbed)
             reports.append(await gate(engine_deps, spec, candidate, baseline))
     expected_passes = sum(answers_correctly(0, question(n), "mock-llm", 0.8) for n in range(ITEMS))
     for report in reports:
