@@ -40,7 +40,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from api_fanout import fan_out, print_fan_out
+from api_fanout import Target, fan_out, print_fan_out
 from api_server import RUN_BY_ID_SQL
 from api_stack import Stack, running_stack
 from benchlab.api.ids import decode_global_id
@@ -274,7 +274,7 @@ def main() -> None:
               flush=True)
         asyncio.run(small_query(stack, requests, args.concurrency))
         asyncio.run(latency_series(stack, series_requests, events))
-        result = asyncio.run(fan_out(stack, subscribers, args.client_procs, messages, args.interval))
+        result = asyncio.run(fan_out(Target.of_stack(stack), subscribers, args.client_procs, messages, args.interval))
         print_fan_out(result, subscribers, args.client_procs, messages, args.interval)
     print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
 

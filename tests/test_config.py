@@ -39,6 +39,7 @@ def test_external_urls_are_used(tmp_path: Path) -> None:
     ("BENCHLAB_PORT", "70000", "out of range"),
     ("BENCHLAB_LOG_FORMAT", "xml", "text, json"),
     ("BENCHLAB_CLICKHOUSE_DATABASE", "drop table;", "not a valid database name"),
+    ("BENCHLAB_SHARED_SUBSCRIPTIONS", "sometimes", "not a boolean"),
 ])
 def test_bad_values_name_the_variable(tmp_path: Path, variable: str, value: str, hint: str) -> None:
     with pytest.raises(ConfigError) as raised:
@@ -46,6 +47,12 @@ def test_bad_values_name_the_variable(tmp_path: Path, variable: str, value: str,
     message = str(raised.value)
     assert message.startswith(f"{variable}: ")
     assert hint in message
+
+
+def test_shared_subscriptions_are_on_unless_switched_off(tmp_path: Path) -> None:
+    base = {"BENCHLAB_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(base).shared_subscriptions
+    assert not Settings.from_env({**base, "BENCHLAB_SHARED_SUBSCRIPTIONS": "false"}).shared_subscriptions
 
 
 def test_errors_never_show_passwords(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 from benchlab.api.endpoint import GraphQLEndpoint
 from benchlab.api.graphiql import ASSETS_PATH, serve_asset
 from benchlab.api.schema import QueryLimits, build_schema
+from benchlab.api.shared_feeds import SharedFeeds
 from benchlab.auth.local_cli import LocalCliCredential
 from benchlab.auth.origin import OriginCheckMiddleware
 from benchlab.auth.routes import auth_routes
@@ -53,6 +54,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None,
         app.state.runtime = opened
         app.state.auth = AuthServices(opened, local_cli)
         graphql.follow_access_changes(app.state.auth)
+        app.state.shared_feeds = None
+        if opened.settings.shared_subscriptions:
+            app.state.shared_feeds = SharedFeeds(opened.hub, schema._schema, schema.execution_context_class)
+            graphql.share_live_results(app.state.shared_feeds)
         await opened.start_ingest()
         opened.start_workers()
         try:

@@ -77,6 +77,7 @@ class Settings:
     worker_slots: int = 1             # measuring runs one worker executes at once
     max_runs_per_project: int = 0     # runs of one project executing at once, across workers; 0 = no limit
     worker_heartbeat_timeout_s: float = 15.0  # a claim whose heartbeat is this old is taken over
+    shared_subscriptions: bool = True  # run feeds executed once per distinct operation (api/shared_feeds.py)
     server_url: str | None = None     # a worker without ClickHouse sends its rows to this server's ingest
     ingest_max_bytes: int = 32 * 1024 * 1024
     ingest_max_rows: int = 100_000
@@ -175,6 +176,8 @@ class Settings:
             graphiql_assets=_graphiql_assets(get("BENCHLAB_GRAPHIQL_ASSETS")),
             clickhouse_cluster=_cluster(get("BENCHLAB_CLICKHOUSE_CLUSTER")),
             clickhouse_sharded=_sharded(get("BENCHLAB_CLICKHOUSE_SHARDED"), get("BENCHLAB_CLICKHOUSE_CLUSTER")),
+            shared_subscriptions=_bool("BENCHLAB_SHARED_SUBSCRIPTIONS",
+                                       get("BENCHLAB_SHARED_SUBSCRIPTIONS")) is not False,
             workers=_int("BENCHLAB_WORKERS", get("BENCHLAB_WORKERS"), 1, 0, 64),
             worker_slots=_int("BENCHLAB_WORKER_SLOTS", get("BENCHLAB_WORKER_SLOTS"), 1, 1, 64),
             max_runs_per_project=_int("BENCHLAB_MAX_RUNS_PER_PROJECT", get("BENCHLAB_MAX_RUNS_PER_PROJECT"), 0, 0,

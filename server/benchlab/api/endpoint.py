@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
@@ -33,6 +34,7 @@ from benchlab.api.errors import ErrorCode
 from benchlab.api.graphiql import render_graphiql
 from benchlab.api.live_connections import ACCESS_REVOKED_CODE, LiveConnection, LiveConnections
 from benchlab.api.schema import BenchlabSchema
+from benchlab.api.shared_feeds import CURRENT_OPERATION, OperationSocket, SharedFeeds
 from benchlab.auth.authenticator import bearer_credential
 from benchlab.auth.cookies import ACCESS_COOKIE
 from benchlab.auth.identity import ANONYMOUS, IdentityKind
@@ -67,6 +69,13 @@ def close_reason(text: str) -> str:
 
 
 class WebSocketAdapter(ASGIWebSocketAdapter):
+    async def send_text(self, text: str) -> None:
+        """A frame encoded already (a shared feed's, api/shared_feeds.py); a vanished socket as strawberry says it."""
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
     async def close(self, code: int, reason: str) -> None:
         """Close once: a connection may be ended by an access change while strawberry closes it for its own
         reasons, and a closed (or vanished) socket cannot be closed again."""
@@ -88,6 +97,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle_connection_init(message)
         except ConnectionRefused as refused:
             await self.websocket.close(code=refused.code, reason=refused.reason)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """Let the run feeds send shared `next` frames of this operation themselves (api/shared_feeds.py)."""
+        feeds = self.view.shared_feeds if isinstance(self.view, GraphQLEndpoint) else None
+        if feeds is not None and isinstance(self.websocket, WebSocketAdapter):
+            CURRENT_OPERATION.set(OperationSocket(feeds, operation.id, operation.query, operation.operation_name,
+                                                  operation.variables, self.websocket.send_text))
+        await super().run_operation(operation)
 
     async def end(self, code: int, reason: str) -> None:
         """Stop every operation of this connection, then close the socket with `code` and `reason`."""
@@ -118,6 +135,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             keep_alive_interval=15,
         )
         self.live = LiveConnections()
+        self.shared_feeds: SharedFeeds | None = None
+
+    def share_live_results(self, feeds: SharedFeeds) -> None:
+        """Execute the run feeds' live messages once per distinct operation (called once per app)."""
+        self.shared_feeds = feeds
 
     def follow_access_changes(self, auth: AuthServices) -> None:
         """Re-check this endpoint's WebSocket connections whenever access changes (called once per app)."""

@@ -3,13 +3,18 @@
 Both subscribe to the realtime hub before reading the stored state, so nothing published in between is
 missed; a progress message older than the snapshot is skipped by its counters. Both end after the run's
 final status. Both mark the run's project as followed by their connection, so losing access to it ends them
-(api/live_connections.py).
+(api/live_connections.py). Over graphql-transport-ws their live messages come from a shared feed, executed
+once for every subscriber of the same operation and role, and are sent by the subscriber's own operation
+(api/shared_feeds.py); snapshots, replays and gap handling stay per subscriber.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
@@ -19,6 +24,7 @@ from benchlab.api.context import runtime_of
 from benchlab.api.live_connections import following
 from benchlab.api.node_lookup import load_required, reload
 from benchlab.api.permissions import require_role
+from benchlab.api.shared_feeds import CURRENT_OPERATION, PAYLOAD, OperationSocket, ToRoot
 from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
 from benchlab.api.types.requests import RequestEvent
 from benchlab.api.types.run_lists import RunStatus
@@ -43,24 +49,54 @@ def _snapshot(run: Run, *, gap: bool = False, missed: int = 0) -> RunProgressEve
                             phase="ended" if run.status in ENDED else "measuring")
 
 
-async def _still_visible(info: Info, run: Run) -> None:
+async def _still_visible(info: Info, run: Run) -> Role:
     """Called once the run's project is followed: an access change from now on reaches the connection's
     re-check, and one that landed since the permission check is seen here (its re-check reset the loaders)."""
-    await require_role(info, run.project_id, Role.VIEWER, "Run")
+    return await require_role(info, run.project_id, Role.VIEWER, "Run")
+
+
+@dataclass(frozen=True)
+class LiveMessages:
+    """The channel's messages for one subscriber; with `operation`, they carry a result to send as they are."""
+
+    messages: Subscription
+    operation: OperationSocket | None
+
+    async def send_shared(self, message: dict[str, Any]) -> bool:
+        """Send a shared result, if this is a shared feed and the message has one; False: execute it here."""
+        if self.operation is None or PAYLOAD not in message:
+            return False
+        await self.operation.send(message)
+        return True
+
+
+@asynccontextmanager
+async def _live(info: Info, channel: str, project_id: UUID, role: Role, to_root: ToRoot) -> AsyncIterator[LiveMessages]:
+    """The messages published on `channel` from now on: from a shared feed over graphql-transport-ws."""
+    operation = CURRENT_OPERATION.get()
+    if operation is None:
+        async with runtime_of(info).hub.subscribe(channel) as subscription:
+            yield LiveMessages(subscription, None)
+        return
+    async with operation.feeds.join(operation.key(channel, project_id, role), info.context, to_root) as member:
+        yield LiveMessages(member, operation)
+
+
+def _progress_event(message: dict[str, Any]) -> RunProgressEvent:
+    return RunProgressEvent.from_message(message, RunStatus.RUNNING)
 
 
 async def run_progress(info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunProgressEvent, None]:
     run: Run = await load_required(info, run_id, Run, "runId")
     with following(info, run.project_id):
-        await _still_visible(info, run)
-        hub = runtime_of(info).hub
-        async with hub.subscribe(progress_channel(run.db_id)) as subscription:
+        role = await _still_visible(info, run)
+        async with _live(info, progress_channel(run.db_id), run.project_id, role, _progress_event) as live:
             current = await reload(info, Run, run.db_id)
             yield _snapshot(current)
             if current.status in ENDED:
                 return
-            async for first in subscription:
-                for message in await _newest(subscription, first):
+            async for first in live.messages:
+                for message in await _newest(live.messages, first):
                     if is_gap(message):
                         # Messages were lost, possibly the final one: say so with the stored state, and end if
                         # the run ended meanwhile (otherwise this subscription would wait forever).
@@ -69,7 +105,8 @@ async def run_progress(info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunP
                         if stored.status in ENDED:
                             return
                         continue
-                    yield RunProgressEvent.from_message(message, RunStatus.RUNNING)
+                    if not await live.send_shared(message):
+                        yield _progress_event(message)
                     if message["status"] in ENDED:
                         return
 
@@ -104,18 +141,18 @@ async def run_requests(info: Info, run_id: strawberry.ID, replay: int) -> AsyncG
         raise InvalidInputError(f"replay must be between 0 and {MAX_REPLAY}", argument="replay")
     run: Run = await load_required(info, run_id, Run, "runId")
     with following(info, run.project_id):
-        await _still_visible(info, run)
-        hub = runtime_of(info).hub
-        async with hub.subscribe(feed_channel(run.db_id)) as subscription:
+        role = await _still_visible(info, run)
+        async with _live(info, feed_channel(run.db_id), run.project_id, role, _batch) as live:
             current = await reload(info, Run, run.db_id)
             if replay:
                 yield RunRequestsBatch(requests=await _replay(info, current, replay), gap=False, missed=0, replay=True)
             if current.status in ENDED:
                 return
-            async for message in subscription:
-                batch = _batch(message)
-                if batch is not None:
-                    yield batch
+            async for message in live.messages:
+                if is_gap(message) or not await live.send_shared(message):
+                    batch = _batch(message)
+                    if batch is not None:
+                        yield batch
                 if message.get("type") == "end":
                     return
                 if is_gap(message) and (await reload(info, Run, run.db_id)).status in ENDED:
