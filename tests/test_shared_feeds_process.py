@@ -106,3 +106,6 @@ async def test_a_socket_that_stops_reading_gets_a_gap_and_holds_back_no_one(tmp_
     assert len(stuck) < BATCHES
     kept = [b for b in stuck if not b["gap"]]
     assert all(b["requests"] and not b["missed"] for b in kept)
+    # `missed` counts requests (what its description promises), not the messages that carried them.
+    received = sum(len(b["requests"]) for b in kept)
+    assert sum(b["missed"] for b in stuck if b["gap"]) == BATCHES * PER_BATCH - received

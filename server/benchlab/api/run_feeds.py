@@ -33,7 +33,7 @@ from benchlab.auth.roles import Role
 from benchlab.engine.request_feed import feed_channel
 from benchlab.engine.runner import progress_channel
 from benchlab.errors import InvalidInputError
-from benchlab.realtime.subscription import Subscription, is_gap
+from benchlab.realtime.subscription import Subscription, Weigh, is_gap
 from benchlab.stores.runs import ENDED_STATES
 
 ENDED = ENDED_STATES
@@ -71,15 +71,22 @@ class LiveMessages:
 
 
 @asynccontextmanager
-async def _live(info: Info, channel: str, project_id: UUID, role: Role, to_root: ToRoot) -> AsyncIterator[LiveMessages]:
+async def _live(info: Info, channel: str, project_id: UUID, role: Role, to_root: ToRoot,
+                weigh: Weigh | None = None) -> AsyncIterator[LiveMessages]:
     """The messages published on `channel` from now on: from a shared feed over graphql-transport-ws."""
     operation = CURRENT_OPERATION.get()
     if operation is None:
-        async with runtime_of(info).hub.subscribe(channel) as subscription:
+        async with runtime_of(info).hub.subscribe(channel, weigh) as subscription:
             yield LiveMessages(subscription, None)
         return
-    async with operation.feeds.join(operation.key(channel, project_id, role), info.context, to_root) as member:
+    key = operation.key(channel, project_id, role)
+    async with operation.feeds.join(key, info.context, to_root, weigh) as member:
         yield LiveMessages(member, operation)
+
+
+def _requests_in(message: dict[str, Any]) -> int:
+    """A lost requests message counts as its requests in `missed`, which promises requests, not messages."""
+    return len(message.get("items") or ()) if message.get("type") == "requests" else 0
 
 
 def _progress_event(message: dict[str, Any]) -> RunProgressEvent:
@@ -142,7 +149,7 @@ async def run_requests(info: Info, run_id: strawberry.ID, replay: int) -> AsyncG
     run: Run = await load_required(info, run_id, Run, "runId")
     with following(info, run.project_id):
         role = await _still_visible(info, run)
-        async with _live(info, feed_channel(run.db_id), run.project_id, role, _batch) as live:
+        async with _live(info, feed_channel(run.db_id), run.project_id, role, _batch, _requests_in) as live:
             current = await reload(info, Run, run.db_id)
             if replay:
                 yield RunRequestsBatch(requests=await _replay(info, current, replay), gap=False, missed=0, replay=True)

@@ -43,7 +43,7 @@ from benchlab.api.errors import present, request_id_of
 from benchlab.api.loaders import Loaders
 from benchlab.auth.roles import Role
 from benchlab.realtime.hub import Hub
-from benchlab.realtime.subscription import Message, Subscription, gap_marker, is_gap
+from benchlab.realtime.subscription import Message, Subscription, Weigh, gap_marker, is_gap
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class Feed:
     """One hub subscription whose messages are executed once and queued for every member."""
 
     def __init__(self, key: FeedKey, hub: Hub, schema: GraphQLSchema, executor_class: type[Any],
-                 context: Context, to_root: ToRoot, counters: FeedCounters) -> None:
+                 context: Context, to_root: ToRoot, weigh: Weigh | None, counters: FeedCounters) -> None:
         self.key = key
         self._counters = counters
         self.members: set[Subscription] = set()
@@ -114,12 +114,13 @@ class Feed:
         self._variables: dict[str, Any] = json.loads(key.variables)
         self._context = context
         self._to_root = to_root
+        self.weigh = weigh
         self._exit = AsyncExitStack()
         self._task: asyncio.Task[None] | None = None
         self.started: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
-        subscription = await self._exit.enter_async_context(self._hub.subscribe(self.key.channel))
+        subscription = await self._exit.enter_async_context(self._hub.subscribe(self.key.channel, self.weigh))
         self._task = asyncio.create_task(self._run(subscription), name="shared-feed")
 
     async def stop(self) -> None:
@@ -175,7 +176,8 @@ class SharedFeeds:
         return len(self._feeds)
 
     @asynccontextmanager
-    async def join(self, key: FeedKey, context: Context, to_root: ToRoot) -> AsyncIterator[Subscription]:
+    async def join(self, key: FeedKey, context: Context, to_root: ToRoot,
+                   weigh: Weigh | None = None) -> AsyncIterator[Subscription]:
         """A bounded queue of the feed's items (messages with PAYLOAD, or gaps) from now until the block ends.
 
         Registered before the feed's hub subscription is confirmed, so a member misses nothing published
@@ -185,10 +187,10 @@ class SharedFeeds:
         feed = self._feeds.get(key)
         if feed is None:
             feed = self._feeds[key] = Feed(key, self._hub, self._schema, self._executor_class, context, to_root,
-                                          self.counters)
+                                          weigh, self.counters)
             feed.started = asyncio.ensure_future(feed.start())
         assert feed.started is not None
-        member = Subscription(key.channel, self._hub.max_queued)
+        member = Subscription(key.channel, self._hub.max_queued, feed.weigh)
         feed.members.add(member)
         try:
             try:

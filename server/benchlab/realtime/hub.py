@@ -24,7 +24,7 @@ from benchlab.errors import StoreUnavailableError
 from benchlab.realtime.fanout import FanOut
 from benchlab.realtime.memory_backend import BoundedMemoryBackend
 from benchlab.realtime.redis_backend import ResilientRedisBackend
-from benchlab.realtime.subscription import Listener, Message, Subscription
+from benchlab.realtime.subscription import Listener, Message, Subscription, Weigh
 
 URL_VARIABLE = "BENCHLAB_REDIS_URL"
 DEFAULT_MAX_QUEUED = 256
@@ -66,14 +66,16 @@ class Hub:
         await self.backend.publish(channel, text)
 
     @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+    async def subscribe(self, channel: str, weigh: Weigh | None = None) -> AsyncIterator[Subscription]:
         """Yield a `Subscription` that receives every message published after this context is entered.
+
+        `weigh` says what a message dropped for overflow counts as in the gap marker (default: one message).
 
         Joining and leaving run shielded from cancellation (a GraphQL client that disconnects cancels its
         task at any await): a half-done join or leave would leave the channel subscribed forever or
         unsubscribed under a live subscriber. A leave waits for its join to finish first.
         """
-        subscription = Subscription(channel, self.max_queued)
+        subscription = Subscription(channel, self.max_queued, weigh)
         joining = asyncio.ensure_future(self._fanout.add(subscription))
         try:
             await asyncio.shield(joining)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 OVERFLOW_REASON = "subscriber fell behind; messages were dropped"
 
 Message = dict[str, Any]
+Weigh = Callable[[Message], int]  # what a dropped message counts as in a gap's `dropped` (default: 1)
 
 
 def gap_marker(reason: str, dropped: int | None) -> Message:
@@ -43,11 +44,12 @@ class Subscription:
     messages, into a pending marker that takes the first slot a read frees.
     """
 
-    def __init__(self, channel: str, max_queued: int) -> None:
+    def __init__(self, channel: str, max_queued: int, weigh: Weigh | None = None) -> None:
         if max_queued < 1:
             raise ValueError("max_queued must be at least 1")
         self.channel = channel
         self.max_queued = max_queued
+        self._weigh = weigh
         self._items: deque[Message] = deque()
         self._pending_gap: Message | None = None
         self._readable = asyncio.Event()
@@ -70,7 +72,7 @@ class Subscription:
         elif len(self._items) < self.max_queued:
             self._append(message)
         else:
-            self._add_gap(OVERFLOW_REASON, 1)
+            self._add_gap(OVERFLOW_REASON, 1 if self._weigh is None else self._weigh(message))
 
     def close(self) -> None:
         """End the subscription: readers get what is already queued, then iteration stops."""
