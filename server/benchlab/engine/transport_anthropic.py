@@ -67,7 +67,9 @@ class AnthropicTransport(PooledTransport):
         record = accumulator.record
         sse = SseSplitter()
         stopped = False
-        async for t_ns, chunk in response.body_chunks():
+
+        def on_chunk(t_ns: int, chunk: bytes) -> None:
+            nonlocal stopped
             for data in sse.feed(chunk):
                 event = json.loads(data)
                 kind = event.get("type", "")
@@ -81,6 +83,8 @@ class AnthropicTransport(PooledTransport):
                 if kind == "message_stop":
                     stopped = True
                 accumulator.add_anthropic_event(t_ns, kind, event)
+
+        await response.stream(on_chunk)
         if not stopped and record.error_type is None:
             record.error_type = ErrorType.DISCONNECTED
             record.error_message = "the stream ended without message_stop"

@@ -38,12 +38,16 @@ class DirectTransport(PooledTransport):
     async def read_stream(self, response: Response, accumulator: ChunkAccumulator) -> None:
         sse = SseSplitter()
         done = False
-        async for t_ns, chunk in response.body_chunks():
+
+        def on_chunk(t_ns: int, chunk: bytes) -> None:
+            nonlocal done
             for data in sse.feed(chunk):
                 if data == b"[DONE]":
                     done = True
-                    continue
-                accumulator.add_openai_chunk(t_ns, json.loads(data))
+                else:
+                    accumulator.add_openai_chunk(t_ns, json.loads(data))
+
+        await response.stream(on_chunk)
         if not done:
             accumulator.record.error_type = ErrorType.DISCONNECTED
             accumulator.record.error_message = "the stream ended without [DONE]"
