@@ -1,6 +1,6 @@
 """Ingest throughput of the EventWriter against a raw clickhouse-connect insert of the same rows.
 
-    python benchmarks/ingest.py [--rows 200000] [--batch 20000] [--rounds 2]
+    python benchmarks/ingest.py [--rows 200000] [--batch 20000] [--rounds 2] [--no-rollups]
 
 Runs in its own process on a temporary chDB path (chDB allows one engine path per process). Measures, in the
 same run and alternating rounds (best round reported): (a) `client.insert()` of the rows in `--batch`-row
@@ -8,7 +8,9 @@ slices, (b) the rows through EventWriter (added in chunks of 1 000 from the even
 and the event-loop lag meanwhile (a ticker sleeping 5 ms records its lateness). Then the outage path:
 the table is detached, the rows are spooled to disk, the table is attached and a new writer replays them.
 The generated rows are moved out of the garbage collector's reach (`gc.freeze()`), as a server never holds
-a whole data set alive. Target: writer/raw ≥ 0.8.
+a whole data set alive. Target: writer/raw ≥ 0.8. request_events feeds the rollups' materialized views
+(migration 0007) and the raw twin table does not, so (b) includes their cost; `--no-rollups` leaves the views
+out, to measure it (compare (b) with and without).
 """
 
 from __future__ import annotations
@@ -78,13 +80,19 @@ def realistic_rows(columns: Sequence[str], count: int) -> list[tuple[Any, ...]]:
     return rows
 
 
-def prepare(url: str) -> tuple[str, ...]:
-    """Create the database, apply the migrations, add a twin table for the raw inserts."""
+ROLLUPS_MIGRATION = 7  # clickhouse/migrations/0007_request_rollups.sql: the views every insert feeds
+
+
+def prepare(url: str, rollups: bool = True) -> tuple[str, ...]:
+    """Create the database, apply the migrations (without the rollups' views if asked), add a twin table for the
+    raw inserts (a plain copy of request_events: no views)."""
     admin = clickhouse_connect.get_client(dsn=url)
     admin.command(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
     admin.close()
     client = clickhouse_connect.get_client(dsn=url, database=DATABASE)
     for migration in load_migrations(clickhouse_migrations_dir()):
+        if migration.version == ROLLUPS_MIGRATION and not rollups:
+            continue
         for statement in migration.statements():
             client.command(statement.sql)
     client.command(f"CREATE TABLE {RAW_TABLE} AS {TABLE}")
@@ -190,12 +198,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--no-rollups", action="store_true",
+                        help="leave out migration 0007's rollup views, to measure what they cost the writer (b); "
+                             "the raw insert (a) never has them")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="benchlab-ingest-"))
     try:
         url = f"chdb://{workdir / 'chdb'}"
-        columns = prepare(url)
+        columns = prepare(url, rollups=not args.no_rollups)
         rows = realistic_rows(columns, args.rows)
         # A server never holds the whole data set alive; without this, every full garbage collection walks
         # these ~1.4 M objects and stalls both paths (and the loop) for up to seconds.
@@ -215,6 +226,7 @@ def main() -> None:
 
     raw, writer = min(raw_times), min(writer_times)
     n = args.rows
+    print(f"rollup views on request_events: {'no' if args.no_rollups else 'yes (0007)'}")
     print(f"rows: {n:,} request_events rows (~{GAPS_PER_ROW} gaps each), batches of {args.batch:,}, "
           f"best of {args.rounds} rounds")
     print(f"(a) raw clickhouse-connect insert : {n / raw:>9,.0f} rows/s  ({raw:.2f} s; rounds "

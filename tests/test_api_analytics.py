@@ -18,7 +18,7 @@ from tests.test_api_runs import store_experiment
 
 RUN_ANALYTICS = """query($id: ID!) { run(id: $id) {
   metrics(metrics: [TTFT, TPOT, COMPLETION_TOKENS], groupBy: [MODEL], percentiles: [50, 99]) {
-    groupBy keys { name values } count errors
+    groupBy keys { name values } count errors quantileMethod
     metrics { metric n mean min max percentiles { percentile values } } }
   timeline(intervalSeconds: 0.5) { bucketStart requests errors requestsPerSecond ttftP50Ms }
 } }"""
@@ -77,6 +77,7 @@ def test_run_metrics_and_timeline(client: TestClient, mock: MockLLM, experiments
     metrics = run["metrics"]
     assert metrics["groupBy"] == ["MODEL"] and metrics["keys"] == [{"name": "model", "values": ["m"]}]
     assert metrics["count"] == [20] and metrics["errors"] == [0]
+    assert metrics["quantileMethod"] == "EXACT"  # 20 requests: the raw rows, as the run's summary
     ttft = next(m for m in metrics["metrics"] if m["metric"] == "TTFT")
     p50 = ttft["percentiles"][0]["values"][0]
     measured = ttfts_by_event(client, run_id)
@@ -144,17 +145,32 @@ async def test_compare_runs_finds_the_slower_candidate_and_not_noise(client: Tes
     assert error_codes(gql(client, query, a=fast, b=fast)) == ["BAD_USER_INPUT"]
 
 
-def test_latency_series_over_the_project(client: TestClient, experiments: dict[str, Any]) -> None:
-    run_to_end(client, experiments["fast"])
+def test_latency_series_over_the_project(client: TestClient, experiments: dict[str, Any],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = run_to_end(client, experiments["fast"])
     project = data(client, '{ project(slug: "tests") { id } }')["project"]["id"]
     now = datetime.now(UTC)
     query = """query($p: ID!, $from: DateTime!, $to: DateTime!, $models: [String!], $i: Float!) {
       latencySeries(projectId: $p, from: $from, to: $to, intervalSeconds: $i, metric: E2E,
                     percentiles: [50, 99], models: $models) {
-        metric bucketStart model count values { percentile values } } }"""
+        metric bucketStart model count values { percentile values } quantileMethod } }"""
     window = {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(minutes=1)).isoformat()}
     series = data(client, query, p=project, models=None, i=3600.0, **window)["latencySeries"]
     assert series["metric"] == "E2E" and sum(series["count"]) == 20 and set(series["model"]) == {"m"}
+    assert series["quantileMethod"] == "EXACT"
+    # Whole minutes and (with the threshold lowered to one request) a large enough range: from the rollup.
+    from benchlab.analytics import rollup
+
+    monkeypatch.setattr(rollup, "MIN_ROLLUP_REQUESTS", 1)
+    monkeypatch.setattr(rollup, "MIN_REQUESTS_PER_STATE", 1)
+    hours = {"from": (now - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0).isoformat(),
+             "to": (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0).isoformat()}
+    rolled = data(client, query, p=project, models=None, i=3600.0, **hours)["latencySeries"]
+    assert rolled["quantileMethod"] == "APPROXIMATE" and sum(rolled["count"]) == 20
+    metrics = data(client, RUN_ANALYTICS, id=run_id)["run"]["metrics"]
+    assert metrics["quantileMethod"] == "APPROXIMATE" and metrics["count"] == [20]
+    assert data(client, query, p=project, models=None, i=3600.0, **window)["latencySeries"]["quantileMethod"] == (
+        "EXACT")  # `from` is not a whole minute
     assert [v["percentile"] for v in series["values"]] == [50.0, 99.0]
     assert data(client, query, p=project, models=["other"], i=60.0, **window)["latencySeries"]["count"] == []
     body = gql(client, query, p=project, models=None, i=0.0, **window)

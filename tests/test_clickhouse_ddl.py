@@ -38,6 +38,8 @@ CLUSTER = DdlTarget("benchlab")
 SHARDED = DdlTarget("benchlab", sharded=True)
 TARGETS = {"single": SINGLE_NODE, "cluster": CLUSTER, "sharded": SHARDED}
 _CREATE_NAME = re.compile(r"^\s*CREATE TABLE (?:IF NOT EXISTS )?(\w+)", re.I)
+_VIEW_NAME = re.compile(r"^\s*CREATE MATERIALIZED VIEW (?:IF NOT EXISTS )?(\w+)", re.I)
+ROLLUPS = ("request_rollup_minute", "request_rollup_run_hour")
 _ENGINE = re.compile(r"\bENGINE\s*=\s*(\w+)(?:\((.*?)\))?\s*(?:\n|PARTITION|ORDER|$)", re.S)
 
 
@@ -61,6 +63,8 @@ def final_engines(statements: list[str]) -> dict[str, str]:
             engine = _ENGINE.search(sql)
             assert engine, sql
             engines[create.group(1)] = engine.group(1)
+        elif view := _VIEW_NAME.match(sql):
+            engines[view.group(1)] = "MaterializedView"
         elif drop := re.match(r"\s*DROP TABLE (?:IF EXISTS )?(\w+)", sql):
             engines.pop(drop.group(1), None)
     return engines
@@ -93,7 +97,8 @@ async def test_single_node_rendering_is_what_chdb_applies(clickhouse: ClickHouse
         caller="tests")
     migrated = {name: (engine, query.replace(f"{clickhouse.database}.", "")) for name, engine, query in tables.rows}
     assert {name: engine for name, (engine, _) in migrated.items()} == final_engines(rendered(SINGLE_NODE)) == {
-        "schema_migrations": "ReplacingMergeTree", "request_events": "MergeTree", "scores": "MergeTree"}
+        "schema_migrations": "ReplacingMergeTree", "request_events": "MergeTree", "scores": "MergeTree",
+        **dict.fromkeys(ROLLUPS, "AggregatingMergeTree"), **{f"{t}_mv": "MaterializedView" for t in ROLLUPS}}
 
     # The same statements, applied one by one to another fresh database, give the same tables, to the letter.
     other = ClickHouseStore(chdb_url, clickhouse.database + "_again")
@@ -115,10 +120,22 @@ def test_cluster_renderings_are_replicated_on_the_cluster(target: DdlTarget) -> 
     statements = rendered(target)
     created: list[str] = []
     for sql in statements:
-        assert " ON CLUSTER `benchlab`" in sql, sql
         assert "non_replicated_deduplication_window" not in sql
+        if sql.lstrip().startswith("INSERT"):  # a backfill runs once, through the (Distributed) tables
+            assert " ON CLUSTER" not in sql and sql.startswith(
+                tuple(f"INSERT INTO {t} SETTINGS insert_deduplicate = 0" for t in ROLLUPS)), sql
+            assert (", insert_distributed_sync = 1\nSELECT" in sql) == target.sharded, sql
+            continue
+        assert " ON CLUSTER `benchlab`" in sql, sql
         if sql.lstrip().startswith("DROP"):
             assert sql.endswith(" SYNC"), sql  # Keeper metadata gone before the table is created again
+        if view := _VIEW_NAME.match(sql):  # every node has its own view, into its own (local) rollup
+            suffix = "_local" if target.sharded else ""
+            rollup = view.group(1).removesuffix("_mv")
+            assert f" ON CLUSTER `benchlab` TO {rollup}{suffix} AS\nSELECT" in sql, sql
+            assert sql.endswith(f"\nFROM request_events{suffix}\n" + sql.rsplit("\n", 1)[-1]), sql
+            assert rollup + suffix in created
+            continue
         if not (create := _CREATE_NAME.match(sql)):
             continue
         table = create.group(1)
@@ -128,20 +145,26 @@ def test_cluster_renderings_are_replicated_on_the_cluster(target: DdlTarget) -> 
             assert target.sharded
             local = f"{table}_local"
             assert f" AS {local}\n" in sql and local in created, sql
-            key = "cityHash64(version)" if table == "schema_migrations" else "cityHash64(project_id, run_id)"
+            key = {"schema_migrations": "cityHash64(version)", "request_rollup_minute": "cityHash64(project_id, model)"
+                   }.get(table, "cityHash64(project_id, run_id)")
             assert engine.group(2) == f"'benchlab', currentDatabase(), '{local}', {key}"
         else:
-            assert engine.group(1) in ("ReplicatedMergeTree", "ReplicatedReplacingMergeTree"), sql
+            assert engine.group(1) in ("ReplicatedMergeTree", "ReplicatedReplacingMergeTree",
+                                       "ReplicatedAggregatingMergeTree"), sql
             assert engine.group(2).startswith(f"'/clickhouse/tables/{{shard}}/{{database}}/{table}', '{{replica}}'")
             assert table.endswith("_local") == target.sharded, sql
             if not table.startswith("schema_migrations"):
                 assert "SETTINGS replicated_deduplication_window = 1000" in sql  # insert tokens still dedup
         created.append(table)
     expected = {"schema_migrations": "ReplicatedReplacingMergeTree", "request_events": "ReplicatedMergeTree",
-                "scores": "ReplicatedMergeTree"}
+                "scores": "ReplicatedMergeTree", **dict.fromkeys(ROLLUPS, "ReplicatedAggregatingMergeTree")}
     if target.sharded:
         expected = {**{f"{t}_local": e for t, e in expected.items()}, **dict.fromkeys(expected, "Distributed")}
-    assert final_engines(statements) == expected
+    views = {f"{t}_mv": "MaterializedView" for t in ROLLUPS}
+    assert final_engines(statements) == {**expected, **views}
+    truncated = [sql for sql in statements if sql.startswith("TRUNCATE")]  # the storage, never the Distributed
+    assert truncated == [f"TRUNCATE TABLE {t}{'_local' if target.sharded else ''} ON CLUSTER `benchlab`"
+                         for t in ROLLUPS]
 
 
 def test_sharded_alters_apply_to_both_tables_and_drops_drop_both() -> None:
@@ -156,6 +179,27 @@ def test_sharded_alters_apply_to_both_tables_and_drops_drop_both() -> None:
         "DROP TABLE IF EXISTS scores ON CLUSTER `benchlab` SYNC",
         "DROP TABLE IF EXISTS scores_local ON CLUSTER `benchlab` SYNC"]
     assert render_statement("drop table scores sync", CLUSTER) == ["drop table scores ON CLUSTER `benchlab` sync"]
+
+
+def test_materialized_views_inserts_and_truncates() -> None:
+    view = ("CREATE MATERIALIZED VIEW IF NOT EXISTS r_mv TO r AS\nSELECT project_id, run_id, count() AS n, "
+            "quantileDDIfState(0.01)(x, status = 'ok') AS q\nFROM events\nWHERE (x > 0)\nGROUP BY project_id, run_id")
+    assert render_statement(view, CLUSTER) == [view.replace("r_mv TO", "r_mv ON CLUSTER `benchlab` TO")]
+    assert render_statement(view, SHARDED) == [view.replace("r_mv TO r AS", "r_mv ON CLUSTER `benchlab` TO r_local AS")
+                                               .replace("FROM events", "FROM events_local")]
+    quoted = "create materialized view `v` to `the rollup` as select a from `raw events` group by a"
+    assert render_statement(quoted, SHARDED) == [
+        "create materialized view `v` ON CLUSTER `benchlab` to `the rollup_local` as select a from `raw events_local` "
+        "group by a"]
+    insert = "INSERT INTO r SELECT project_id, count() FROM events GROUP BY project_id"
+    assert render_statement(insert, CLUSTER) == [insert]  # once: replication copies it, ON CLUSTER would repeat it
+    assert render_statement(insert, SHARDED) == [insert.replace("r SELECT", "r SETTINGS insert_distributed_sync = 1 "
+                                                                           "SELECT")]
+    with_settings = "INSERT INTO r (a, b) SETTINGS insert_deduplicate = 0\nWITH 1 AS k SELECT k, k FROM events"
+    assert render_statement(with_settings, SHARDED) == [with_settings.replace(
+        "= 0\nWITH", "= 0, insert_distributed_sync = 1\nWITH")]
+    assert render_statement("TRUNCATE TABLE r", CLUSTER) == ["TRUNCATE TABLE r ON CLUSTER `benchlab`"]
+    assert render_statement("truncate r", SHARDED) == ["truncate r_local ON CLUSTER `benchlab`"]
 
 
 def test_comments_quotes_case_and_engine_arguments() -> None:
@@ -184,7 +228,7 @@ async def test_cluster_renderings_parse_as_clickhouse_ddl(clickhouse: ClickHouse
     for target in (CLUSTER, SHARDED):
         for sql in create_database("benchlab", target) + rendered(target):
             result = await clickhouse.query("SELECT formatQuery({sql:String})", {"sql": sql}, caller="tests")
-            assert "ON CLUSTER benchlab" in result.rows[0][0]
+            assert "ON CLUSTER benchlab" in result.rows[0][0] or sql.startswith("INSERT INTO request_rollup_")
 
 
 # Runs in its own process: chDB allows one engine path per process, and this one needs a cluster configured.
@@ -199,6 +243,8 @@ for sql in statements:
 def rows(sql):
     return [line.split("\\t") for line in conn.query(sql, "TSV").bytes().decode().splitlines()]
 print(json.dumps({"engines": dict(rows("SELECT name, engine FROM system.tables WHERE database = 'bl'")),
+                  "rollups": rows("SELECT (SELECT sum(requests) FROM request_rollup_minute_local), "
+                                  "(SELECT sum(requests) FROM request_rollup_run_hour_local)"),
                   "columns": rows("SELECT table, name, type FROM system.columns WHERE database = 'bl' "
                                   "ORDER BY table, position")}))
 """
@@ -212,26 +258,44 @@ def test_sharded_rendering_builds_distributed_tables_over_local_ones(tmp_path: P
         "</replica></shard></benchlab></remote_servers></clickhouse>")
     statements = [re.sub(r"Replicated(\w*MergeTree)\('[^']*', '\{replica\}'(?:, )?", r"\1(",
                          sql.replace(" ON CLUSTER `benchlab`", "")) for sql in rendered(SHARDED)]
+    # A backfill reads and writes through the Distributed tables, which needs servers: on each shard it comes down
+    # to the local tables, run here so its SELECT is checked against them. Then one row on this shard reaches both
+    # local rollups through their views.
+    statements = [re.sub(r"INSERT INTO (\w+) SETTINGS insert_deduplicate = 0, insert_distributed_sync = 1",
+                         r"INSERT INTO \1_local SETTINGS insert_deduplicate = 0",
+                         sql).replace("\nFROM request_events\n", "\nFROM request_events_local\n")
+                  if sql.startswith("INSERT") else sql for sql in statements]
+    statements.append("INSERT INTO request_events_local (project_id, run_id, ts, status, ttft_ms) "
+                      "VALUES (generateUUIDv4(), generateUUIDv4(), now64(6), 'ok', 120)")
     result = subprocess.run([sys.executable, "-c", _SHARDED_ON_CHDB, str(tmp_path)], input=json.dumps(statements),
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert found["engines"] == {"schema_migrations": "Distributed", "schema_migrations_local": "ReplacingMergeTree",
                                 "request_events": "Distributed", "request_events_local": "MergeTree",
-                                "scores": "Distributed", "scores_local": "MergeTree"}
+                                "scores": "Distributed", "scores_local": "MergeTree",
+                                **{t: "Distributed" for t in ROLLUPS},
+                                **{f"{t}_local": "AggregatingMergeTree" for t in ROLLUPS},
+                                **{f"{t}_mv": "MaterializedView" for t in ROLLUPS}}
+    assert found["rollups"] == [["1", "1"]]
     columns: dict[str, list[tuple[str, str]]] = {}
     for table, name, column_type in found["columns"]:
         columns.setdefault(table, []).append((name, column_type))
-    for table in ("schema_migrations", "request_events", "scores"):
+    for table in ("schema_migrations", "request_events", "scores", *ROLLUPS):
         assert columns[table] == columns[f"{table}_local"]  # ALTERs reached both, in the same order
     assert ("load_phase", "LowCardinality(String)") in columns["request_events"]
     assert ("pass_id", "UUID") in columns["scores"]  # 0006 dropped and recreated both scores tables
 
 
 @pytest.mark.parametrize(("sql", "why"), [
-    ("CREATE MATERIALIZED VIEW mv TO scores AS SELECT * FROM request_events", "renders only CREATE TABLE"),
+    ("CREATE MATERIALIZED VIEW mv ENGINE = MergeTree ORDER BY a AS SELECT a FROM e", "must write TO a table"),
+    ("CREATE MATERIALIZED VIEW mv TO t POPULATE AS SELECT a FROM request_events", "must write TO a table"),
+    ("CREATE MATERIALIZED VIEW mv TO t AS SELECT a FROM e JOIN scores USING (a)", "must read one table"),
+    ("CREATE MATERIALIZED VIEW mv TO t AS SELECT a FROM (SELECT a FROM request_events)", "must read one table"),
+    ("CREATE MATERIALIZED VIEW mv TO db.t AS SELECT a FROM request_events", "database-qualified"),
     ("-- a view\nCREATE VIEW v AS SELECT 1", "renders only CREATE TABLE"),
-    ("INSERT INTO scores SELECT * FROM scores", "renders only CREATE TABLE"),
+    ("INSERT INTO scores VALUES (1)", "only INSERT INTO ... SELECT"),
+    ("OPTIMIZE TABLE scores FINAL", "renders only CREATE TABLE"),
     ("CREATE TABLE t (a UInt8) ENGINE = Memory", "engine Memory has no replicated form"),
     ("CREATE TABLE t (a UInt8) ENGINE = ReplicatedMergeTree ORDER BY a", "is already replicated"),
     ("CREATE TABLE t (a UInt8) ORDER BY a", "exactly one ENGINE clause"),
@@ -260,7 +324,7 @@ def test_sharded_mode_refuses_what_it_cannot_place(sql: str, why: str) -> None:
 
 def test_a_refused_statement_names_its_file_number_and_line(tmp_path: Path) -> None:
     (tmp_path / "0001_view.sql").write_text("-- fine\nALTER TABLE t ADD COLUMN x UInt8;\n\n"
-                                            "CREATE MATERIALIZED VIEW mv TO t AS SELECT 1;\n")
+                                            "CREATE MATERIALIZED VIEW mv ENGINE = Log AS SELECT 1;\n")
     migration = load_migrations(tmp_path)[0]
     assert len(render_file(migration, SINGLE_NODE)) == 2
     with pytest.raises(MigrationError, match=r"0001_view.sql: statement 2 \(line 4\): cannot render for a "

@@ -1,6 +1,8 @@
 """Per-group statistics over one or a few runs: the table behind "compare models / prompts / params".
 
-Every metric's rows and percentiles are `benchlab.metrics`' own, so a run's numbers here equal its summary's.
+Every metric's rows and percentiles are `benchlab.metrics`' own, so a run's numbers here equal its summary's;
+only when the runs hold many requests (`benchlab.analytics.rollup.MIN_ROLLUP_REQUESTS`) do they come from the
+run-hour rollup, with approximate percentiles, and `quantile_method` says so.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from benchlab.analytics import rollup
 from benchlab.analytics.columns import KeyColumn, PercentileColumn, column, key_columns, percentile_columns
 from benchlab.analytics.grouping import group_expressions
 from benchlab.analytics.scope import runs_scope
@@ -43,34 +46,47 @@ class RunMetrics:
     count: list[int]
     errors: list[int]
     metrics: list[MetricColumns]
+    quantile_method: rollup.QuantileMethod = rollup.EXACT
 
 
 async def run_metrics(store: ClickHouseStore, project_id: UUID, run_ids: Sequence[UUID], group_by: Sequence[str],
                       metrics: Sequence[str], percentiles: Sequence[float],
-                      include_window_only: bool = True) -> RunMetrics:
+                      include_window_only: bool = True, prefer_exact: bool = False) -> RunMetrics:
     """Count, errors and mean/min/max/sum/percentiles of each metric per group of the runs' requests.
 
     `group_by` takes any of run, model, prompt_version, params, load_phase; runs are merged unless "run" is one
-    of the keys. `include_window_only` drops warm-up and cool-down requests, like the run summary.
+    of the keys. `include_window_only` drops warm-up and cool-down requests, like the run summary. Runs with
+    many requests are answered from the rollup (module docstring) unless `prefer_exact`.
     """
     check_ids(run_ids, "run_ids")
     keys = group_expressions(group_by)
     chosen = resolve_metrics(metrics)
     levels, parameters = quantile_levels(percentiles)
-    selected = [*keys, "count()", "countIf(status != 'ok')"]
-    for metric in chosen:
-        selected += _metric_aggregates(metric, levels)
+    scope = runs_scope(include_window_only)
+    query_parameters = {"project": project_id, "runs": list(run_ids), **parameters}
     grouping = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
-    result = await store.query(
-        f"SELECT {', '.join(selected)} FROM request_events WHERE {runs_scope(include_window_only)}{grouping}",
-        {"project": project_id, "runs": list(run_ids), **parameters}, caller="analytics.run_metrics")
+    method = rollup.EXACT
+    if not prefer_exact and rollup.has_states(chosen) and await rollup.worth_it(
+            store, rollup.RUN_HOUR_TABLE, scope, query_parameters):
+        method = rollup.APPROXIMATE
+        selected = [*keys, "sum(requests)", "sum(errors)"]
+        for metric in chosen:
+            selected += rollup.aggregates(metric, levels)
+        result = await store.query(f"SELECT {', '.join(selected)} FROM {rollup.RUN_HOUR_TABLE} WHERE {scope}{grouping}",
+                                   query_parameters, caller="analytics.run_metrics.rollup")
+    else:
+        selected = [*keys, "count()", "countIf(status != 'ok')"]
+        for metric in chosen:
+            selected += _metric_aggregates(metric, levels)
+        result = await store.query(f"SELECT {', '.join(selected)} FROM request_events WHERE {scope}{grouping}",
+                                   query_parameters, caller="analytics.run_metrics")
     rows = result.rows
     base = len(keys) + 2
     return RunMetrics(
         group_by=list(group_by), percentiles=[float(p) for p in percentiles], keys=key_columns(group_by, rows),
         count=column(rows, len(keys)), errors=column(rows, len(keys) + 1),
         metrics=[_metric_columns(metric, percentiles, rows, base + index * len(_STATS))
-                 for index, metric in enumerate(chosen)])
+                 for index, metric in enumerate(chosen)], quantile_method=method)
 
 
 def _metric_aggregates(metric: Metric, levels: str) -> list[str]:

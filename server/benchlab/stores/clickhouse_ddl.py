@@ -3,9 +3,10 @@
 Migration files are written once, for one node (what chDB and the compose file run), and their checksums are
 recorded when applied, so they never change: the cluster forms are derived here, at apply time
 (docs/clickhouse-cluster.md). The renderer is deliberately small and strict. It understands the statement
-shapes migrations use (CREATE TABLE with a *MergeTree engine, ALTER TABLE, DROP TABLE) by regular expressions
-over the statement with its comments and quoted text blanked out, and in cluster mode refuses everything else:
-a statement applied to one node of a cluster would leave the nodes disagreeing, silently.
+shapes migrations use (CREATE TABLE with a *MergeTree engine, ALTER TABLE, DROP TABLE, TRUNCATE TABLE, CREATE
+MATERIALIZED VIEW ... TO, INSERT INTO ... SELECT) by regular expressions over the statement with its comments and
+quoted text blanked out, and in cluster mode refuses everything else: a statement applied to one node of a
+cluster would leave the nodes disagreeing, silently.
 
 Per statement kind, in cluster mode (the cluster name is configured, e.g. `benchlab`):
 
@@ -16,10 +17,20 @@ Per statement kind, in cluster mode (the cluster name is configured, e.g. `bench
 - ALTER TABLE t: `ON CLUSTER` after the name.
 - DROP TABLE t: `ON CLUSTER` after the name, and `SYNC`, so the table's Keeper metadata is gone before a
   migration creates the table again on the same replication path.
+- TRUNCATE TABLE t: `ON CLUSTER` after the name.
+- CREATE MATERIALIZED VIEW v TO t AS SELECT ... FROM s: `ON CLUSTER` after the name. Every node has its own view:
+  a view sees the inserts made on its node, and the replicated target table copies what it writes. A view with
+  its own storage (no TO), POPULATE, or a SELECT reading anything but one table is refused.
+- INSERT INTO t ... SELECT (a backfill): unchanged and run once, on the node `migrate` talks to; the replicated
+  table copies the rows to the other replicas (ON CLUSTER would insert them once per node).
 
 Sharded, each table is the replicated `t_local` plus a `Distributed` table `t` over it, on the cluster; ALTERs
-of columns apply to both (local first), ALTERs of storage (indexes, TTL, settings, mutations) to `t_local`
-only; DROP drops both (the distributed table first).
+of columns apply to both (local first), ALTERs of storage (indexes, TTL, settings, mutations) and TRUNCATE to
+`t_local` only; DROP drops both (the distributed table first). A materialized view reads `s_local` and writes
+`t_local` on every node, so each shard aggregates its own rows and queries through the Distributed `t` merge
+the shards' states. An INSERT ... SELECT goes through the Distributed tables (read from every shard, written to
+each row's shard by `t`'s sharding key) with `insert_distributed_sync = 1`, so the rows are on their shards when
+the migration is recorded.
 """
 
 from __future__ import annotations
@@ -40,6 +51,9 @@ LOCAL_SUFFIX = "_local"
 DEFAULT_SHARDING_KEY = "cityHash64(project_id, run_id)"
 SHARDING_KEYS: dict[str, str] = {
     "schema_migrations": "cityHash64(version)",  # the history: one version's rows on one shard, FINAL works
+    # Per-minute states of every run: queries merge them across shards, so any spread is right; its view writes
+    # each shard's rows where they are, and only a backfill inserts through the Distributed table.
+    "request_rollup_minute": "cityHash64(project_id, model)",
 }
 
 _MERGE_TREES = ("MergeTree", "ReplacingMergeTree", "SummingMergeTree", "AggregatingMergeTree",
@@ -51,6 +65,15 @@ _CREATE = re.compile(rf"\A\s*CREATE\s+TABLE\s+(?P<if_not_exists>IF\s+NOT\s+EXIST
 _ALTER = re.compile(rf"\A\s*ALTER\s+TABLE\s+{_NAME}", re.I)
 _DROP = re.compile(rf"\A\s*DROP\s+TABLE\s+(?P<if_exists>IF\s+EXISTS\s+)?{_NAME}"
                    r"(?P<sync>\s+(?:SYNC|NO\s+DELAY))?\s*\Z", re.I)
+_TRUNCATE = re.compile(rf"\A\s*TRUNCATE\s+(?:TABLE\s+)?(?P<if_exists>IF\s+EXISTS\s+)?{_NAME}\s*\Z", re.I)
+_VIEW = re.compile(rf"\A\s*CREATE\s+MATERIALIZED\s+VIEW\s+(?P<if_not_exists>IF\s+NOT\s+EXISTS\s+)?{_NAME}", re.I)
+_INSERT = re.compile(rf"\A\s*INSERT\s+INTO\s+(?:TABLE\s+)?{_NAME}", re.I)
+_VIEW_TO = re.compile(rf"\s*TO\s+(?P<target>{_IDENT}(?:\s*\.\s*{_IDENT})?)\s+AS\s+SELECT\b", re.I)
+_FROM_TABLE = re.compile(rf"\bFROM\s+(?P<source>{_IDENT}(?:\s*\.\s*{_IDENT})?)", re.I)
+_FROM = re.compile(r"\bFROM\b", re.I)
+_JOIN = re.compile(r"\b(?:JOIN|UNION|ARRAY\s+JOIN)\b", re.I)
+_SELECT = re.compile(r"\b(?:SELECT|WITH)\b", re.I)
+_SETTINGS = re.compile(r"\bSETTINGS\b", re.I)
 _ON_CLUSTER = re.compile(r"\s*ON\s+CLUSTER\b", re.I)
 _ENGINE = re.compile(r"\bENGINE\s*(?:=\s*)?(?P<engine>[A-Za-z_][A-Za-z0-9_]*)", re.I)
 _SETTING = re.compile(r"\A\s*(?P<key>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>\S.*?)\s*\Z", re.S)
@@ -104,8 +127,15 @@ def render_statement(sql: str, target: DdlTarget) -> list[str]:
         return _Renderer(sql, masked, target).alter(match)
     if match := _DROP.match(masked):
         return _Renderer(sql, masked, target).drop(match)
-    raise _refuse(sql, "cluster mode renders only CREATE TABLE ... ENGINE = *MergeTree, ALTER TABLE and DROP "
-                  "TABLE; write this statement for one node in a form the renderer understands, or extend "
+    if match := _TRUNCATE.match(masked):
+        return _Renderer(sql, masked, target).truncate(match)
+    if match := _VIEW.match(masked):
+        return _Renderer(sql, masked, target).materialized_view(match)
+    if match := _INSERT.match(masked):
+        return _Renderer(sql, masked, target).insert_select(match)
+    raise _refuse(sql, "cluster mode renders only CREATE TABLE ... ENGINE = *MergeTree, ALTER TABLE, DROP TABLE, "
+                  "TRUNCATE TABLE, CREATE MATERIALIZED VIEW ... TO and INSERT INTO ... SELECT; write this "
+                  "statement for one node in a form the renderer understands, or extend "
                   "benchlab/stores/clickhouse_ddl.py")
 
 
@@ -218,6 +248,52 @@ class _Renderer:
         local = _apply_edits(self.sql, [(name_start, name_end, quote_identifier(table + LOCAL_SUFFIX)),
                                         (name_end, name_end, clause)])
         return [statement, local]  # the Distributed table first: it never points at a dropped table
+
+    def truncate(self, match: re.Match[str]) -> list[str]:
+        table, name_start, name_end = self._table(match)
+        edits = [(name_end, name_end, self.on_cluster)]
+        if self.sharded:  # the Distributed table has no storage
+            edits.insert(0, (name_start, name_end, quote_identifier(table + LOCAL_SUFFIX)))
+        return [_apply_edits(self.sql, edits)]
+
+    def materialized_view(self, match: re.Match[str]) -> list[str]:
+        _, _, name_end = self._table(match)
+        to = _VIEW_TO.match(self.masked, name_end)
+        if to is None:
+            raise self._refuse("a materialized view must write TO a table and then read AS SELECT (a view "
+                               "with its own storage, or POPULATE, is not rendered)")
+        target_start, target_end = to.span("target")
+        select_start = to.end()
+        froms = _top_level(self.masked, select_start, len(self.masked), _FROM)
+        source = _FROM_TABLE.match(self.masked, froms[0].start()) if len(froms) == 1 else None
+        if source is None or _top_level(self.masked, select_start, len(self.masked), _JOIN):
+            raise self._refuse("the view's SELECT must read one table (FROM t, no join, union or subquery)")
+        for start, end in (to.span("target"), source.span("source")):
+            if "." in self.masked[start:end]:
+                raise self._refuse("database-qualified table names are not rendered (migrations run in the "
+                                   "configured database)")
+        edits = [(name_end, name_end, self.on_cluster)]
+        if self.sharded:  # each shard aggregates its own rows into its own part of the target
+            source_start, source_end = source.span("source")
+            edits += [(target_start, target_end,
+                       quote_identifier(_unquote(self.sql[target_start:target_end]) + LOCAL_SUFFIX)),
+                      (source_start, source_end,
+                       quote_identifier(_unquote(self.sql[source_start:source_end]) + LOCAL_SUFFIX))]
+        return [_apply_edits(self.sql, edits)]
+
+    def insert_select(self, match: re.Match[str]) -> list[str]:
+        _, _, name_end = self._table(match)
+        selects = _top_level(self.masked, name_end, len(self.masked), _SELECT)
+        if not selects:
+            raise self._refuse("only INSERT INTO ... SELECT is rendered (VALUES and FORMAT are not)")
+        if not self.sharded:
+            return [self.sql]  # once: the replicated table copies the rows to every replica
+        select_start = selects[0].start()
+        settings = _top_level(self.masked, name_end, select_start, _SETTINGS)
+        if settings:  # add to the statement's own SETTINGS, before its SELECT
+            end = len(self.masked[:select_start].rstrip())
+            return [_apply_edits(self.sql, [(end, end, ", insert_distributed_sync = 1")])]
+        return [_apply_edits(self.sql, [(select_start, select_start, "SETTINGS insert_distributed_sync = 1 ")])]
 
     def _table(self, match: re.Match[str]) -> tuple[str, int, int]:
         """The unquoted table name and its span; refuses database-qualified names and existing ON CLUSTER."""

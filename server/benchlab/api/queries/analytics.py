@@ -76,7 +76,8 @@ class AnalyticsQueries:
     @strawberry.field(permission_classes=[project_role(Role.VIEWER, "project_id", "Project")],
                       description=(
         "A metric's percentiles over time for a project (all runs), per model, in buckets of `intervalSeconds` "
-        "over [from, to). For charts: columnar, approximate percentiles."))
+        "over [from, to). For charts: columnar. Percentiles are exact, or approximate (`quantileMethod`) when the "
+        "range holds many requests and `intervalSeconds`, `from` and `to` are whole minutes."))
     async def latency_series(self, info: Info, project_id: strawberry.ID,
                              from_: Annotated[datetime, strawberry.argument(name="from")], to: datetime,
                              interval_seconds: float, metric: Metric = Metric.TTFT,

@@ -16,7 +16,7 @@ from strawberry.types import Info
 
 from benchlab.analytics.columns import KeyColumn, PercentileColumn
 from benchlab.api.context import runtime_of
-from benchlab.metrics import METRICS, QUANTILE_METHOD
+from benchlab.metrics import APPROXIMATE_QUANTILE_METHOD, METRICS, QUANTILE_METHOD
 from benchlab.stores import scoring_passes
 
 if TYPE_CHECKING:  # the analytics modules are imported when a resolver first needs them (numpy)
@@ -50,6 +50,17 @@ class Metric(Enum):
     COST = _defined("cost_usd")
 
 
+@strawberry.enum(description="How a result's percentiles were computed.")
+class QuantileMethod(Enum):
+    EXACT = _described("exact", f"From every value: {QUANTILE_METHOD}, as in a run's summary.")
+    APPROXIMATE = _described("approximate", (
+        f"From the rollups, for queries over many requests: {APPROXIMATE_QUANTILE_METHOD}."))
+
+
+_QUANTILE_METHOD_FIELD = ("EXACT, or APPROXIMATE when the query covered many requests and was answered from the "
+                          "rollups (see the enum's values for the error bound).")
+
+
 @strawberry.enum(description="How to group requests.")
 class GroupBy(Enum):
     MODEL = "model"
@@ -68,8 +79,8 @@ class KeyValues:
         return cls(name=column.name, values=column.values)
 
 
-@strawberry.type(description=f"Values of one percentile, one per row (null where a row has no values). "
-                             f"Percentiles are {QUANTILE_METHOD}, in every result alike.")
+@strawberry.type(description="Values of one percentile, one per row (null where a row has no values). How they "
+                             "were computed is the result's `quantileMethod`.")
 class PercentileValues:
     percentile: float
     values: list[float | None]
@@ -97,11 +108,12 @@ class RunMetricsResult:
     count: list[int] = strawberry.field(description="Requests per row, successful or not.")
     errors: list[int] = strawberry.field(description="Failed requests per row.")
     metrics: list[MetricValues]
+    quantile_method: QuantileMethod = strawberry.field(description=_QUANTILE_METHOD_FIELD)
 
     @classmethod
     def of(cls, result: RunMetrics) -> RunMetricsResult:
         return cls(group_by=[GroupBy(g) for g in result.group_by], keys=[KeyValues.of(k) for k in result.keys],
-                   count=result.count, errors=result.errors,
+                   count=result.count, errors=result.errors, quantile_method=QuantileMethod(result.quantile_method),
                    metrics=[MetricValues(metric=Metric(m.metric), n=m.n, mean=m.mean, min=m.min, max=m.max, sum=m.sum,
                                          percentiles=[PercentileValues.of(p) for p in m.percentiles])
                             for m in result.metrics])
@@ -129,7 +141,8 @@ class RunTimelineResult:
 
 
 @strawberry.type(description="A metric's percentiles per time bucket and model, over all runs of a project. "
-                             "Percentiles are exact, as in a run's summary and metrics.")
+                             "Percentiles are exact, as in a run's summary and metrics, unless `quantileMethod` "
+                             "says APPROXIMATE.")
 class LatencySeriesResult:
     metric: Metric
     interval_seconds: float
@@ -137,11 +150,13 @@ class LatencySeriesResult:
     model: list[str]
     count: list[int]
     values: list[PercentileValues]
+    quantile_method: QuantileMethod = strawberry.field(description=_QUANTILE_METHOD_FIELD)
 
     @classmethod
     def of(cls, s: LatencySeries) -> LatencySeriesResult:
         return cls(metric=Metric(s.metric), interval_seconds=s.interval_s, bucket_start=s.bucket_start,
-                   model=s.model, count=s.count, values=[PercentileValues.of(p) for p in s.values])
+                   model=s.model, count=s.count, values=[PercentileValues.of(p) for p in s.values],
+                   quantile_method=QuantileMethod(s.quantile_method))
 
 
 @strawberry.type(description="One evaluator's scores, candidate vs baseline, on the cells both runs share.")

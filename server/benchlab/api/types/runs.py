@@ -155,8 +155,10 @@ class Run(Node):
 
     @strawberry.field(description=(
         "Aggregates of this run's requests in the measurement window (warm-up and cool-down excluded), per "
-        "group, as columns. Percentiles are exact. Grouped by `PARAMS`, the keys hold the parameter set's hash "
-        "(`params`) and, beside it, its values (`params_values`, e.g. `max_tokens=64 temperature=0.7`)."))
+        "group, as columns. Percentiles are exact, as in the run's summary, unless the run has so many requests "
+        "that they come from the rollup (`quantileMethod`: APPROXIMATE). Grouped by `PARAMS`, the keys hold the "
+        "parameter set's hash (`params`) and, beside it, its values (`params_values`, e.g. "
+        "`max_tokens=64 temperature=0.7`)."))
     async def metrics(self, info: Info, metrics: list[Metric], group_by: list[GroupBy] | None = None,
                       percentiles: list[float] | None = None) -> RunMetricsResult:
         from benchlab.analytics.run_metrics import run_metrics
