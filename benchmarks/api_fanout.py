@@ -181,6 +181,8 @@ def print_fan_out(result: FanOutResult, subscribers: int, processes: int, messag
           "when recv() returns (Redis → server hub → GraphQL → WebSocket → client loop, all on one machine)")
     print(f"   all subscribed in {result.connect_s:.1f} s; server channel subscriptions in Redis: "
           f"{result.redis_subscribers}; delivered {len(delays):,} of {subscribers * messages:,}"
+          + (" (progress is cumulative: a client that fell behind gets the newest, the older ones are skipped)"
+             if len(delays) < subscribers * messages else "")
           + (f"; {len(result.errors)} client errors, first: {result.errors[0]}" if result.errors else "")
           + (f"; {result.timed_out} clients timed out" if result.timed_out else "")
           + (f"; {result.gaps} gap markers (server dropped messages for slow clients)" if result.gaps else ""))
