@@ -171,6 +171,14 @@ def test_latency_series_over_the_project(client: TestClient, experiments: dict[s
     assert metrics["quantileMethod"] == "APPROXIMATE" and metrics["count"] == [20]
     assert data(client, query, p=project, models=None, i=3600.0, **window)["latencySeries"]["quantileMethod"] == (
         "EXACT")  # `from` is not a whole minute
+    # exact: true, where the rollup would answer: every value, exact, as the run's summary
+    forced = data(client, query.replace("models: $models)", "models: $models, exact: true)"), p=project, models=None,
+                  i=3600.0, **hours)["latencySeries"]
+    assert forced["quantileMethod"] == "EXACT" and forced["count"] == rolled["count"]
+    assert forced["values"] == series["values"]
+    exact_metrics = data(client, RUN_ANALYTICS.replace("metrics(metrics:", "metrics(exact: true, metrics:"),
+                         id=run_id)["run"]["metrics"]
+    assert exact_metrics["quantileMethod"] == "EXACT" and exact_metrics["count"] == [20]
     assert [v["percentile"] for v in series["values"]] == [50.0, 99.0]
     assert data(client, query, p=project, models=["other"], i=60.0, **window)["latencySeries"]["count"] == []
     body = gql(client, query, p=project, models=None, i=0.0, **window)

@@ -12,7 +12,7 @@ from benchlab.api.context import runtime_of
 from benchlab.api.ids import encode_global_id
 from benchlab.api.node_lookup import load_required
 from benchlab.api.permissions import project_role, require_role
-from benchlab.api.types.analytics import GroupBy, LatencySeriesResult, Metric, RunComparisonResult
+from benchlab.api.types.analytics import EXACT_ARGUMENT, GroupBy, LatencySeriesResult, Metric, RunComparisonResult
 from benchlab.api.types.catalog import Project
 from benchlab.api.types.runs import Experiment, Run
 from benchlab.api.types.scoring import Leaderboard, LeaderboardBy, LeaderboardRow
@@ -82,10 +82,12 @@ class AnalyticsQueries:
                              from_: Annotated[datetime, strawberry.argument(name="from")], to: datetime,
                              interval_seconds: float, metric: Metric = Metric.TTFT,
                              percentiles: list[float] | None = None,
-                             models: list[str] | None = None) -> LatencySeriesResult:
+                             models: list[str] | None = None,
+                             exact: Annotated[bool, strawberry.argument(description=EXACT_ARGUMENT)] = False,
+                             ) -> LatencySeriesResult:
         from benchlab.analytics.series import latency_series
 
         project: Project = await load_required(info, project_id, Project, "projectId")
         result = await latency_series(runtime_of(info).clickhouse, project.db_id, from_, to, interval_seconds,
-                                      models, metric.value, percentiles or [50.0, 90.0, 99.0])
+                                      models, metric.value, percentiles or [50.0, 90.0, 99.0], prefer_exact=exact)
         return LatencySeriesResult.of(result)

@@ -57,6 +57,8 @@ class QuantileMethod(Enum):
         f"From the rollups, for queries over many requests: {APPROXIMATE_QUANTILE_METHOD}."))
 
 
+EXACT_ARGUMENT = ("true: percentiles from every value (EXACT) even where the rollups could answer; slower over "
+                  "many requests.")
 _QUANTILE_METHOD_FIELD = ("EXACT, or APPROXIMATE when the query covered many requests and was answered from the "
                           "rollups (see the enum's values for the error bound).")
 

@@ -17,7 +17,14 @@ from strawberry.types import Info
 from benchlab.api.context import loaders_of, runtime_of
 from benchlab.api.ids import encode_global_id
 from benchlab.api.pagination import Connection, Page, check_first, to_connection
-from benchlab.api.types.analytics import GroupBy, KeyValues, Metric, RunMetricsResult, RunTimelineResult
+from benchlab.api.types.analytics import (
+    EXACT_ARGUMENT,
+    GroupBy,
+    KeyValues,
+    Metric,
+    RunMetricsResult,
+    RunTimelineResult,
+)
 from benchlab.api.types.baselines import Baseline, baseline_names_of_run, baselines_of_experiment
 from benchlab.api.types.catalog import DatasetVersion
 from benchlab.api.types.gates import RunGate
@@ -160,13 +167,16 @@ class Run(Node):
         "parameter set's hash (`params`) and, beside it, its values (`params_values`, e.g. "
         "`max_tokens=64 temperature=0.7`)."))
     async def metrics(self, info: Info, metrics: list[Metric], group_by: list[GroupBy] | None = None,
-                      percentiles: list[float] | None = None) -> RunMetricsResult:
+                      percentiles: list[float] | None = None,
+                      exact: Annotated[bool, strawberry.argument(description=EXACT_ARGUMENT)] = False,
+                      ) -> RunMetricsResult:
         from benchlab.analytics.run_metrics import run_metrics
 
         result = await run_metrics(runtime_of(info).clickhouse, self.project_id, [self.db_id],
                                    [g.value for g in group_by or [GroupBy.MODEL, GroupBy.PROMPT_VERSION,
                                                                   GroupBy.PARAMS]],
-                                   [m.value for m in metrics], percentiles or list(DEFAULT_PERCENTILES))
+                                   [m.value for m in metrics], percentiles or list(DEFAULT_PERCENTILES),
+                                   prefer_exact=exact)
         described = RunMetricsResult.of(result)
         hashes = next((key.values for key in described.keys if key.name == GroupBy.PARAMS.value), None)
         if hashes is not None and isinstance(self.config_snapshot, dict):
