@@ -17,7 +17,14 @@ send stamps, and whether it is within 10 % of the target (tests check the schedu
 With `--api anthropic` the same table is measured over Anthropic's Messages API (the mock's /v1/messages):
 "direct" is benchlab's Anthropic transport, "litellm" litellm's anthropic provider.
 
+With `--processes 1,2` the direct path is measured with each number of load-generator processes
+(engine/load_pool.py: the requests sent by child processes, the schedule kept here), alternating them
+`--repeat` times per level so a neighbour's load hits both alike; client CPU is then the run's process plus
+its children, as cores (process time / wall time), the self-measurement is merged as a run's is, and
+"hop" is the dispatch lag: the parent's decision to send -> the child wrote the bytes (pipe + child loop).
+
     python benchmarks/timing_accuracy.py [--quick] [--api openai|anthropic] [--levels 1,16,64,256]
+    python benchmarks/timing_accuracy.py --paths direct --levels 64,256 --processes 1,2 --repeat 3
 """
 
 from __future__ import annotations
@@ -33,8 +40,9 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from benchlab.engine.load import constant_offsets, poisson_offsets, run_closed_loop, run_open_loop  # noqa: E402
+from benchlab.engine.load_pool import LoadPool, PoolProvider, per_process  # noqa: E402
 from benchlab.engine.response import ResponseRecord  # noqa: E402
-from benchlab.engine.selfcheck import SelfMeasurement  # noqa: E402
+from benchlab.engine.selfcheck import SelfMeasurement, merge_reports  # noqa: E402
 from benchlab.engine.transport_anthropic import AnthropicTransport  # noqa: E402
 from benchlab.engine.transport_direct import DirectTransport, LLMRequest  # noqa: E402
 from benchlab.engine.transport_litellm import LiteLLMTransport  # noqa: E402
@@ -81,6 +89,33 @@ async def drive(kind: str, base_url: str, concurrency: int, requests: int, tag: 
     await monitor.stop()
     await transport.close()
     return {"records": records, "cpu": cpu, "self": monitor.report()}
+
+
+async def drive_processes(base_url: str, concurrency: int, requests: int, tag: str, processes: int,
+                          api: str = "openai") -> dict[str, Any]:
+    """`drive` with the direct transport in `processes` load-generator processes (engine/load_pool.py)."""
+    connections = per_process(concurrency, processes)
+    root = base_url.removesuffix("/v1") if api == "anthropic" else base_url
+    pool = LoadPool(processes, [PoolProvider("mock", api, root, None, connections, connections)], timeout_s=120)
+    await pool.start()
+    records: dict[str, ResponseRecord] = {}
+    monitor = SelfMeasurement()
+    monitor.start()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+
+    async def one(index: int, intended_ns: int) -> None:
+        request_id = f"{tag}-{index}"
+        request = LLMRequest(MODEL, messages=[{"role": "user", "content": "Tell me a story"}],
+                             params={"max_tokens": 128}, headers={"X-Request-ID": request_id})
+        records[request_id] = await pool.send("mock", request)
+
+    await run_closed_loop(range(requests), concurrency, one, lambda: False)
+    parent_cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    await monitor.stop()
+    reports = await pool.close()
+    cpu = (parent_cpu + sum(r["cpu_s"] for r in reports)) / wall
+    return {"records": records, "cpu": cpu,
+            "self": merge_reports(monitor.report(), reports, pool.dispatch_lag_ms, processes)}
 
 
 def score(records: dict[str, ResponseRecord], truths: dict[str, dict]) -> dict[str, float]:
@@ -137,30 +172,40 @@ def main() -> None:
     parser.add_argument("--api", choices=("openai", "anthropic"), default="openai",
                         help="the API both paths speak to the mock (anthropic: its /v1/messages)")
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)), help="comma-separated concurrency levels")
+    parser.add_argument("--processes", default="1",
+                        help="comma-separated load-generator process counts for the direct path (1: in-process)")
+    parser.add_argument("--repeat", type=int, default=1, help="alternations of the process counts per level")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
+    process_counts = [int(count) for count in args.processes.split(",")]
     rounds = 1 if args.quick else 2
     latencies = {"ttft_ms": "normal(50,5)", "gap_ms": "normal(10,1)"} if args.jitter else {"ttft_ms": 50,
                                                                                            "gap_ms": 10}
     print(f"mock: TTFT {latencies['ttft_ms']} ms, gap {latencies['gap_ms']} ms, 128 tokens; closed loop, {rounds} "
           f"round(s) of `concurrency` requests (at least 8) per level; {args.api} API")
-    print(f"{'path':<8} {'conc':>5} {'n':>5} {'TTFT err p50':>13} {'p99':>8} {'event lag p99':>14} "
+    print(f"{'path':<8} {'procs':>5} {'conc':>5} {'n':>5} {'TTFT err p50':>13} {'p99':>8} {'event lag p99':>14} "
           f"{'delivery p99':>13} "
           f"{'gaps<0.5ms':>11} {'client CPU':>11} {'loop lag p99':>13} {'saturated':>10}")
     with run_mock_llm(output_tokens=128, **latencies) as mock:
         for kind in args.paths.split(","):
-            for concurrency in levels:
-                tag = f"{kind}-{concurrency}"
-                result = asyncio.run(drive(kind, mock.base_url, concurrency, max(8, concurrency * rounds), tag,
-                                           args.api))
+            counts = process_counts if kind == "direct" else [1]
+            for concurrency, repeat, processes in itertools.product(levels, range(args.repeat), counts):
+                tag = f"{kind}-{concurrency}-{processes}p-{repeat}"
+                requests = max(8, concurrency * rounds)
+                result = asyncio.run(drive(kind, mock.base_url, concurrency, requests, tag, args.api)
+                                     if processes == 1 else
+                                     drive_processes(mock.base_url, concurrency, requests, tag, processes, args.api))
                 truths = {r["request_id"]: r for r in mock.ground_truth() if r["request_id"].startswith(tag + "-")}
                 s = score(result["records"], truths)
                 measured = result["self"]
-                print(f"{kind:<8} {concurrency:>5} {s['n']:>5} {s['ttft_p50']:>10.3f} ms {s['ttft_p99']:>5.3f} ms "
+                print(f"{kind:<8} {processes:>5} {concurrency:>5} {s['n']:>5} "
+                      f"{s['ttft_p50']:>10.3f} ms {s['ttft_p99']:>5.3f} ms "
                       f"{s['lag_p99']:>11.3f} ms {s['delivery_p99']:>10.3f} ms {s['collapsed']:>10.3%} "
                       f"{result['cpu']:>10.0%} "
                       f"{measured['loop_lag_ms']['p99']:>10.3f} ms {measured['client_saturated']!s:>10}"
-                      + (f"  ({s['failed']} failed)" if s["failed"] else ""))
+                      + (f"  ({s['failed']} failed)" if s["failed"] else "")
+                      + (f"  hop p50/p99 {measured['dispatch_lag_ms']['p50']:.3f}/"
+                         f"{measured['dispatch_lag_ms']['p99']:.3f} ms" if processes > 1 else ""))
         if args.api != "openai":
             return  # the open-loop schedule does not depend on the API: measured with --api openai
         for name, rate, offsets in (("poisson", 50.0, poisson_offsets(50.0, seed=1)),

@@ -26,15 +26,16 @@ from benchlab.engine.credentials import provider_keys
 from benchlab.engine.deps import EngineDeps
 from benchlab.engine.event_row import request_event
 from benchlab.engine.executor import RetryPolicy, Transport, execute
+from benchlab.engine.load_pool import LoadPool, PoolProvider, available_cores, per_process
 from benchlab.engine.planner import PlannedRequest, params_by_hash, plan
 from benchlab.engine.progress import FINISHING, SCORING, Progress, ProgressMessage, ProgressStatus
 from benchlab.engine.recorded import recorded_state
 from benchlab.engine.request_feed import FLUSH_INTERVAL_S, RequestFeed, feed_channel
 from benchlab.engine.scoring_pass import ScoringPass, create_pass, has_evaluators
-from benchlab.engine.selfcheck import SelfMeasurement
-from benchlab.engine.transports import connections_wanted, open_transport, sweep_max_concurrency
+from benchlab.engine.selfcheck import SelfMeasurement, merge_reports
+from benchlab.engine.transports import connections_wanted, load_processes, open_transport, sweep_max_concurrency
 from benchlab.errors import ConflictError, NotFoundError
-from benchlab.spec import ExperimentSpec, LoadProfile, LoadSpec, load_spec
+from benchlab.spec import ANTHROPIC_MESSAGES_TYPES, ExperimentSpec, LoadProfile, LoadSpec, load_spec
 from benchlab.stores import request_events
 from benchlab.stores.event_writer import EventWriter
 from benchlab.stores.run_queue import holds_claim
@@ -237,6 +238,8 @@ class RunExecutor:
                                                  relay_headers=self._claim_header())
         await self.writer.start()  # rows an earlier process left on disk land first, so they count as recorded
         self.transports: dict[str, Transport] = {}
+        self.pool: LoadPool | None = None   # load.processes > 1: the children that send the requests
+        self.child_reports: list[dict[str, Any]] = []
         self.self_measurement = SelfMeasurement()
         self.feed = RequestFeed()
         self.sent = 0
@@ -259,7 +262,7 @@ class RunExecutor:
         finally:
             await even_if_cancelled(self._close_down(reporter, feeder))
         if self._aborted:
-            return None, self.self_measurement.report()
+            return None, self._self_report()
         await self._publish_quietly(FINISHING)
         self._summary_task = asyncio.create_task(self._summarise(run, spec))
         try:
@@ -267,8 +270,15 @@ class RunExecutor:
         except asyncio.CancelledError:
             if not self._aborted or cancelling():
                 raise
-            return None, self.self_measurement.report()
-        return summary, self.self_measurement.report()
+            return None, self._self_report()
+        return summary, self._self_report()
+
+    def _self_report(self) -> dict[str, Any]:
+        """The run's self-measurement; with load-generator processes, merged with theirs."""
+        if self.pool is None:
+            return self.self_measurement.report()
+        return merge_reports(self.self_measurement.report(), self.child_reports, self.pool.dispatch_lag_ms,
+                             self.pool.processes)
 
     async def _close_down(self, *background: asyncio.Task[None]) -> None:
         """Stop measuring, publish what the feed holds, write (or spool) every row, close the transports."""
@@ -295,6 +305,8 @@ class RunExecutor:
         return summary
 
     async def _close_transports(self) -> None:
+        if self.pool is not None:  # its children stop; requests still in flight end with them
+            self.child_reports = await self.pool.close()
         for transport in self.transports.values():
             try:
                 async with asyncio.timeout(TRANSPORT_CLOSE_S):
@@ -386,7 +398,7 @@ class RunExecutor:
         outcome = await execute(planned.request, intended_ns, self.transports[planned.provider.name], self.policy,
                                 self.limits[planned.provider.name], self.rng)
         record = outcome.record
-        if not record.first_on_connection:
+        if not record.first_on_connection and self.pool is None:  # else the child that sent it measured it
             self.self_measurement.record_send_lag(outcome.dispatch_ns, outcome.first_send_ns)
         offset_s = self._run_clock_s(intended_ns)
         in_window = offset_s >= load.warmup_s and (
@@ -406,12 +418,34 @@ class RunExecutor:
     async def _open_transports(self, spec: ExperimentSpec) -> None:
         keys = await provider_keys(self.deps, self.run.project_id, spec.providers)
         wanted = connections_wanted(spec.load)
+        processes = load_processes(spec, available_cores())
+        if processes > 1:
+            await self._start_pool(spec, keys, wanted, processes)
+            return
         for provider in spec.providers:  # kept on self as they open, so a failure still closes the open ones
             connections = min(wanted, provider.max_concurrency or wanted)
             first_model = next(m.model for m in spec.models if m.provider == provider.name)
             self.transports[provider.name] = open_transport(provider, keys[provider.name], connections,
                                                             spec.timeout_s, first_model)
             await self.transports[provider.name].warm_up(min(connections, 64))
+
+    async def _start_pool(self, spec: ExperimentSpec, keys: dict[str, str | None], wanted: int,
+                          processes: int) -> None:
+        """Start the load-generator processes (load.processes > 1; direct transports only, as validated): each
+        opens its share of every provider's connections and warms them, as `_open_transports` does here."""
+        providers = []
+        for provider in spec.providers:
+            connections = per_process(min(wanted, provider.max_concurrency or wanted), processes)
+            providers.append(PoolProvider(provider.name,
+                                          "anthropic" if provider.type in ANTHROPIC_MESSAGES_TYPES else "openai",
+                                          provider.api_base or "", keys[provider.name], connections,
+                                          min(connections, 64)))
+        self.pool = LoadPool(processes, providers, spec.timeout_s)
+        log.info("run %s: %d load-generator processes, %d connection(s) each per provider", self.run_id, processes,
+                 providers[0].connections if providers else 0)
+        await self.pool.start()
+        for provider in spec.providers:
+            self.transports[provider.name] = self.pool.transport(provider.name)
 
     async def _report_progress(self) -> None:
         while True:

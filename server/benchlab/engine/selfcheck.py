@@ -72,3 +72,36 @@ class SelfMeasurement:
             "threshold_p99_ms": SATURATION_P99_MS,
             "client_saturated": loop_p99 > SATURATION_P99_MS or send_p99 > SATURATION_P99_MS,
         }
+
+
+def _worst(reports: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The worst p50, p99 and max of one lag across processes (those that measured any), samples summed."""
+    measured = [r[key] for r in reports if r[key]["samples"]]
+    return {level: max((m[level] for m in measured), default=0.0) for level in ("p50", "p99", "max")} | {
+        "samples": sum(m["samples"] for m in measured)}
+
+
+def merge_reports(own: dict[str, Any], children: list[dict[str, Any]], dispatch_lag_ms: list[float],
+                  processes: int) -> dict[str, Any]:
+    """The self-measurement of a run whose requests were sent by load-generator processes (engine/load_pool.py).
+
+    Same shape as one process's report, each lag the worst across the run's process (schedule, rows) and the
+    children (sends, arrivals): a run is `client_saturated` when any of them was. Each process's own report is
+    kept under `processes`. `dispatch_lag_ms` (the run's decision to send -> the child wrote the bytes: the
+    hop between processes plus the child's send lag) is reported beside; it is in every request's queue delay
+    and not in TTFT, TPOT or E2E, so it does not decide the flag.
+    """
+    reports = [own, *children]
+    loop_lag, send_lag = _worst(reports, "loop_lag_ms"), _worst(reports, "send_lag_ms")
+    lost = processes - len(children)
+    return {
+        "loop_lag_ms": loop_lag,
+        "send_lag_ms": send_lag,
+        "threshold_p99_ms": SATURATION_P99_MS,
+        "client_saturated": any(r["client_saturated"] for r in reports),
+        "dispatch_lag_ms": {"p50": round(_lag_quantile(dispatch_lag_ms, 0.5), 3),
+                            "p99": round(_lag_quantile(dispatch_lag_ms, 0.99), 3),
+                            "max": round(max(dispatch_lag_ms, default=0.0), 3), "samples": len(dispatch_lag_ms)},
+        "processes": [{"role": "run", **own}, *({"role": "load-generator", **child} for child in children)],
+        **({"reports_missing": lost} if lost else {}),  # a child that died sent none
+    }

@@ -58,6 +58,7 @@ Unknown keys are rejected everywhere, with a "did you mean" hint.
       max_error_rate: 0.5        # 0 < x <= 1, judged after MIN_REQUESTS_FOR_ERROR_RATE (20) requests
       warmup_s: 2                # excluded from statistics; default 0 (warmup_s + cooldown_s < duration_s)
       cooldown_s: 1
+      processes: 1               # load-generator processes: 1..64 or auto; default 1 (the run's own process)
     slos: {ttft_ms: 500, tpot_ms: 50, e2e_ms: 5000}   # optional bounds > 0; goodput only, never fail a run
     timeout_s: 120               # per request, > 0; default 120
     retries: {max_attempts: 1, backoff_s: 0.5, max_backoff_s: 20,

@@ -45,7 +45,7 @@ PROVIDER_KEYS = ("name", "type", "api_base", "api_key_env", "api_key", "max_conc
 MODEL_KEYS = ("name", "provider", "model", "input_price_per_mtok", "output_price_per_mtok", "params")
 PROMPT_KEYS = ("name", "version", "messages", "text")
 LOAD_KEYS = ("profile", "concurrency", "rate", "seed", "max_concurrency", "sweep_rates", "duration_s",
-             "max_requests", "max_error_rate", "warmup_s", "cooldown_s")
+             "max_requests", "max_error_rate", "warmup_s", "cooldown_s", "processes")
 SLO_KEYS = ("ttft_ms", "tpot_ms", "e2e_ms")
 RETRY_KEYS = ("max_attempts", "backoff_s", "max_backoff_s", "retry_on")
 EVALUATION_KEYS = ("threshold", "judge_concurrency", "judge_max_attempts", "cache")
@@ -59,6 +59,9 @@ PROFILE_FIELDS: dict[str, tuple[LoadProfile, ...]] = {  # load fields that only 
     "sweep_rates": (LoadProfile.SWEEP,),
 }
 DEFAULT_SWEEP_RATES = 5
+MAX_PROCESSES = 64
+PROCESSES_EXPECTED = (f"a whole number from 1 to {MAX_PROCESSES} (load-generator processes), or \"auto\" (chosen "
+                      "from the streams and the cores available); default 1")
 RETRY_REASONS = RetrySpec().retry_on
 
 PROJECT_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -141,6 +144,7 @@ def _parse(document: Mapping[str, Any], base_dir: Path | None) -> ExperimentSpec
     grid = _grid(top)
     repetitions = top.integer("repetitions", default=1, minimum=1)
     load = _load(top)
+    _check_processes(top, load, providers, models)
     slo_section = top.section("slos", SLO_KEYS)
     slos = SLOSpec(**{key: slo_section.number(key, above=0) for key in SLO_KEYS})
     timeout_s = top.number("timeout_s", default=120, above=0)
@@ -337,10 +341,40 @@ def _load(top: Section) -> LoadSpec:
         max_error_rate=section.number("max_error_rate", above=0, maximum=1),
         warmup_s=section.number("warmup_s", default=0, minimum=0),
         cooldown_s=section.number("cooldown_s", default=0, minimum=0),
+        processes=_processes(section),
     )
     if load.duration_s is not None and load.warmup_s + load.cooldown_s >= load.duration_s:
         section.report("duration_s", "must be longer than warmup_s + cooldown_s, or nothing is measured")
     return load
+
+
+def _processes(section: Section) -> int | str | None:
+    value = section.raw("processes")
+    if value is None:
+        return None
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int):
+        section.report("processes", f"{value!r} is not {PROCESSES_EXPECTED}")
+        return None
+    if not 1 <= value <= MAX_PROCESSES:
+        section.report("processes", f"{value} is out of range: must be {PROCESSES_EXPECTED}")
+        return None
+    return value
+
+
+def _check_processes(top: Section, load: LoadSpec, providers: tuple[ProviderSpec, ...],
+                     models: list[Located[ModelSpec]]) -> None:
+    """Several load-generator processes run benchlab's own HTTP client only: litellm stays in the run's process."""
+    if not isinstance(load.processes, int) or load.processes == 1:
+        return  # 1, unset, or "auto" (which keeps litellm providers in one process)
+    used = {model.provider for _, model in models}
+    for provider in providers:
+        if provider.name in used and provider.resolved_transport is ProviderTransport.LITELLM:
+            top.problems.append(
+                f"load.processes: {load.processes} processes need benchlab's own HTTP client, but provider "
+                f"'{provider.name}' goes through litellm; give it an api_base and transport: direct (an "
+                "OpenAI-compatible or Anthropic endpoint), or set processes: 1 (or \"auto\")")
 
 
 def _retries(top: Section) -> RetrySpec:

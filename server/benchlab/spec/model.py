@@ -302,6 +302,9 @@ class LoadSpec:
     max_error_rate: float | None = None
     warmup_s: float = 0
     cooldown_s: float = 0
+    # Load-generator processes: None (the default) or 1 sends from the run's own process; N > 1 spreads the
+    # requests over N child processes (engine/load_pool.py); "auto" picks from the streams and the cores.
+    processes: int | str | None = None
 
 
 @dataclass(frozen=True)
