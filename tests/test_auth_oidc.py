@@ -13,7 +13,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -231,6 +231,7 @@ def test_safe_return_to_keeps_local_paths(target: str) -> None:
 
 KEY = RSAKey.generate_key(2048, parameters={"kid": "test-key"})
 JWKS = KeySet([KEY]).as_dict(private=False)
+OTHER_KEY = RSAKey.generate_key(2048, parameters={"kid": "test-key"})  # same kid, another key
 ISSUER = "https://idp.example"
 
 
@@ -238,6 +239,10 @@ def good_claims(**changes: Any) -> dict[str, Any]:
     now = int(time.time())
     return {"iss": ISSUER, "aud": "client-1", "sub": "user-1", "iat": now, "exp": now + 300, "nonce": "n-1",
             "email": "a@example.com", **changes}
+
+
+def signed(claims: dict[str, Any], key: RSAKey = KEY) -> str:
+    return forged.signed(claims, key, kid="test-key")
 
 
 def verify(token: str, **overrides: Any) -> dict[str, Any]:
@@ -249,30 +254,37 @@ def test_a_genuine_id_token_verifies() -> None:
     assert verify(forged.signed(good_claims(), KEY, kid="test-key"))["sub"] == "user-1"
 
 
-@pytest.mark.parametrize(("token", "overrides", "why"), [
-    (forged.unsigned(good_claims(), kid="test-key"), {}, "unsupported_algorithm"),
-    (forged.unsigned(good_claims(), kid="test-key"), {"algorithms": ["RS256", "none"]}, "unsupported_algorithm"),
-    (forged.unsigned(good_claims(), kid="test-key"), {"algorithms": ["none"]}, "accepted algorithms"),
-    (forged.hmac_with_public_key(good_claims(), KEY, kid="test-key"), {}, "unsupported_algorithm"),
-    # even when the provider advertises HS256, an HMAC token is never checked against a public key
-    (forged.hmac_with_public_key(good_claims(), KEY, kid="test-key"), {"algorithms": ["HS256", "RS256"]},
+# Tokens are made when the test runs, not when pytest collects it: made at collection, a valid token's 300 s
+# lifetime ran out before a slow CI machine reached these tests, and they failed on expiry instead of their
+# own reason. The clock is moved 400 s on to prove it.
+@pytest.mark.parametrize(("make_token", "overrides", "why"), [
+    (lambda: forged.unsigned(good_claims(), kid="test-key"), {}, "unsupported_algorithm"),
+    (lambda: forged.unsigned(good_claims(), kid="test-key"), {"algorithms": ["RS256", "none"]},
      "unsupported_algorithm"),
-    (forged.hmac_with_public_key(good_claims(), KEY, alg="HS512"), {"algorithms": ["HS512"]}, "accepted algorithms"),
-    (forged.signed(good_claims(aud="someone-else"), KEY, kid="test-key"), {}, "'aud'"),
-    (forged.signed(good_claims(aud=["someone-else"], azp="client-1"), KEY, kid="test-key"), {}, "'aud'"),
-    (forged.signed(good_claims(iss="https://evil.example"), KEY, kid="test-key"), {}, "'iss'"),
-    (forged.signed(good_claims(exp=int(time.time()) - 600), KEY, kid="test-key"), {}, "expired"),
-    (forged.signed(good_claims(nonce="other"), KEY, kid="test-key"), {}, "'nonce'"),
-    (forged.signed({k: v for k, v in good_claims().items() if k != "nonce"}, KEY, kid="test-key"), {}, "nonce"),
-    (forged.signed({k: v for k, v in good_claims().items() if k != "exp"}, KEY, kid="test-key"), {}, "exp"),
-    (forged.signed(good_claims(), KEY, kid="test-key"), {"nonce": ""}, "no nonce"),
-    (forged.tamper_payload(forged.signed(good_claims(), KEY, kid="test-key"), sub="admin"), {}, "bad_signature"),
-    (forged.signed(good_claims(), RSAKey.generate_key(2048, parameters={"kid": "test-key"}), kid="test-key"), {},
-     "bad_signature"),
+    (lambda: forged.unsigned(good_claims(), kid="test-key"), {"algorithms": ["none"]}, "accepted algorithms"),
+    (lambda: forged.hmac_with_public_key(good_claims(), KEY, kid="test-key"), {}, "unsupported_algorithm"),
+    # even when the provider advertises HS256, an HMAC token is never checked against a public key
+    (lambda: forged.hmac_with_public_key(good_claims(), KEY, kid="test-key"), {"algorithms": ["HS256", "RS256"]},
+     "unsupported_algorithm"),
+    (lambda: forged.hmac_with_public_key(good_claims(), KEY, alg="HS512"), {"algorithms": ["HS512"]},
+     "accepted algorithms"),
+    (lambda: signed(good_claims(aud="someone-else")), {}, "'aud'"),
+    (lambda: signed(good_claims(aud=["someone-else"], azp="client-1")), {}, "'aud'"),
+    (lambda: signed(good_claims(iss="https://evil.example")), {}, "'iss'"),
+    (lambda: signed(good_claims(exp=int(time.time()) - 600)), {}, "expired"),
+    (lambda: signed(good_claims(nonce="other")), {}, "'nonce'"),
+    (lambda: signed({k: v for k, v in good_claims().items() if k != "nonce"}), {}, "nonce"),
+    (lambda: signed({k: v for k, v in good_claims().items() if k != "exp"}), {}, "exp"),
+    (lambda: signed(good_claims()), {"nonce": ""}, "no nonce"),
+    (lambda: forged.tamper_payload(signed(good_claims()), sub="admin"), {}, "bad_signature"),
+    (lambda: signed(good_claims(), OTHER_KEY), {}, "bad_signature"),
 ])
-def test_bad_id_tokens_are_refused(token: str, overrides: dict[str, Any], why: str) -> None:
+def test_bad_id_tokens_are_refused(make_token: Callable[[], str], overrides: dict[str, Any], why: str,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 400)
     with pytest.raises(IdTokenInvalid, match=why):
-        verify(token, **overrides)
+        verify(make_token(), **overrides)
 
 
 def test_unknown_signing_key_is_flagged_for_a_key_set_refresh() -> None:
