@@ -21,10 +21,11 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from benchlab.api.context import runtime_of
+from benchlab.api.feed_member import PAYLOAD, FeedKind, FeedMember
 from benchlab.api.live_connections import following
 from benchlab.api.node_lookup import load_required, reload
 from benchlab.api.permissions import require_role
-from benchlab.api.shared_feeds import CURRENT_OPERATION, PAYLOAD, OperationSocket, ToRoot
+from benchlab.api.shared_feeds import CURRENT_OPERATION
 from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
 from benchlab.api.types.requests import RequestEvent
 from benchlab.api.types.run_lists import RunStatus
@@ -33,7 +34,7 @@ from benchlab.auth.roles import Role
 from benchlab.engine.request_feed import feed_channel
 from benchlab.engine.runner import progress_channel
 from benchlab.errors import InvalidInputError
-from benchlab.realtime.subscription import Subscription, Weigh, is_gap
+from benchlab.realtime.subscription import Subscription, is_gap
 from benchlab.stores.runs import ENDED_STATES
 
 ENDED = ENDED_STATES
@@ -57,31 +58,34 @@ async def _still_visible(info: Info, run: Run) -> Role:
 
 @dataclass(frozen=True)
 class LiveMessages:
-    """The channel's messages for one subscriber; with `operation`, they carry a result to send as they are."""
+    """The channel's messages for one subscriber. From a shared feed (`member`), only those it must handle
+    itself arrive here (gaps, the final message, the end marker): the feed writes the others to its socket."""
 
     messages: Subscription
-    operation: OperationSocket | None
+    member: FeedMember | None
 
-    async def send_shared(self, message: dict[str, Any]) -> bool:
-        """Send a shared result, if this is a shared feed and the message has one; False: execute it here."""
-        if self.operation is None or PAYLOAD not in message:
-            return False
-        await self.operation.send(message)
-        return True
+    def written(self, message: dict[str, Any]) -> bool:
+        """Whether the feed has written this message's frame already (False: execute and send it here)."""
+        return self.member is not None and PAYLOAD in message
+
+    def release(self) -> None:
+        """What this subscriber sent itself (a snapshot) is out: the feed may write live frames again."""
+        if self.member is not None:
+            self.member.release()
 
 
 @asynccontextmanager
-async def _live(info: Info, channel: str, project_id: UUID, role: Role, to_root: ToRoot,
-                weigh: Weigh | None = None) -> AsyncIterator[LiveMessages]:
-    """The messages published on `channel` from now on: from a shared feed over graphql-transport-ws."""
+async def _live(info: Info, channel: str, project_id: UUID, role: Role, kind: FeedKind) -> AsyncIterator[LiveMessages]:
+    """The messages published on `channel` from now on: from a shared feed over graphql-transport-ws, held
+    until `release()` (the subscriber first sends its own snapshot)."""
     operation = CURRENT_OPERATION.get()
     if operation is None:
-        async with runtime_of(info).hub.subscribe(channel, weigh) as subscription:
+        async with runtime_of(info).hub.subscribe(channel, kind.weigh) as subscription:
             yield LiveMessages(subscription, None)
         return
     key = operation.key(channel, project_id, role)
-    async with operation.feeds.join(key, info.context, to_root, weigh) as member:
-        yield LiveMessages(member, operation)
+    async with operation.feeds.join(key, info.context, kind, operation) as member:
+        yield LiveMessages(member.attention, member)
 
 
 def _requests_in(message: dict[str, Any]) -> int:
@@ -93,15 +97,20 @@ def _progress_event(message: dict[str, Any]) -> RunProgressEvent:
     return RunProgressEvent.from_message(message, RunStatus.RUNNING)
 
 
+def _run_ended(message: dict[str, Any]) -> bool:
+    return message.get("status") in ENDED
+
+
 async def run_progress(info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunProgressEvent, None]:
     run: Run = await load_required(info, run_id, Run, "runId")
     with following(info, run.project_id):
         role = await _still_visible(info, run)
-        async with _live(info, progress_channel(run.db_id), run.project_id, role, _progress_event) as live:
+        async with _live(info, progress_channel(run.db_id), run.project_id, role, PROGRESS_FEED) as live:
             current = await reload(info, Run, run.db_id)
             yield _snapshot(current)
             if current.status in ENDED:
                 return
+            live.release()
             async for first in live.messages:
                 for message in await _newest(live.messages, first):
                     if is_gap(message):
@@ -111,10 +120,11 @@ async def run_progress(info: Info, run_id: strawberry.ID) -> AsyncGenerator[RunP
                         yield _snapshot(stored, gap=True, missed=int(message.get("dropped") or 0))
                         if stored.status in ENDED:
                             return
+                        live.release()
                         continue
-                    if not await live.send_shared(message):
+                    if not live.written(message):
                         yield _progress_event(message)
-                    if message["status"] in ENDED:
+                    if _run_ended(message):
                         return
 
 
@@ -149,21 +159,24 @@ async def run_requests(info: Info, run_id: strawberry.ID, replay: int) -> AsyncG
     run: Run = await load_required(info, run_id, Run, "runId")
     with following(info, run.project_id):
         role = await _still_visible(info, run)
-        async with _live(info, feed_channel(run.db_id), run.project_id, role, _batch, _requests_in) as live:
+        async with _live(info, feed_channel(run.db_id), run.project_id, role, REQUESTS_FEED) as live:
             current = await reload(info, Run, run.db_id)
             if replay:
                 yield RunRequestsBatch(requests=await _replay(info, current, replay), gap=False, missed=0, replay=True)
             if current.status in ENDED:
                 return
+            live.release()
             async for message in live.messages:
-                if is_gap(message) or not await live.send_shared(message):
+                if not live.written(message):
                     batch = _batch(message)
                     if batch is not None:
                         yield batch
                 if message.get("type") == "end":
                     return
-                if is_gap(message) and (await reload(info, Run, run.db_id)).status in ENDED:
-                    return  # the end marker may be among the lost messages
+                if is_gap(message):
+                    if (await reload(info, Run, run.db_id)).status in ENDED:
+                        return  # the end marker may be among the lost messages
+                    live.release()
 
 
 def _batch(message: dict[str, Any]) -> RunRequestsBatch | None:
@@ -174,3 +187,7 @@ def _batch(message: dict[str, Any]) -> RunRequestsBatch | None:
     missed = int(message.get("missed") or 0)
     return RunRequestsBatch(requests=[RequestEvent.from_dict(item) for item in message["items"]],
                             gap=missed > 0, missed=missed, replay=False)
+
+
+PROGRESS_FEED = FeedKind(_progress_event, is_final=_run_ended, supersedes=True)
+REQUESTS_FEED = FeedKind(_batch, weigh=_requests_in)

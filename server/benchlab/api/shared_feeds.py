@@ -10,10 +10,11 @@ shares that work (both execute per operation by design), so it is done here, for
   re-read snapshot after lost messages, and the final `complete`;
 - for the live messages in between it joins a `Feed` keyed by (channel, document, operation name,
   variables, project, role): one hub subscription, one execution of the document per message, one JSON
-  payload, put in every member's bounded queue; the member's own operation task writes it to its socket
-  with its operation id spliced in (`OperationSocket`), so a delivery costs a string join and a send;
-- members keep bounded queues (`Subscription`): a socket that does not read loses messages and gets the
-  same gap handling as before, without slowing the feed or the other members;
+  payload, which the feed's task writes to every member's socket with the member's operation id spliced in
+  (`OperationSocket`; api/feed_member.py: without waking the subscriber's task), so a delivery costs a string
+  join and a send;
+- members keep bounded backlogs: a socket that does not read loses messages and gets the same gap handling
+  as before, without slowing the feed or the other members;
 - sharing never crosses a role: every field below the run feeds' roots reads the run's own project, so what
   a principal sees there depends on its role in that project and on nothing else about it.
 
@@ -40,17 +41,15 @@ from graphql.execution import execute
 
 from benchlab.api.context import Context
 from benchlab.api.errors import present, request_id_of
+from benchlab.api.feed_member import PAYLOAD, FeedKind, FeedMember
 from benchlab.api.loaders import Loaders
 from benchlab.auth.roles import Role
 from benchlab.realtime.hub import Hub
-from benchlab.realtime.subscription import Message, Subscription, Weigh, gap_marker, is_gap
+from benchlab.realtime.subscription import Message, Subscription, gap_marker, is_gap
 
 log = logging.getLogger(__name__)
 
-PAYLOAD = "_sharedPayload"  # key of the executed, encoded result in the items a feed queues for its members
 EXECUTION_FAILED = "the server could not execute this message; re-read the current state"
-
-ToRoot = Callable[[Message], object | None]  # hub message -> root value to execute on; None: nothing to send
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,27 +99,26 @@ class FeedCounters:
 
 
 class Feed:
-    """One hub subscription whose messages are executed once and queued for every member."""
+    """One hub subscription whose messages are executed once and offered to every member."""
 
     def __init__(self, key: FeedKey, hub: Hub, schema: GraphQLSchema, executor_class: type[Any],
-                 context: Context, to_root: ToRoot, weigh: Weigh | None, counters: FeedCounters) -> None:
+                 context: Context, kind: FeedKind, counters: FeedCounters) -> None:
         self.key = key
+        self.kind = kind
         self._counters = counters
-        self.members: set[Subscription] = set()
+        self.members: set[FeedMember] = set()
         self._hub = hub
         self._schema = schema
         self._executor_class = executor_class
         self._document: DocumentNode = parse(key.document)
         self._variables: dict[str, Any] = json.loads(key.variables)
         self._context = context
-        self._to_root = to_root
-        self.weigh = weigh
         self._exit = AsyncExitStack()
         self._task: asyncio.Task[None] | None = None
         self.started: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
-        subscription = await self._exit.enter_async_context(self._hub.subscribe(self.key.channel, self.weigh))
+        subscription = await self._exit.enter_async_context(self._hub.subscribe(self.key.channel, self.kind.weigh))
         self._task = asyncio.create_task(self._run(subscription), name="shared-feed")
 
     async def stop(self) -> None:
@@ -133,13 +131,13 @@ class Feed:
         async for message in subscription:
             item = message if is_gap(message) else await self._item(message)
             for member in list(self.members):
-                member.deliver(item)
+                member.offer(item)
             self._counters.deliveries += len(self.members)
 
     async def _item(self, message: Message) -> Message:
         """The message with its encoded result (when it has one to send), or a gap if execution failed."""
         try:
-            root = self._to_root(message)
+            root = self.kind.to_root(message)
             return message if root is None else {**message, PAYLOAD: await self._execute(root)}
         except Exception:  # the members re-read the state: better than a feed that dies for everyone
             log.exception("could not execute a shared subscription message on %r", self.key.channel)
@@ -176,9 +174,10 @@ class SharedFeeds:
         return len(self._feeds)
 
     @asynccontextmanager
-    async def join(self, key: FeedKey, context: Context, to_root: ToRoot,
-                   weigh: Weigh | None = None) -> AsyncIterator[Subscription]:
-        """A bounded queue of the feed's items (messages with PAYLOAD, or gaps) from now until the block ends.
+    async def join(self, key: FeedKey, context: Context, kind: FeedKind,
+                   operation: OperationSocket) -> AsyncIterator[FeedMember]:
+        """This subscriber in the feed from now until the block ends: the feed writes its frames; its
+        `attention` queue gets what it must handle itself (gaps, the final message, the end marker).
 
         Registered before the feed's hub subscription is confirmed, so a member misses nothing published
         after `join` returns; a member that leaves while the feed starts is fine (start and stop are
@@ -186,11 +185,11 @@ class SharedFeeds:
         """
         feed = self._feeds.get(key)
         if feed is None:
-            feed = self._feeds[key] = Feed(key, self._hub, self._schema, self._executor_class, context, to_root,
-                                          weigh, self.counters)
+            feed = self._feeds[key] = Feed(key, self._hub, self._schema, self._executor_class, context, kind,
+                                          self.counters)
             feed.started = asyncio.ensure_future(feed.start())
         assert feed.started is not None
-        member = Subscription(key.channel, self._hub.max_queued, feed.weigh)
+        member = FeedMember(key.channel, operation.send, self._hub.max_queued, feed.kind)
         feed.members.add(member)
         try:
             try:

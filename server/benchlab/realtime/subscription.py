@@ -58,6 +58,10 @@ class Subscription:
     def qsize(self) -> int:
         return len(self._items)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def deliver(self, message: Message) -> None:
         """Queue `message` without ever blocking the caller (the fan-out); full queue: drop and count it.
 
@@ -106,16 +110,17 @@ class Subscription:
 
     def _add_gap(self, reason: str, dropped: int | None) -> None:
         if self._items and is_gap(self._items[-1]):  # markers in the queue are our own dicts: safe to update
-            _merge_gap(self._items[-1], reason, dropped)
+            merge_gap(self._items[-1], reason, dropped)
         elif self._pending_gap is not None:
-            _merge_gap(self._pending_gap, reason, dropped)
+            merge_gap(self._pending_gap, reason, dropped)
         elif len(self._items) < self.max_queued:
             self._append(gap_marker(reason, dropped))
         else:
             self._pending_gap = gap_marker(reason, dropped)
 
 
-def _merge_gap(gap: Message, reason: str, dropped: int | None) -> None:
+def merge_gap(gap: Message, reason: str, dropped: int | None) -> None:
+    """Count another loss in an existing marker (reasons joined; an unknown count makes the sum unknown)."""
     if reason not in gap["reason"]:
         gap["reason"] = f"{gap['reason']}; {reason}"
     gap["dropped"] = None if gap["dropped"] is None or dropped is None else gap["dropped"] + dropped
