@@ -65,6 +65,12 @@ def transport_for(kind: str, base_url: str, concurrency: int, api: str = "openai
     return LiteLLMTransport("openai", base_url, None, timeout_s=120, warm_up_model=MODEL)
 
 
+def story_request(tag: str, index: int) -> LLMRequest:
+    """The measured request; its X-Request-ID names it in the mock's ground truth."""
+    return LLMRequest(MODEL, messages=[{"role": "user", "content": "Tell me a story"}], params={"max_tokens": 128},
+                      headers={"X-Request-ID": f"{tag}-{index}"})
+
+
 async def drive(kind: str, base_url: str, concurrency: int, requests: int, tag: str,
                 api: str = "openai") -> dict[str, Any]:
     transport = transport_for(kind, base_url, concurrency, api)
@@ -75,14 +81,12 @@ async def drive(kind: str, base_url: str, concurrency: int, requests: int, tag: 
     cpu0, wall0 = time.process_time(), time.perf_counter()
 
     async def one(index: int, intended_ns: int) -> None:
-        request_id = f"{tag}-{index}"
-        request = LLMRequest(MODEL, messages=[{"role": "user", "content": "Tell me a story"}],
-                             params={"max_tokens": 128}, headers={"X-Request-ID": request_id})
+        request = story_request(tag, index)
         decided = time.perf_counter_ns()
         record = await transport.send(request)
         if not record.first_on_connection:
             monitor.record_send_lag(decided, record.send_ns)
-        records[request_id] = record
+        records[request.headers["X-Request-ID"]] = record
 
     await run_closed_loop(range(requests), concurrency, one, lambda: False)
     cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
@@ -104,10 +108,8 @@ async def drive_processes(base_url: str, concurrency: int, requests: int, tag: s
     cpu0, wall0 = time.process_time(), time.perf_counter()
 
     async def one(index: int, intended_ns: int) -> None:
-        request_id = f"{tag}-{index}"
-        request = LLMRequest(MODEL, messages=[{"role": "user", "content": "Tell me a story"}],
-                             params={"max_tokens": 128}, headers={"X-Request-ID": request_id})
-        records[request_id] = await pool.send("mock", request)
+        request = story_request(tag, index)
+        records[request.headers["X-Request-ID"]] = await pool.send("mock", request)
 
     await run_closed_loop(range(requests), concurrency, one, lambda: False)
     parent_cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
