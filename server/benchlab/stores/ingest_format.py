@@ -90,6 +90,7 @@ _CLICKHOUSE_TYPES: dict[str, dict[str, str]] = {
         "cost_usd": "Float64", "cost_known": "Bool", "status": "LowCardinality(String)",
         "error_type": "LowCardinality(String)", "http_status": "UInt16", "finish_reason": "LowCardinality(String)",
         "output": "String", "tool_calls": "String", "error_message": "String",
+        "input": "String",
     },
     scores.TABLE: {
         "project_id": "UUID", "run_id": "UUID", "experiment_id": "UUID", "pass_id": "UUID", "event_id": "UUID",

@@ -15,7 +15,7 @@ from uuid import UUID
 from benchlab.stores.clickhouse import ClickHouseStore
 
 TABLE = "request_events"
-_NOT_IN_FEED = ("project_id", "run_id", "experiment_id", "source")
+_NOT_IN_FEED = ("project_id", "run_id", "experiment_id", "source", "input")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,8 @@ class RequestEvent:
     output: str
     tool_calls: str              # JSON, "" when none
     error_message: str
+    # The input messages as JSON for production rows (migration 0008); experiment rows name their dataset item.
+    input: str = ""
 
     def as_row(self) -> tuple[Any, ...]:
         """The values in COLUMNS order, for the event writer."""

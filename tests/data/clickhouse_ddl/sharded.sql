@@ -367,3 +367,7 @@ SELECT
     quantileDDIfState(0.01)(cost_usd * 1000000000, cost_known) AS cost_usd_q
 FROM request_events
 GROUP BY project_id, run_id, model, prompt_version, params_hash, load_phase, in_window, hour;
+
+-- 0008_request_events_input.sql
+ALTER TABLE request_events_local ON CLUSTER `benchlab` ADD COLUMN IF NOT EXISTS input String DEFAULT '' CODEC(ZSTD(3)) AFTER error_message;
+ALTER TABLE request_events ON CLUSTER `benchlab` ADD COLUMN IF NOT EXISTS input String DEFAULT '' CODEC(ZSTD(3)) AFTER error_message;

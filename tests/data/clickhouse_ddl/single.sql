@@ -347,3 +347,6 @@ SELECT
     quantileDDIfState(0.01)(cost_usd * 1000000000, cost_known) AS cost_usd_q
 FROM request_events
 GROUP BY project_id, run_id, model, prompt_version, params_hash, load_phase, in_window, hour;
+
+-- 0008_request_events_input.sql
+ALTER TABLE request_events ADD COLUMN IF NOT EXISTS input String DEFAULT '' CODEC(ZSTD(3)) AFTER error_message;

@@ -1,0 +1,1 @@
+"""Alert rules over production and scheduled-run figures: evaluation, states, notifications and webhooks."""

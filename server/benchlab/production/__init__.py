@@ -1,0 +1,1 @@
+"""Production traffic beyond ingest: sampled scoring of production requests by the evaluators."""

@@ -1,0 +1,1 @@
+"""Cron schedules of experiments: due runs started, each gated against the experiment's baseline."""

@@ -1,0 +1,1 @@
+"""The Prometheus metrics of this process (prometheus-client), defined once; served at `/metrics`."""
