@@ -16,19 +16,13 @@ import sys
 import time
 from typing import Any
 
+from benchlab.engine.direct_transports import open_direct
 from benchlab.engine.load_pool import PoolProvider, read_frame, write_frame
 from benchlab.engine.response import ResponseRecord
 from benchlab.engine.selfcheck import SelfMeasurement
-from benchlab.engine.transport_anthropic import AnthropicTransport
-from benchlab.engine.transport_direct import DirectTransport
 from benchlab.engine.transport_http import LLMRequest, PooledTransport
 
 TRANSPORT_CLOSE_S = 2.0
-
-
-def _open(provider: PoolProvider, timeout_s: float) -> PooledTransport:
-    kind = AnthropicTransport if provider.api == "anthropic" else DirectTransport
-    return kind(provider.api_base, provider.api_key, max_connections=provider.connections, timeout_s=timeout_s)
 
 
 class _Worker:
@@ -44,7 +38,8 @@ class _Worker:
             raise RuntimeError(f"expected the configuration first, not {kind!r}")
         providers: list[PoolProvider] = config["providers"]
         for provider in providers:
-            self.transports[provider.name] = _open(provider, config["timeout_s"])
+            self.transports[provider.name] = open_direct(provider.api, provider.api_base, provider.api_key,
+                                                         provider.connections, config["timeout_s"])
         await asyncio.gather(*(self.transports[p.name].warm_up(p.warm_up) for p in providers))
         self.monitor.start()
         cpu0, wall0 = time.process_time(), time.perf_counter()

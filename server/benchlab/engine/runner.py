@@ -35,7 +35,7 @@ from benchlab.engine.scoring_pass import ScoringPass, create_pass, has_evaluator
 from benchlab.engine.selfcheck import SelfMeasurement, merge_reports
 from benchlab.engine.transports import connections_wanted, load_processes, open_transport, sweep_max_concurrency
 from benchlab.errors import ConflictError, NotFoundError
-from benchlab.spec import ANTHROPIC_MESSAGES_TYPES, ExperimentSpec, LoadProfile, LoadSpec, load_spec
+from benchlab.spec import ExperimentSpec, LoadProfile, LoadSpec, load_spec
 from benchlab.stores import request_events
 from benchlab.stores.event_writer import EventWriter
 from benchlab.stores.run_queue import holds_claim
@@ -436,10 +436,8 @@ class RunExecutor:
         providers = []
         for provider in spec.providers:
             connections = per_process(min(wanted, provider.max_concurrency or wanted), processes)
-            providers.append(PoolProvider(provider.name,
-                                          "anthropic" if provider.type in ANTHROPIC_MESSAGES_TYPES else "openai",
-                                          provider.api_base or "", keys[provider.name], connections,
-                                          min(connections, 64)))
+            providers.append(PoolProvider(provider.name, provider.direct_api, provider.api_base or "",
+                                          keys[provider.name], connections, min(connections, 64)))
         self.pool = LoadPool(processes, providers, spec.timeout_s)
         log.info("run %s: %d load-generator processes, %d connection(s) each per provider", self.run_id, processes,
                  providers[0].connections if providers else 0)

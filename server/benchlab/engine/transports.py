@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import math
 
+from benchlab.engine.direct_transports import open_direct
 from benchlab.engine.executor import Transport
-from benchlab.engine.transport_anthropic import AnthropicTransport
-from benchlab.engine.transport_direct import DirectTransport
 from benchlab.engine.transport_litellm import LiteLLMTransport
 from benchlab.spec import (
-    ANTHROPIC_MESSAGES_TYPES,
     ExperimentSpec,
     LoadProfile,
     LoadSpec,
     ProviderSpec,
     ProviderTransport,
+    litellm_providers_used,
 )
 
 OPEN_LOOP_CONNECTIONS = 256
@@ -43,8 +42,7 @@ def open_transport(provider: ProviderSpec, api_key: str | None, connections: int
                    warm_up_model: str) -> Transport:
     """Benchlab's own client for the API the provider speaks (Anthropic's or OpenAI's), or litellm."""
     if provider.resolved_transport is ProviderTransport.DIRECT:
-        direct = AnthropicTransport if provider.type in ANTHROPIC_MESSAGES_TYPES else DirectTransport
-        return direct(provider.api_base or "", api_key, max_connections=connections, timeout_s=timeout_s)
+        return open_direct(provider.direct_api, provider.api_base or "", api_key, connections, timeout_s)
     return LiteLLMTransport(provider.type, provider.api_base, api_key, timeout_s=timeout_s,
                             warm_up_model=warm_up_model)
 
@@ -63,7 +61,6 @@ def load_processes(spec: ExperimentSpec, cores: int) -> int:
         return 1
     if isinstance(processes, int):
         return processes
-    used = {model.provider for model in spec.models}
-    if any(p.resolved_transport is ProviderTransport.LITELLM for p in spec.providers if p.name in used):
+    if litellm_providers_used(spec.providers, (model.provider for model in spec.models)):
         return 1
     return max(1, min(math.ceil(connections_wanted(spec.load) / STREAMS_PER_PROCESS), cores - 1))

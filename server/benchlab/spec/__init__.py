@@ -139,6 +139,7 @@ from benchlab.spec.model import (
     SLOSpec,
     SpecError,
     canonical_hash,
+    litellm_providers_used,
 )
 from benchlab.spec.params import describe_params
 
@@ -146,8 +147,8 @@ __all__ = [
     "ANTHROPIC_MESSAGES_TYPES", "MIN_REQUESTS_FOR_ERROR_RATE", "OPENAI_COMPATIBLE_TYPES", "DatasetItem",
     "DatasetSpec", "EvaluationSpec", "EvaluatorSpec", "ExperimentSpec", "GateOptionsSpec", "GateSpec",
     "LoadProfile", "LoadSpec", "ModelSpec", "PromptMessage", "PromptSpec", "ProviderSpec", "ProviderTransport",
-    "RetrySpec", "SLOSpec", "Secret",
-    "SpecError", "describe_params", "grid_combinations", "load_spec", "params_hash", "render_messages",
+    "RetrySpec", "SLOSpec", "Secret", "SpecError", "describe_params", "grid_combinations", "litellm_providers_used",
+    "load_spec", "params_hash", "render_messages",
 ]
 
 

@@ -35,6 +35,7 @@ from benchlab.spec.model import (
     SLOSpec,
     SpecError,
     canonical_json,
+    litellm_providers_used,
 )
 from benchlab.spec.params import OUTPUT_LIMITS, check_param_name, param_value
 
@@ -368,13 +369,11 @@ def _check_processes(top: Section, load: LoadSpec, providers: tuple[ProviderSpec
     """Several load-generator processes run benchlab's own HTTP client only: litellm stays in the run's process."""
     if not isinstance(load.processes, int) or load.processes == 1:
         return  # 1, unset, or "auto" (which keeps litellm providers in one process)
-    used = {model.provider for _, model in models}
-    for provider in providers:
-        if provider.name in used and provider.resolved_transport is ProviderTransport.LITELLM:
-            top.problems.append(
-                f"load.processes: {load.processes} processes need benchlab's own HTTP client, but provider "
-                f"'{provider.name}' goes through litellm; give it an api_base and transport: direct (an "
-                "OpenAI-compatible or Anthropic endpoint), or set processes: 1 (or \"auto\")")
+    for provider in litellm_providers_used(providers, (model.provider for _, model in models)):
+        top.problems.append(
+            f"load.processes: {load.processes} processes need benchlab's own HTTP client, but provider "
+            f"'{provider.name}' goes through litellm; give it an api_base and transport: direct (an "
+            "OpenAI-compatible or Anthropic endpoint), or set processes: 1 (or \"auto\")")
 
 
 def _retries(top: Section) -> RetrySpec:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum, StrEnum
 from typing import Any, ClassVar
@@ -119,6 +119,11 @@ class ProviderSpec:
         if self.api_base and (self.type in OPENAI_COMPATIBLE_TYPES or self.type in ANTHROPIC_MESSAGES_TYPES):
             return ProviderTransport.DIRECT
         return ProviderTransport.LITELLM
+
+    @property
+    def direct_api(self) -> str:
+        """The API benchlab's own client speaks to this provider: "anthropic" (Messages) or "openai"."""
+        return "anthropic" if self.type in ANTHROPIC_MESSAGES_TYPES else "openai"
 
     def resolve_api_key(self, env: Mapping[str, str] | None = None) -> str | None:
         """The key to send: the literal one, else the named environment variable; None when neither is set.
@@ -351,6 +356,12 @@ class ExperimentSpec:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready snapshot: dataset items inline, literal API keys omitted, unset optional fields omitted."""
         return to_plain(self)
+
+
+def litellm_providers_used(providers: Iterable[ProviderSpec], used: Iterable[str]) -> list[ProviderSpec]:
+    """The providers among `used` (names) whose requests go through litellm: those stay in the run's process."""
+    names = set(used)
+    return [p for p in providers if p.name in names and p.resolved_transport is ProviderTransport.LITELLM]
 
 
 def to_plain(value: Any) -> Any:
