@@ -162,8 +162,9 @@ def query_var(name: str, label: str, ds: dict[str, str], sql: str, *, multi: boo
             "current": {"text": ["All"], "value": ["$__all"]} if include_all else {}, "options": [], "regex": ""}
 
 
-def variables(*extra: dict[str, Any], run: bool = True) -> list[dict[str, Any]]:
-    """project -> experiment -> run (PostgreSQL) and model (ClickHouse, multi with All), chained."""
+def variables(*extra: dict[str, Any], run: bool = True, experiment: bool = True) -> list[dict[str, Any]]:
+    """project -> experiment -> run (PostgreSQL) and model (ClickHouse, multi with All), chained. Production
+    traffic belongs to no experiment (`experiment=False`: project and model only)."""
     found: list[dict[str, Any]] = [
         datasource_var("ch", "ClickHouse", "grafana-clickhouse-datasource", "ClickHouse (benchlab)"),
         datasource_var("pg", "PostgreSQL", "grafana-postgresql-datasource", "PostgreSQL (benchlab)"),
@@ -171,11 +172,12 @@ def variables(*extra: dict[str, Any], run: bool = True) -> list[dict[str, Any]]:
         query_var("project", "Project", PG,
                   "SELECT name || ' (' || slug || ')' AS __text, id::text AS __value FROM projects "
                   "WHERE archived_at IS NULL ORDER BY slug"),
-        query_var("experiment", "Experiment", PG,
-                  "SELECT name AS __text, id::text AS __value FROM experiments "
-                  "WHERE project_id::text = '${project}' AND archived_at IS NULL ORDER BY updated_at DESC"),
     ]
-    if run:
+    if experiment:
+        found.append(query_var("experiment", "Experiment", PG,
+                               "SELECT name AS __text, id::text AS __value FROM experiments WHERE project_id::text "
+                               "= '${project}' AND archived_at IS NULL ORDER BY updated_at DESC"))
+    if run and experiment:
         found.append(query_var("run", "Run", PG, RUNS_OF_EXPERIMENT))
     found.append(query_var("model", "Model", CH,
                            f"SELECT DISTINCT model FROM {EVENTS} WHERE {PROJECT} AND $__timeFilter(ts) ORDER BY model",
@@ -540,8 +542,79 @@ def comparison() -> dict[str, Any]:
 
 CURRENT_PASS_OF_PAIR = "has([${pair_pass:singlequote}], toString(pass_id))"
 
+# Production traffic (docs/production.md): rows ingested with the project's API keys, and the scores of the sampled
+# scoring of them (run_id is the nil UUID on both).
+PRODUCTION_ROWS = f"{PROJECT_TIME} AND source = 'production'"
+PRODUCTION_SCORES = f"{PROJECT_TIME} AND run_id = toUUID('00000000-0000-0000-0000-000000000000')"
+
+
+def production() -> dict[str, Any]:
+    def percentiles(metric: Metric) -> str:
+        return ", ".join(f"{q(metric, level)} AS p{round(level * 100)}" for level in (0.5, 0.95, 0.99))
+
+    judged = ("Scores of the sampled scoring of production requests (setProductionScoring): requests passing each "
+              "evaluator / scored requests, by the requests' send time. `overall` is a request's weighted score.")
+    panels = [
+        stat("Requests", f"SELECT count() AS requests, countIf(status != 'ok') AS errors FROM {EVENTS} "
+             f"WHERE {PRODUCTION_ROWS}", w=6,
+             description="Production requests (source production: OTLP traces, the litellm callback, the ingest "
+                         "endpoint) sent in the time range, and the failed ones."),
+        stat("Error rate", f"SELECT countIf(status != 'ok') / count() AS error_rate FROM {EVENTS} "
+             f"WHERE {PRODUCTION_ROWS}", unit="percentunit", steps=ERROR_STEPS, w=6,
+             description="Failed production requests / all production requests."),
+        stat("Latency", f"SELECT {q(TTFT, 0.95)} AS p95_ttft_ms, {q(E2E, 0.95)} AS p95_e2e_ms FROM {EVENTS} "
+             f"WHERE {PRODUCTION_ROWS}", unit="ms", steps=LATENCY_STEPS, w=6, description=described(TTFT, E2E)),
+        stat("Judge pass rate", f"SELECT avgIf(passed, evaluator = 'overall') AS overall_pass_rate, "
+             f"uniqExactIf(event_id, evaluator = 'overall') AS scored_requests FROM {SCORES} "
+             f"WHERE {PRODUCTION_SCORES}", unit="percentunit", steps=PASS_STEPS, w=6,
+             overrides=[{"matcher": {"id": "byName", "options": "scored_requests"},
+                         "properties": [{"id": "unit", "value": "short"}]}], description=judged),
+        series("Requests/min by model", f"SELECT $__timeInterval(ts) AS time, model, "
+               f"count() * 60 / $__interval_s AS requests_per_min FROM {EVENTS} WHERE {PRODUCTION_ROWS} "
+               "GROUP BY time, model ORDER BY time", unit="short",
+               description="Production requests sent per minute in each interval (every status)."),
+        series("Error rate by model", f"SELECT $__timeInterval(ts) AS time, model, "
+               f"countIf(status != 'ok') / count() AS error_rate FROM {EVENTS} WHERE {PRODUCTION_ROWS} "
+               "GROUP BY time, model ORDER BY time", unit="percentunit", steps=ERROR_STEPS,
+               description="Failed / all production requests per interval and model."),
+        series("TTFT p50 / p95 / p99 by model", f"SELECT $__timeInterval(ts) AS time, model, {percentiles(TTFT)} "
+               f"FROM {EVENTS} WHERE {PRODUCTION_ROWS} GROUP BY time, model ORDER BY time", unit="ms",
+               steps=LATENCY_STEPS, description=described(TTFT, note="Where the producer recorded it (OTLP: "
+                                                                       "gen_ai time to first token).")),
+        series("E2E p50 / p95 / p99 by model", f"SELECT $__timeInterval(ts) AS time, model, {percentiles(E2E)} "
+               f"FROM {EVENTS} WHERE {PRODUCTION_ROWS} GROUP BY time, model ORDER BY time", unit="ms",
+               steps=LATENCY_STEPS, description=described(E2E)),
+        series("Cost per day by model", f"SELECT toStartOfDay(ts) AS time, model, {COST_SUM} AS cost_usd, "
+               f"countIf(NOT cost_known) AS unpriced_requests FROM {EVENTS} WHERE {PRODUCTION_ROWS} "
+               "GROUP BY time, model ORDER BY time", unit="currencyUSD",
+               overrides=[{"matcher": {"id": "byName", "options": "unpriced_requests"},
+                           "properties": [{"id": "unit", "value": "short"}]}],
+               description=described(COST, note="Per UTC day.")),
+        series("Judge pass rate by evaluator", f"SELECT $__timeInterval(ts) AS time, evaluator, "
+               f"avg(passed) AS pass_rate FROM {SCORES} WHERE {PRODUCTION_SCORES} AND counterpart = '' "
+               "GROUP BY time, evaluator ORDER BY time", unit="percentunit", steps=PASS_STEPS, description=judged),
+        table("Judge pass rate by evaluator and model", f"SELECT evaluator, model, count() AS scored, "
+              "countIf(passed) AS passes, avg(passed) AS pass_rate, avg(value) AS mean_score, "
+              "countIf(label = 'judge_error') AS judge_errors, sum(judge_cost_usd) AS judge_cost_usd "
+              f"FROM {SCORES} WHERE {PRODUCTION_SCORES} AND counterpart = '' GROUP BY evaluator, model "
+              "ORDER BY evaluator = 'overall' DESC, evaluator, model", unit="short", w=12, h=9, steps=PASS_STEPS,
+              overrides=[{"matcher": {"id": "byName", "options": "pass_rate"},
+                          "properties": [{"id": "unit", "value": "percentunit"}]},
+                         {"matcher": {"id": "byName", "options": "judge_cost_usd"},
+                          "properties": [{"id": "unit", "value": "currencyUSD"}]}], description=judged),
+        table("Latest production requests", "SELECT ts, provider, model, status, error_type, ttft_ms, e2e_ms, "
+              "prompt_tokens, completion_tokens, if(cost_known, cost_usd, NULL) AS cost_usd, "
+              f"substring(output, 1, 200) AS output FROM {EVENTS} WHERE {PRODUCTION_ROWS} "
+              "ORDER BY ts DESC LIMIT 100", unit="short", w=12, h=9,
+              description="The newest production requests: status, TTFT and E2E (ms), tokens, cost (empty when "
+                          "the price is unknown) and the start of the answer."),
+    ]
+    return dashboard("benchlab-production", "Benchlab / Production traffic",
+                     "An application's live traffic: requests, errors, latency percentiles and cost by model, and "
+                     "the pass rate of its sampled scoring.", panels, variables(run=False, experiment=False))
+
 DASHBOARDS = {"overview": overview, "latency": latency, "throughput-cost": throughput_cost, "errors": errors,
-              "quality": quality, "run-comparison": comparison}
+              "quality": quality, "run-comparison": comparison, "production": production}
 
 
 def render() -> dict[str, str]:

@@ -115,6 +115,15 @@ class World:
             assert await transition(self.conn, run_id, RunState(status)), status
         return encode_global_id("Run", run_id)
 
+    async def with_production_scoring(self) -> str:
+        """The project, holding a production scoring rule set (again, if a call removed it)."""
+        await self.conn.execute(
+            "INSERT INTO production_scoring (project_id, document, sample_rate, pass_id, watermark_ts, created_by, "
+            "updated_by) VALUES ($1, $2, 0.1, gen_random_uuid(), now(), 'tests', 'tests') "
+            "ON CONFLICT (project_id) DO NOTHING", self.project_id,
+            {"evaluators": [{"type": "contains", "name": "contains", "value": "x"}]})
+        return self.project
+
     async def new_scored_run(self) -> str:
         """A completed run whose spec has an evaluator: scoreRun can score it (it has no requests to score)."""
         spec = {**self.spec, "evaluators": [{"type": "contains", "value": "x"}]}
@@ -140,6 +149,24 @@ class World:
         for status in ("queued", "running", "completed"):
             assert await transition(self.conn, run_id, RunState(status)), status
         return encode_global_id("Run", run_id)
+
+    async def new_schedule(self, *, paused: bool = False) -> str:
+        """A schedule of the experiment (hourly, next due in 2030: no scheduler fires it during the test)."""
+        return encode_global_id("Schedule", await self.one(
+            "INSERT INTO schedules (id, project_id, experiment_id, cron, paused, next_due_at, next_fire_at, "
+            "created_by, updated_by) VALUES (gen_random_uuid(), $1, $2, '0 * * * *', $3, '2030-01-01Z', "
+            "'2030-01-01Z', 't', 't') RETURNING id", self.project_id, self.experiment_id, paused))
+
+    async def new_alert_rule(self) -> str:
+        return encode_global_id("AlertRule", await self.one(
+            "INSERT INTO alert_rules (project_id, name, kind, threshold, source, created_by) "
+            "VALUES ($1, $2, 'daily_cost', 5, 'all', 't') RETURNING id", self.project_id, unique("rule")))
+
+    async def new_alert_webhook(self) -> str:
+        return encode_global_id("AlertWebhook", await self.one(
+            "INSERT INTO alert_webhooks (project_id, name, url, format, created_by) "
+            "VALUES ($1, $2, 'https://hooks.example.com/x', 'benchlab', 't') RETURNING id",
+            self.project_id, unique("hook")))
 
     async def new_key(self) -> str:
         name = unique("key")
@@ -169,6 +196,7 @@ class Case:
     operation: str
     variables: Callable[[World], dict[str, Any]]              # values may be awaitables (fresh objects)
     succeeded: Callable[[dict[str, Any], dict[str, Any]], Any]  # (payload, variables): shows the change
+    audit_only: bool = False  # the mutation's one write is its audit entry (createExport: a download link)
 
     def allows(self, who: str) -> bool:
         if who == INSTANCE_ADMIN:
@@ -285,6 +313,58 @@ MATRIX: dict[str, Case] = {
         "member", "mutation($id: ID!) { gateRun(input: {runId: $id}) { passed run { id gate { status } } } }",
         lambda w: {"id": w.new_gated_run()},
         lambda p, v: p["run"]["id"] == v["id"] and p["passed"] and p["run"]["gate"]["status"] == "passed"),
+    "createSchedule": Case(
+        "member", 'mutation($e: ID!) { createSchedule(input: {experimentId: $e, cron: "0 3 * * *"}) '
+                  "{ schedule { cron experiment { id } } } }",
+        lambda w: {"e": w.experiment},
+        lambda p, v: p["schedule"] == {"cron": "0 3 * * *", "experiment": {"id": v["e"]}}),
+    "updateSchedule": Case(
+        "member", "mutation($id: ID!) { updateSchedule(input: {id: $id, maxMissedRuns: 3}) "
+                  "{ schedule { id maxMissedRuns } } }",
+        lambda w: {"id": w.new_schedule()}, lambda p, v: p["schedule"] == {"id": v["id"], "maxMissedRuns": 3}),
+    "pauseSchedule": Case(
+        "member", "mutation($id: ID!) { pauseSchedule(input: {id: $id}) { schedule { id paused } } }",
+        lambda w: {"id": w.new_schedule()}, lambda p, v: p["schedule"] == {"id": v["id"], "paused": True}),
+    "resumeSchedule": Case(
+        "member", "mutation($id: ID!) { resumeSchedule(input: {id: $id}) { schedule { id paused } } }",
+        lambda w: {"id": w.new_schedule(paused=True)}, lambda p, v: p["schedule"] == {"id": v["id"], "paused": False}),
+    "deleteSchedule": Case(
+        "member", "mutation($id: ID!) { deleteSchedule(input: {id: $id}) { deletedId } }",
+        lambda w: {"id": w.new_schedule()}, lambda p, v: p["deletedId"] == v["id"]),
+    "createAlertRule": Case(
+        "member", "mutation($p: ID!, $n: String!) { createAlertRule(input: {projectId: $p, name: $n, kind: DAILY_COST, "
+                  "threshold: 5, source: ALL}) { alertRule { name threshold } } }",
+        lambda w: {"p": w.project, "n": unique("rule")},
+        lambda p, v: p["alertRule"] == {"name": v["n"], "threshold": 5.0}),
+    "updateAlertRule": Case(
+        "member", "mutation($id: ID!) { updateAlertRule(input: {id: $id, threshold: 7}) "
+                  "{ alertRule { id threshold } } }",
+        lambda w: {"id": w.new_alert_rule()}, lambda p, v: p["alertRule"] == {"id": v["id"], "threshold": 7.0}),
+    "deleteAlertRule": Case(
+        "member", "mutation($id: ID!) { deleteAlertRule(id: $id) { alertRule { id archivedAt } } }",
+        lambda w: {"id": w.new_alert_rule()},
+        lambda p, v: p["alertRule"]["id"] == v["id"] and p["alertRule"]["archivedAt"]),
+    "createAlertWebhook": Case(
+        "admin", 'mutation($p: ID!, $n: String!) { createAlertWebhook(input: {projectId: $p, name: $n, '
+                 'url: "https://hooks.example.com/y", secret: "0123456789abcdef"}) '
+                 "{ alertWebhook { name hasSecret } } }",
+        lambda w: {"p": w.project, "n": unique("hook")},
+        lambda p, v: p["alertWebhook"] == {"name": v["n"], "hasSecret": True}),
+    "updateAlertWebhook": Case(
+        "admin", "mutation($id: ID!) { updateAlertWebhook(input: {id: $id, enabled: false}) "
+                 "{ alertWebhook { id enabled } } }",
+        lambda w: {"id": w.new_alert_webhook()}, lambda p, v: p["alertWebhook"] == {"id": v["id"], "enabled": False}),
+    "deleteAlertWebhook": Case(
+        "admin", "mutation($id: ID!) { deleteAlertWebhook(id: $id) { alertWebhook { id archivedAt } } }",
+        lambda w: {"id": w.new_alert_webhook()},
+        lambda p, v: p["alertWebhook"]["id"] == v["id"] and p["alertWebhook"]["archivedAt"]),
+    "setProductionScoring": Case(
+        "member", "mutation($p: ID!) { setProductionScoring(input: {projectId: $p, sampleRate: 0.05, "
+                  'rulesYaml: "evaluators: [{type: contains, value: ok}]"}) { productionScoring { sampleRate } } }',
+        lambda w: {"p": w.project}, lambda p, v: p["productionScoring"] == {"sampleRate": 0.05}),
+    "removeProductionScoring": Case(
+        "member", "mutation($p: ID!) { removeProductionScoring(input: {projectId: $p}) { removed { sampleRate } } }",
+        lambda w: {"p": w.with_production_scoring()}, lambda p, v: p["removed"] == {"sampleRate": 0.1}),
     "createApiKey": Case(
         "admin", 'mutation($p: ID!) { createApiKey(input: {projectId: $p, name: "k", role: VIEWER}) '
                  "{ secret apiKey { role revokedAt } } }",
@@ -303,6 +383,11 @@ MATRIX: dict[str, Case] = {
                  "{ member { role } } }",
         lambda w: {"p": w.project, "e": w.email_of(w.new_user(member=True))},
         lambda p, v: p["member"] is None),  # the membership row is gone: see the "database changed" check
+    "createExport": Case(
+        "viewer", "mutation($p: ID!) { createExport(input: {projectId: $p, table: REQUESTS, format: CSV}) "
+                  "{ url filename } }",
+        lambda w: {"p": w.project}, lambda p, v: "/exports/" in p["url"] and p["filename"].endswith(".csv"),
+        audit_only=True),
     "setUser": Case(
         INSTANCE_ADMIN, "mutation($u: ID!) { setUser(input: {userId: $u, disabled: true}) { user { id disabledAt } } }",
         lambda w: {"u": w.user_id(w.new_user())}, lambda p, v: p["user"]["id"] == v["u"] and p["user"]["disabledAt"]),
@@ -334,7 +419,8 @@ async def test_mutation_by_role(mutation: str, pg: asyncpg.Connection, client: T
             assert not body.get("errors"), f"{mutation} as {who} must succeed: {body['errors']}"
             payload = body["data"][mutation]
             assert case.succeeded(payload, variables), f"{mutation} as {who}: unexpected payload {payload}"
-            assert set(changed) - {"audit_log"}, f"{mutation} as {who} succeeded without changing anything"
+            written = {"audit_log"} if case.audit_only else set(changed) - {"audit_log"}
+            assert written <= set(changed) and written, f"{mutation} as {who} succeeded without changing anything"
         else:
             codes = [e["extensions"]["code"] for e in body.get("errors") or []]
             assert codes == [case.refusal(who)], f"{mutation} as {who} must be refused: {body}"

@@ -34,7 +34,7 @@ from benchlab.stores.postgres import connect
 from tests.helpers.access import make_key
 from tests.helpers.engine import mock_spec
 from tests.helpers.mock_llm import MockLLM, run_mock_llm
-from tests.helpers.server_process import ServerProcess, free_port
+from tests.helpers.server_process import ServerProcess, replicas
 
 START = "mutation($id: ID!) { startRun(input: {experimentId: $id}) { run { id status } } }"
 PROGRESS = "subscription($id: ID!) { runProgress(runId: $id) { sequence status done total snapshot gap } }"
@@ -69,26 +69,8 @@ async def seed(database_url: str, spec: dict[str, Any]) -> Seeded:
 @contextmanager
 def two_replicas(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Replicas A and B on one database and one Redis, each with its own data dir; both stopped at the end."""
-    replicas = [ServerProcess({"BENCHLAB_DATA_DIR": str(tmp_path / name / "data"),
-                               "BENCHLAB_DATABASE_URL": database_url, "BENCHLAB_REDIS_URL": redis_url},
-                              port=free_port()) for name in ("a", "b")]
-    try:
-        for replica in replicas:  # start both before waiting: they boot in parallel
-            replica.start()
-        for replica in replicas:
-            replica.wait_ready(timeout=120)
-        yield replicas[0], replicas[1]
-    finally:
-        for replica in replicas:
-            if replica.process is not None and replica.process.poll() is None:
-                try:
-                    replica.stop()
-                except Exception:  # did not stop in time: do not leave it behind
-                    replica.process.kill()
-                    replica.process.wait(10)
-        for name, replica in zip("AB", replicas, strict=True):  # shown by pytest only when the test fails
-            if replica.log_path.exists():
-                print(f"----- replica {name} ({replica.base_url}) -----\n{replica.output[-6000:]}")
+    with replicas(tmp_path, {"BENCHLAB_DATABASE_URL": database_url, "BENCHLAB_REDIS_URL": redis_url}) as (a, b):
+        yield a, b
 
 
 def start_run(replica: ServerProcess, seeded: Seeded) -> str:

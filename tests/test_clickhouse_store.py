@@ -66,6 +66,22 @@ async def test_unreachable_server_names_the_variable() -> None:
     assert "connection refused" in message
 
 
+async def test_server_lost_after_start_is_one_clear_error() -> None:
+    """A query or insert to a server that stopped answering (here: never there) says which setting to check, as
+    start() does, instead of the driver's OperationalError (regression: that subclass of DatabaseError was
+    caught as a query error and escaped raw)."""
+    store = ClickHouseStore(f"http://default:topsecret@127.0.0.1:{free_port()}", "benchlab")
+    try:
+        for attempt in (lambda: store.query("SELECT 1", caller="test"),
+                        lambda: store.insert("t", [(1,)], ["x"], caller="test")):
+            with pytest.raises(StoreUnavailableError) as raised:
+                await attempt()
+            assert str(raised.value).startswith("BENCHLAB_CLICKHOUSE_URL: ")
+            assert "topsecret" not in str(raised.value)
+    finally:
+        await store.close()
+
+
 async def test_insert_reports_acknowledged_rows(clickhouse: ClickHouseStore) -> None:
     await clickhouse.command("CREATE TABLE t (a UInt32, b String) ENGINE = MergeTree ORDER BY a", caller="tests")
     written = await clickhouse.insert("t", [(i, str(i)) for i in range(1000)], ["a", "b"], caller="tests")

@@ -40,6 +40,11 @@ def test_external_urls_are_used(tmp_path: Path) -> None:
     ("BENCHLAB_LOG_FORMAT", "xml", "text, json"),
     ("BENCHLAB_CLICKHOUSE_DATABASE", "drop table;", "not a valid database name"),
     ("BENCHLAB_SHARED_SUBSCRIPTIONS", "sometimes", "not a boolean"),
+    ("BENCHLAB_SCHEDULER_INTERVAL_S", "61", "out of range; use 0..60"),
+    ("BENCHLAB_ALERTS_INTERVAL_S", "-1", "out of range; use 0..86400"),
+    ("BENCHLAB_ALERTS_INTERVAL_S", "0.5", "not a whole number"),
+    ("BENCHLAB_PRODUCTION_SCORING_INTERVAL_S", "-5", "out of range; use 0..86400"),
+    ("BENCHLAB_PRODUCTION_SCORING_INTERVAL_S", "often", "not a whole number"),
 ])
 def test_bad_values_name_the_variable(tmp_path: Path, variable: str, value: str, hint: str) -> None:
     with pytest.raises(ConfigError) as raised:
@@ -47,6 +52,35 @@ def test_bad_values_name_the_variable(tmp_path: Path, variable: str, value: str,
     message = str(raised.value)
     assert message.startswith(f"{variable}: ")
     assert hint in message
+
+
+@pytest.mark.parametrize(("values", "variable", "hint"), [
+    ({"BENCHLAB_METRICS_TOKEN": "short"}, "BENCHLAB_METRICS_TOKEN", "at least 16 printable characters"),
+    ({"BENCHLAB_METRICS_TOKEN": "with a space 0123456789"}, "BENCHLAB_METRICS_TOKEN", "without spaces"),
+    ({"BENCHLAB_METRICS_PORT": "0"}, "BENCHLAB_METRICS_PORT", "out of range; use 1..65535"),
+    ({"BENCHLAB_METRICS_PORT": "nine"}, "BENCHLAB_METRICS_PORT", "not a whole number"),
+    ({"BENCHLAB_METRICS_PORT": "9100", "BENCHLAB_METRICS_HOST": "bad host!"}, "BENCHLAB_METRICS_HOST",
+     "not an IP address or host name"),
+    ({"BENCHLAB_METRICS_HOST": "0.0.0.0"}, "BENCHLAB_METRICS_HOST", "set BENCHLAB_METRICS_PORT too"),
+    ({"BENCHLAB_METRICS_PORT": "9100", "BENCHLAB_METRICS_TOKEN": "0123456789abcdef"}, "BENCHLAB_METRICS_TOKEN",
+     "checks no token"),
+])
+def test_bad_metrics_settings_say_what_to_do(tmp_path: Path, values: dict[str, str], variable: str,
+                                             hint: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"BENCHLAB_DATA_DIR": str(tmp_path), **values})
+    assert str(raised.value).startswith(f"{variable}: ") and hint in str(raised.value)
+    assert "0123456789abcdef" not in str(raised.value)  # a token is never repeated back
+
+
+def test_metrics_settings(tmp_path: Path) -> None:
+    base = {"BENCHLAB_DATA_DIR": str(tmp_path)}
+    default = Settings.from_env(base)
+    assert (default.metrics_token, default.metrics_port, default.metrics_host) == (None, None, "127.0.0.1")
+    token = Settings.from_env({**base, "BENCHLAB_METRICS_TOKEN": "0123456789abcdef"})
+    assert token.metrics_token == "0123456789abcdef" and "0123456789abcdef" not in repr(token)
+    port = Settings.from_env({**base, "BENCHLAB_METRICS_PORT": "9100", "BENCHLAB_METRICS_HOST": "::"})
+    assert (port.metrics_port, port.metrics_host) == (9100, "::")
 
 
 def test_shared_subscriptions_are_on_unless_switched_off(tmp_path: Path) -> None:
@@ -84,3 +118,10 @@ def test_redact_text_masks_urls_and_the_known_password_in_free_text() -> None:
     text = redact_text(f"cannot use {url}: host spec 'pa@s3cret@h' ({url!r}) token=abc", url)
     assert "s3cret" not in text and "abc" not in text
     assert "postgresql://u:***@h/db" in text
+
+
+def test_production_scoring_interval(tmp_path: Path) -> None:
+    """Seconds between production scorer ticks (docs/production.md): 30 by default, 0 turns this process's off."""
+    assert Settings.from_env({"BENCHLAB_DATA_DIR": str(tmp_path)}).production_scoring_interval_s == 30
+    assert Settings.from_env({"BENCHLAB_DATA_DIR": str(tmp_path),
+                              "BENCHLAB_PRODUCTION_SCORING_INTERVAL_S": "0"}).production_scoring_interval_s == 0

@@ -19,7 +19,7 @@ from benchlab.api.schema import Mutation, Query, Subscription, build_schema
 
 PUBLIC_FIELDS = {"Query.serverInfo", "Query.viewer"}
 ID_FIELDS_FILTERED_IN_RESOLVER = {"Query.node"}   # returns null for objects of other projects
-SENSITIVE = {"Project.members", "Project.apiKeys", "Project.auditLog"}
+SENSITIVE = {"Project.members", "Project.apiKeys", "Project.auditLog", "Project.alertWebhooks"}
 
 
 def _fields(schema: strawberry.Schema) -> list[tuple[str, object]]:

@@ -65,4 +65,8 @@ def test_examples_run_end_to_end(client: TestClient) -> None:
     assert all(s["passed"] for node in scored["requests"]["nodes"] for s in node["scores"])
     board = run("leaderboard", projectId=project["id"], experimentId=experiment["id"])["leaderboard"]
     assert [row["subject"] for row in board["rows"]] == ["small"] and board["rows"][0]["scoreMean"] == 1.0
+    link = run("export_run", runId=run_ids[0])["createExport"]
+    client.cookies.clear()  # the link is the credential
+    exported = client.get(link["url"])
+    assert exported.status_code == 200 and len(exported.text.splitlines()) == 11  # a header row and 10 requests
     assert used == {p.stem for p in EXAMPLES.glob("*.graphql")}, "every example must be exercised"

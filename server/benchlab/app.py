@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from benchlab.alerts.service import AlertService
+from benchlab.api.downloads import download_routes
 from benchlab.api.endpoint import GraphQLEndpoint
 from benchlab.api.graphiql import ASSETS_PATH, serve_asset
 from benchlab.api.schema import QueryLimits, build_schema
@@ -25,9 +27,15 @@ from benchlab.auth.origin import OriginCheckMiddleware
 from benchlab.auth.routes import auth_routes
 from benchlab.auth.services import AuthServices
 from benchlab.config import Settings
+from benchlab.ingest.otlp_routes import otlp_routes
 from benchlab.ingest.routes import ingest_routes
+from benchlab.metrics_endpoint import metrics_route
+from benchlab.production.scorer import ProductionScorer
 from benchlab.request_log import RequestLogMiddleware
+from benchlab.request_metrics import RequestMetricsMiddleware
 from benchlab.runtime import Runtime
+from benchlab.schedules.scheduler import Scheduler
+from benchlab.stores.telemetry_figures import FigureRefresher
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -60,9 +68,31 @@ def create_app(settings: Settings, runtime: Runtime | None = None,
             graphql.share_live_results(app.state.shared_feeds)
         await opened.start_ingest()
         opened.start_workers()
+        # Schedules (docs/schedules.md): every server process ticks; PostgreSQL fires each due time once.
+        scheduler = Scheduler(opened.engine_deps(), interval_s=opened.settings.scheduler_interval_s)
+        scheduler.start()  # interval 0: off
+        # Sampled scoring of production traffic (docs/production.md): every process ticks; PostgreSQL claims
+        # each batch once. Interval 0: this process scores none.
+        production_scorer = None
+        if opened.settings.production_scoring_interval_s > 0:
+            production_scorer = ProductionScorer(opened.engine_deps(),
+                                                 interval_s=opened.settings.production_scoring_interval_s)
+            await production_scorer.start()
+        # Alerts (docs/alerts.md): every process evaluates due rules and sends webhooks; PostgreSQL makes each
+        # transition and each delivery happen once. BENCHLAB_ALERTS_INTERVAL_S=0: this process does neither.
+        alerts = AlertService(opened.settings, opened.pg, opened.clickhouse, opened.hub, opened.secrets)
+        alerts.start()
+        # Prometheus figures from the stores (/metrics, docs/operations.md): refreshed while someone scrapes.
+        metrics_figures = FigureRefresher(opened.pg, opened.settings.data_dir / "spool")
+        metrics_figures.start()
         try:
             yield
         finally:
+            await metrics_figures.stop()
+            await alerts.stop()
+            await scheduler.stop()
+            if production_scorer is not None:
+                await production_scorer.stop()
             await opened.runs.stop_workers()  # runs executing here go back to the queue
             await app.state.auth.close()
 
@@ -84,12 +114,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None,
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            metrics_route(settings),  # GET /metrics: Prometheus (metrics_endpoint.py says who may scrape)
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route(f"{ASSETS_PATH}/{{path:path}}", serve_asset),
             *auth_routes(),
             *ingest_routes(),
+            *otlp_routes(),  # POST /v1/traces: OTLP/HTTP production traffic (docs/ingest.md)
+            *download_routes(),  # GET /exports/<token>: createExport's download links (docs/exports.md)
         ],
-        middleware=[Middleware(RequestLogMiddleware), Middleware(OriginCheckMiddleware, settings=settings)],
+        middleware=[Middleware(RequestMetricsMiddleware), Middleware(RequestLogMiddleware),
+                    Middleware(OriginCheckMiddleware, settings=settings)],
         lifespan=lifespan,
     )

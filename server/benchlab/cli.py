@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sys
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     baseline_set.add_argument("--server", metavar="URL", help="set it in this server through its API (default: "
                               "BENCHLAB_SERVER_URL; the API key is read from BENCHLAB_API_KEY)")
     baseline_set.set_defaults(handler=_cmd_baseline_set)
+
+    _add_export(commands)  # benchlab export requests|scores|dataset, benchlab import dataset (docs/exports.md)
 
     mock = commands.add_parser("mock-llm", add_help=False,
                                help="start the synthetic OpenAI-compatible server (see `benchlab mock-llm --help`)")
@@ -219,6 +222,98 @@ def _cmd_gate(args: argparse.Namespace, settings: Settings) -> int:
     from benchlab.commands.gate import gate_command
 
     return gate_command(settings, args.run_id, _gate_options(args))
+
+
+def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser("export", help="write a run's or a project's requests or scores, or a dataset "
+                                                "version, to a file: JSONL, CSV or Parquet (docs/exports.md)")
+    tables = export.add_subparsers(required=True, metavar="WHAT")
+    for table in ("requests", "scores"):
+        rows = tables.add_parser(table, help=f"the {table} of a run or a project")
+        scope = rows.add_mutually_exclusive_group(required=True)
+        scope.add_argument("--run", type=run_id_argument, metavar="RUN_ID", help="this run's rows")
+        scope.add_argument("--project", metavar="SLUG", help="this project's rows")
+        rows.add_argument("--from", dest="start", type=_aware_time, metavar="TIME",
+                          help="with --project: rows at or after this ISO 8601 time (with an offset, e.g. ...Z)")
+        rows.add_argument("--to", dest="end", type=_aware_time, metavar="TIME", help="with --project: rows before it")
+        rows.add_argument("--source", choices=("experiment", "production"), help="only rows of this source")
+        if table == "scores":
+            rows.add_argument("--all-passes", action="store_true",
+                              help="every scoring pass (default: each run's current pass)")
+        rows.set_defaults(handler=_cmd_export, table=table)
+    dataset = tables.add_parser("dataset", help="a dataset version's items as JSONL, the importDatasetItems format")
+    dataset.add_argument("dataset", metavar="NAME", help="the dataset's name")
+    dataset.add_argument("--project", metavar="SLUG", required=True, help="the dataset's project")
+    dataset.add_argument("--version", type=int, metavar="N", help="the version number (default: the latest)")
+    dataset.set_defaults(handler=_cmd_export, table="dataset", run=None)
+    for each in (*[tables.choices[name] for name in ("requests", "scores")], dataset):
+        each.add_argument("--format", choices=("jsonl", "csv", "parquet"),
+                          help="default: from the output's extension (.jsonl, .csv, .parquet)")
+        each.add_argument("--output", "-o", required=True, metavar="FILE", help="the file to write, or - for stdout")
+        each.add_argument("--server", metavar="URL", help="export through this server's API (default: "
+                          "BENCHLAB_SERVER_URL, else the local `benchlab serve` holding the data dir, else in-process)")
+
+
+    imports = commands.add_parser("import", help="import a dataset's items (JSONL or CSV) as a new version")
+    kinds = imports.add_subparsers(required=True, metavar="WHAT")
+    dataset_import = kinds.add_parser("dataset", help="items of FILE (e.g. from `benchlab export dataset`) as a new "
+                                                      "version of dataset NAME, created if the project has none")
+    dataset_import.add_argument("dataset", metavar="NAME", help="the dataset's name")
+    dataset_import.add_argument("file", type=Path, metavar="FILE", help="the items: .jsonl or .csv")
+    dataset_import.add_argument("--project", metavar="SLUG", required=True, help="the dataset's project")
+    dataset_import.add_argument("--mode", choices=("replace", "append"), default="replace",
+                                help="replace: the version holds exactly FILE's items (default); append: the latest "
+                                     "version's items and FILE's (an item with the same id gets its new content)")
+    dataset_import.add_argument("--format", choices=("jsonl", "csv"), help="default: from FILE's extension")
+    dataset_import.add_argument("--server", metavar="URL", help="import through this server's API (default: "
+                                "BENCHLAB_SERVER_URL, else the local `benchlab serve` holding the data dir)")
+    dataset_import.set_defaults(handler=_cmd_import_dataset)
+
+
+def _cmd_import_dataset(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.client.target import server_target
+    from benchlab.commands.dataset_import import read_items
+
+    text, fmt = read_items(args.file, args.format)
+    target = server_target(args.server, settings)
+    if target is not None:
+        from benchlab.commands.dataset_import import remote_import_command
+
+        return remote_import_command(target.url, target.credential, args.project, args.dataset, text, fmt,
+                                     args.mode)
+    from benchlab.commands.dataset_import import import_command
+
+    return import_command(settings, args.project, args.dataset, text, fmt, args.mode)
+
+
+def _aware_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time (e.g. 2025-03-04T05:06:07Z)") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no UTC offset: add Z (UTC) or an offset such as +02:00")
+    return parsed
+
+
+def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from benchlab.client.target import server_target
+    from benchlab.commands.export import ExportRequest, export_format
+
+    if args.table != "dataset" and (args.start or args.end) and args.project is None:
+        raise BenchlabError("--from and --to go with --project (a run's rows are all exported)")
+    request = ExportRequest(
+        args.table, export_format(args.output, args.format), args.output, args.run, args.project,
+        getattr(args, "start", None), getattr(args, "end", None), getattr(args, "source", None),
+        getattr(args, "all_passes", False), getattr(args, "dataset", None), getattr(args, "version", None))
+    target = server_target(args.server, settings)
+    if target is not None:
+        from benchlab.commands.export import remote_export_command
+
+        return remote_export_command(target.url, target.credential, request)
+    from benchlab.commands.export import export_command
+
+    return export_command(settings, request)
 
 
 def _cmd_baseline_set(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,7 +13,7 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypedDict, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 import platformdirs
@@ -81,6 +81,17 @@ class Settings:
     server_url: str | None = None     # a worker without ClickHouse sends its rows to this server's ingest
     ingest_max_bytes: int = 32 * 1024 * 1024
     ingest_max_rows: int = 100_000
+    # Prometheus /metrics (docs/operations.md): a bearer token for the main port, or a listener of its own.
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    # Schedules (docs/schedules.md): seconds between scheduler ticks (sooner when a schedule is due); 0 = off.
+    scheduler_interval_s: int = 15
+    # Alerts (docs/alerts.md): seconds between evaluations of every alert rule; 0 = this process evaluates none.
+    alerts_interval_s: int = 30
+    # Sampled scoring of production traffic (docs/production.md): seconds between scorer ticks; 0 = this process
+    # scores none.
+    production_scoring_interval_s: int = 30
 
     @property
     def public_url(self) -> str:
@@ -189,6 +200,12 @@ class Settings:
                                   1024, 1024 * 1024 * 1024),
             ingest_max_rows=_int("BENCHLAB_INGEST_MAX_ROWS", get("BENCHLAB_INGEST_MAX_ROWS"), 100_000, 1,
                                  10_000_000),
+            **_metrics(get("BENCHLAB_METRICS_TOKEN"), get("BENCHLAB_METRICS_PORT"), get("BENCHLAB_METRICS_HOST")),
+            scheduler_interval_s=_int("BENCHLAB_SCHEDULER_INTERVAL_S", get("BENCHLAB_SCHEDULER_INTERVAL_S"), 15, 0,
+                                      60),
+            alerts_interval_s=_int("BENCHLAB_ALERTS_INTERVAL_S", get("BENCHLAB_ALERTS_INTERVAL_S"), 30, 0, 86_400),
+            production_scoring_interval_s=_int("BENCHLAB_PRODUCTION_SCORING_INTERVAL_S",
+                                               get("BENCHLAB_PRODUCTION_SCORING_INTERVAL_S"), 30, 0, 86_400),
         )
 
 
@@ -244,7 +261,7 @@ def _data_dir(value: str) -> Path:
     return path
 
 
-def _host(value: str) -> str:
+def _host(value: str, variable: str = "BENCHLAB_HOST") -> str:
     """An IP address (IPv6 with or without brackets) or a host name, as `serve` binds it."""
     try:
         ipaddress.ip_address(value.strip("[]"))
@@ -252,9 +269,33 @@ def _host(value: str) -> str:
     except ValueError:
         pass
     if not _HOST_NAME.match(value):
-        raise ConfigError("BENCHLAB_HOST", f"'{value}' is not an IP address or host name; e.g. 127.0.0.1, ::1 or "
+        raise ConfigError(variable, f"'{value}' is not an IP address or host name; e.g. 127.0.0.1, ::1 or "
                           "localhost")
     return value
+
+
+class _MetricsSettings(TypedDict):
+    metrics_token: str | None
+    metrics_port: int | None
+    metrics_host: str
+
+
+def _metrics(token: str | None, port: str | None, host: str | None) -> _MetricsSettings:
+    """BENCHLAB_METRICS_TOKEN guards /metrics on the main port; BENCHLAB_METRICS_PORT (on BENCHLAB_METRICS_HOST)
+    serves it on a listener of its own instead, which checks no token: it must not be set with one."""
+    if token is not None and (len(token) < 16 or any(c.isspace() or not c.isprintable() for c in token)):
+        raise ConfigError("BENCHLAB_METRICS_TOKEN", "use at least 16 printable characters without spaces, e.g. "
+                          "the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    if token is not None and port is not None:
+        raise ConfigError("BENCHLAB_METRICS_TOKEN", "the separate metrics listener (BENCHLAB_METRICS_PORT) checks no "
+                          "token; bind it where only the scraper reaches it (BENCHLAB_METRICS_HOST) and unset the "
+                          "token, or unset BENCHLAB_METRICS_PORT to serve /metrics on the main port behind the token")
+    if host is not None and port is None:
+        raise ConfigError("BENCHLAB_METRICS_HOST", "set BENCHLAB_METRICS_PORT too: the host is where that separate "
+                          "metrics listener binds")
+    return _MetricsSettings(metrics_token=token,
+                            metrics_port=None if port is None else _int("BENCHLAB_METRICS_PORT", port, 0, 1, 65535),
+                            metrics_host=_host(host or "127.0.0.1", "BENCHLAB_METRICS_HOST"))
 
 
 def _graphiql_assets(value: str | None) -> Path | None:

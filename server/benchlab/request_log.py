@@ -49,9 +49,15 @@ class RequestLogMiddleware:
         finally:
             method = scope.get("method", "WS")
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
-            log.info("%s %s %s %.2fms", method, scope["path"], status, duration_ms,
-                     extra={"request_id": request_id, "method": method, "path": scope["path"],
+            path = _logged_path(scope["path"])
+            log.info("%s %s %s %.2fms", method, path, status, duration_ms,
+                     extra={"request_id": request_id, "method": method, "path": path,
                             "status": status, "duration_ms": duration_ms})
+
+
+def _logged_path(path: str) -> str:
+    """The path as logged: a download link's token (`/exports/<token>`, api/downloads.py) is a credential."""
+    return "/exports/***" if path.startswith("/exports/") else path
 
 
 def _incoming_id(scope: Scope) -> str | None:

@@ -40,6 +40,7 @@ def event_row(columns: tuple[str, ...], n: int, **overrides: Any) -> tuple[Any, 
         "tokens_estimated": False, "cost_usd": 0.000125, "cost_known": True, "status": "ok", "error_type": "",
         "http_status": 200,
         "finish_reason": "stop", "output": f"answer {n}", "tool_calls": "", "error_message": "",
+        "input": "",
     }
     values.update(overrides)
     return tuple(values[name] for name in columns)

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -99,3 +101,30 @@ def postgres_processes(pgdata: Path) -> list[psutil.Process]:
         if alive and proc.info.get("name") == "postgres" and str(pgdata) in cmdline:
             found.append(proc)
     return found
+
+
+@contextmanager
+def replicas(tmp_path: Path, shared_env: dict[str, str],
+             names: tuple[str, ...] = ("a", "b")) -> Iterator[list[ServerProcess]]:
+    """Server processes sharing `shared_env` (one database, one Redis, ...), each with its own data dir under
+    `tmp_path/<name>`; started together (they boot in parallel), all stopped at the end, and their logs printed
+    (pytest shows them only when the test fails)."""
+    servers = [ServerProcess({**shared_env, "BENCHLAB_DATA_DIR": str(tmp_path / name / "data")}, port=free_port())
+               for name in names]
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_ready(timeout=120)
+        yield servers
+    finally:
+        for server in servers:
+            if server.process is not None and server.process.poll() is None:
+                try:
+                    server.stop()
+                except Exception:  # did not stop in time: do not leave it behind
+                    server.process.kill()
+                    server.process.wait(10)
+        for name, server in zip(names, servers, strict=True):
+            if server.log_path.exists():
+                print(f"----- replica {name.upper()} ({server.base_url}) -----\n{server.output[-6000:]}")

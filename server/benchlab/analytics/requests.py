@@ -18,10 +18,11 @@ from benchlab.metrics import LATENCY_DECIMALS
 from benchlab.stores.clickhouse import ClickHouseStore
 
 MAX_PAGE_SIZE = 1000
-_FIELDS = ("event_id", "item_id", "repetition", "attempt", "model", "prompt_version", "params_hash", "load_phase",
+FIELDS = ("event_id", "item_id", "repetition", "attempt", "model", "prompt_version", "params_hash", "load_phase",
            "ts", "status", "error_type", "http_status", "ttft_ms", "ttfot_ms", "tpot_ms", "e2e_ms",
            "queue_delay_ms", "inter_event_ms", "prompt_tokens", "completion_tokens", "reasoning_tokens",
-           "tokens_estimated", "cost_usd", "cost_known", "finish_reason", "output", "tool_calls", "error_message")
+           "tokens_estimated", "cost_usd", "cost_known", "finish_reason", "output", "tool_calls", "error_message",
+           "input")
 _LATENCIES = ("ttft_ms", "ttfot_ms", "tpot_ms", "e2e_ms", "queue_delay_ms")
 _AFTER = ("ts >= fromUnixTimestamp64Micro({after_ts:Int64}, 'UTC') AND (ts, event_id) > "
           "(fromUnixTimestamp64Micro({after_ts:Int64}, 'UTC'), {after_event:UUID})")
@@ -81,6 +82,7 @@ class RequestRow:
     output: str          # the answer text (capped at 64 KiB by the engine)
     tool_calls: str      # JSON, empty when none
     error_message: str   # empty when ok
+    input: str           # production requests: the input messages as JSON; empty for experiment requests
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,10 @@ async def list_requests(store: ClickHouseStore, project_id: UUID, run_id: UUID, 
         parameters["after_ts"], parameters["after_event"] = decode_cursor(after)
         conditions.append(_AFTER)
     result = await store.query(
-        f"SELECT {', '.join(_FIELDS)} FROM request_events WHERE {' AND '.join(conditions)} "
+        f"SELECT {', '.join(FIELDS)} FROM request_events WHERE {' AND '.join(conditions)} "
         "ORDER BY ts, event_id LIMIT {limit:UInt32}", {**parameters, "limit": first + 1},
         caller="analytics.list_requests")
-    items = [_row(values) for values in result.dicts()[:first]]
+    items = [request_row(values) for values in result.dicts()[:first]]
     return RequestPage(items=items, has_next_page=len(result.rows) > first,
                        end_cursor=items[-1].cursor if items else None)
 
@@ -128,7 +130,8 @@ def _matching(project_id: UUID, run_id: UUID, filters: RequestFilter | None) -> 
     return conditions, parameters
 
 
-def _row(values: dict[str, Any]) -> RequestRow:
+def request_row(values: dict[str, Any]) -> RequestRow:
+    """A row of FIELDS (as a dict) as a RequestRow with its cursor."""
     values["ts"] = utc(values["ts"])
     for name in _LATENCIES:
         values[name] = round(float(values[name]), LATENCY_DECIMALS)
@@ -141,7 +144,7 @@ async def list_recent_requests(store: ClickHouseStore, project_id: UUID, run_id:
     """The run's `count` most recent requests, oldest first, as plain dicts (a live feed's catch-up)."""
     check_whole_number(count, 1, MAX_PAGE_SIZE, "replay")
     result = await store.query(
-        f"SELECT {', '.join(_FIELDS)} FROM request_events WHERE {runs_scope(False)} "
+        f"SELECT {', '.join(FIELDS)} FROM request_events WHERE {runs_scope(False)} "
         "ORDER BY ts DESC, event_id DESC LIMIT {limit:UInt32}",
         {"project": project_id, "runs": [run_id], "limit": count}, caller="analytics.list_recent_requests")
-    return [vars(_row(values)) for values in reversed(result.dicts())]
+    return [vars(request_row(values)) for values in reversed(result.dicts())]

@@ -77,7 +77,7 @@ async def run_metrics(store: ClickHouseStore, project_id: UUID, run_ids: Sequenc
     else:
         selected = [*keys, "count()", "countIf(status != 'ok')"]
         for metric in chosen:
-            selected += _metric_aggregates(metric, levels)
+            selected += metric_aggregates(metric, levels)
         result = await store.query(f"SELECT {', '.join(selected)} FROM request_events WHERE {scope}{grouping}",
                                    query_parameters, caller="analytics.run_metrics")
     rows = result.rows
@@ -85,19 +85,21 @@ async def run_metrics(store: ClickHouseStore, project_id: UUID, run_ids: Sequenc
     return RunMetrics(
         group_by=list(group_by), percentiles=[float(p) for p in percentiles], keys=key_columns(group_by, rows),
         count=column(rows, len(keys)), errors=column(rows, len(keys) + 1),
-        metrics=[_metric_columns(metric, percentiles, rows, base + index * len(_STATS))
+        metrics=[metric_columns(metric, percentiles, rows, base + index * len(_STATS))
                  for index, metric in enumerate(chosen)], quantile_method=method)
 
 
-def _metric_aggregates(metric: Metric, levels: str) -> list[str]:
+def metric_aggregates(metric: Metric, levels: str) -> list[str]:
+    """count, mean, min, max, sum and quantiles of one metric over its rows: the columns `metric_columns` reads."""
     # Without percentiles, a constant empty array keeps every metric the same width.
     quantiles = metric.quantiles(levels) if levels else "[]"
     return [metric.count(), metric.aggregate("avg"), metric.aggregate("min"), metric.aggregate("max"),
             metric.aggregate("sum"), quantiles]
 
 
-def _metric_columns(metric: Metric, percentiles: Sequence[float], rows: Sequence[Sequence[Any]],
+def metric_columns(metric: Metric, percentiles: Sequence[float], rows: Sequence[Sequence[Any]],
                     start: int) -> MetricColumns:
+    """One metric's statistics from the columns `metric_aggregates` selected, starting at column `start`."""
     counts = [int(n) for n in column(rows, start)]
 
     def stat(offset: int) -> list[float | None]:

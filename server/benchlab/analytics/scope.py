@@ -6,6 +6,9 @@ RUNS = "project_id = {project:UUID} AND run_id IN {runs:Array(UUID)}"
 TIME_RANGE = ("project_id = {project:UUID} AND ts >= {start:DateTime64(6, 'UTC')} "
               "AND ts < {end:DateTime64(6, 'UTC')}")
 IN_WINDOW = " AND in_window"  # warm-up and cool-down requests excluded, as in the run summary
+# Requests of one source (`experiment`, or `production`: traffic of an application, ingested), bound as `source`.
+SOURCE = " AND source = {source:String}"
+SOURCES = ("experiment", "production")
 
 
 def runs_scope(include_window_only: bool) -> str:

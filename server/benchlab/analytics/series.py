@@ -18,7 +18,7 @@ from uuid import UUID
 from benchlab.analytics import rollup
 from benchlab.analytics.columns import PercentileColumn, column, epoch_micros, percentile_columns, utc
 from benchlab.analytics.errors import AnalyticsInputError
-from benchlab.analytics.scope import IN_WINDOW, time_scope
+from benchlab.analytics.scope import IN_WINDOW, SOURCE, SOURCES, time_scope
 from benchlab.analytics.validation import (
     check_bucket_count,
     check_time_range,
@@ -49,13 +49,14 @@ class LatencySeries:
 async def latency_series(store: ClickHouseStore, project_id: UUID, start: datetime, end: datetime,
                          interval_s: float, models: Sequence[str] | None, metric: str,
                          percentiles: Sequence[float], include_window_only: bool = True,
-                         prefer_exact: bool = False) -> LatencySeries:
+                         prefer_exact: bool = False, source: str | None = None) -> LatencySeries:
     """Percentiles of `metric` per time bucket and model over [start, end); `models=None` means all.
 
     Buckets are aligned to the epoch (toStartOfInterval); at most 10,000 of them. Only qualifying values
     count (successful requests for latencies), and warm-up/cool-down requests are left out unless
-    `include_window_only` is False. Large queries in whole minutes are answered from the rollups (module
-    docstring); `prefer_exact` forces the raw rows.
+    `include_window_only` is False. `source` keeps the requests of one source (`experiment`, `production`);
+    None takes all. Large queries in whole minutes are answered from the rollups (module docstring) unless
+    `prefer_exact`, or a `source` is given: the rollups are not kept per source, so those are always exact.
     """
     check_time_range(start, end)
     step_us = interval_step_us(interval_s)
@@ -71,8 +72,13 @@ async def latency_series(store: ClickHouseStore, project_id: UUID, start: dateti
     if models is not None:
         model_filter = " AND model IN {models:Array(String)}"
         query_parameters["models"] = list(models)
+    if source is not None:
+        if source not in SOURCES:
+            raise AnalyticsInputError("source", f"unknown source {source!r}; use one of {', '.join(SOURCES)}")
+        query_parameters["source"] = source
     method = rollup.EXACT
-    grain = None if prefer_exact or not rollup.has_states([chosen]) else rollup.series_table(start_us, end_us, step_us)
+    grain = None if prefer_exact or source is not None or not rollup.has_states([chosen]) \
+        else rollup.series_table(start_us, end_us, step_us)
     if grain is not None:
         table, time_column = grain
         scope = (f"project_id = {{project:UUID}} AND {time_column} >= {{start:DateTime64(6, 'UTC')}} AND "
@@ -86,7 +92,8 @@ async def latency_series(store: ClickHouseStore, project_id: UUID, start: dateti
                 f"FROM {table} WHERE {scope} GROUP BY bucket, model HAVING n > 0 ORDER BY bucket, model",
                 query_parameters, caller="analytics.latency_series.rollup")
     if method == rollup.EXACT:
-        where = f"{time_scope(include_window_only)} AND {chosen.condition}{model_filter}"
+        where = (f"{time_scope(include_window_only)} AND {chosen.condition}{model_filter}"
+                 + (SOURCE if source is not None else ""))
         quantiles = chosen.quantiles(levels, conditional=False) if levels else "[]"
         result = await store.query(
             "SELECT toStartOfInterval(ts, toIntervalMicrosecond({step:UInt64})) AS bucket, model, "

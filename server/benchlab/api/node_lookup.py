@@ -11,7 +11,7 @@ from strawberry.types import Info
 from benchlab.api.context import loaders_of, runtime_of
 from benchlab.api.ids import decode_global_id, expect_id
 from benchlab.api.node_tables import NODE_TABLES
-from benchlab.api.types import access, catalog, runs
+from benchlab.api.types import access, alerts, catalog, runs, schedules
 from benchlab.api.types.node import Node
 from benchlab.errors import NotFoundError
 from benchlab.stores import listing
@@ -20,7 +20,8 @@ N = TypeVar("N", bound=Node)
 
 NODE_CLASSES: dict[str, type[Node]] = {node_class.__name__: node_class for node_class in (
     catalog.Project, catalog.Provider, catalog.Model, catalog.Dataset, catalog.DatasetVersion, catalog.DatasetItem,
-    catalog.Prompt, catalog.PromptVersion, runs.Experiment, runs.Run, access.ApiKey, access.User)}
+    catalog.Prompt, catalog.PromptVersion, runs.Experiment, runs.Run, access.ApiKey, access.User,
+    schedules.Schedule, alerts.AlertRule, alerts.AlertEvent, alerts.AlertWebhook)}
 NODE_TYPES = {name: (NODE_TABLES[name], node_class.from_row) for name, node_class in NODE_CLASSES.items()}
 
 

@@ -3,6 +3,7 @@ the permission checks (which need a node's project, not its GraphQL type)."""
 
 from __future__ import annotations
 
+from benchlab.stores.alerts import WEBHOOK_ROWS
 from benchlab.stores.listing import ITEM_REVISIONS
 
 NODE_TABLES: dict[str, str] = {
@@ -18,4 +19,8 @@ NODE_TABLES: dict[str, str] = {
     "Run": "runs",
     "ApiKey": "api_keys",
     "User": "users",
+    "Schedule": "schedules",
+    "AlertRule": "alert_rules",
+    "AlertEvent": "alert_events",
+    "AlertWebhook": WEBHOOK_ROWS,  # never the encrypted secret
 }

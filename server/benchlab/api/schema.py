@@ -25,21 +25,27 @@ from strawberry.types import ExecutionContext
 
 from benchlab.api.errors import ErrorMasking
 from benchlab.api.input_text import RejectNulCharacters
+from benchlab.api.mutations.alerts import AlertMutations
 from benchlab.api.mutations.api_keys import ApiKeyMutations
 from benchlab.api.mutations.baselines import BaselineMutations
 from benchlab.api.mutations.datasets import DatasetMutations
 from benchlab.api.mutations.experiments import ExperimentMutations
+from benchlab.api.mutations.exports import ExportMutations
 from benchlab.api.mutations.gates import GateMutations
 from benchlab.api.mutations.members import MemberMutations
 from benchlab.api.mutations.models import ModelMutations
+from benchlab.api.mutations.production_scoring import ProductionScoringMutations
 from benchlab.api.mutations.projects import ProjectMutations
 from benchlab.api.mutations.prompts import PromptMutations
 from benchlab.api.mutations.providers import ProviderMutations
 from benchlab.api.mutations.runs import RunMutations
+from benchlab.api.mutations.schedules import ScheduleMutations
 from benchlab.api.mutations.scoring import ScoringMutations
 from benchlab.api.mutations.users import UserMutations
+from benchlab.api.prometheus_extension import OperationMetrics
 from benchlab.api.queries.admin import AdminQueries
 from benchlab.api.queries.analytics import AnalyticsQueries
+from benchlab.api.queries.production import ProductionQueries
 from benchlab.api.queries.projects import ProjectQueries
 from benchlab.api.queries.server import ServerQueries
 from benchlab.api.query_cost import QueryCostLimiter
@@ -49,14 +55,15 @@ from benchlab.api.subscriptions import Subscription
 
 
 @strawberry.type
-class Query(ProjectQueries, AnalyticsQueries, AdminQueries, ServerQueries):
+class Query(ProjectQueries, AnalyticsQueries, AdminQueries, ServerQueries, ProductionQueries):
     """Every query field, one mixin per domain."""
 
 
 @strawberry.type
 class Mutation(ProjectMutations, ProviderMutations, ModelMutations, DatasetMutations, PromptMutations,
                ExperimentMutations, RunMutations, ScoringMutations, GateMutations, ApiKeyMutations, MemberMutations,
-               UserMutations, BaselineMutations):
+               UserMutations, BaselineMutations, ScheduleMutations, ProductionScoringMutations, AlertMutations,
+               ExportMutations):
     """Every mutation, one mixin per domain. Each runs in one transaction: a failed one changes nothing."""
 
 
@@ -100,6 +107,7 @@ def build_schema(limits: QueryLimits | None = None) -> BenchlabSchema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
+            OperationMetrics,  # first: its timing wraps every other extension (api/prometheus_extension.py)
             GraphQLRateLimit,
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: AddValidationRules(limit_rules),

@@ -10,7 +10,9 @@ import strawberry
 from strawberry.types import Info
 
 from benchlab.api import run_feeds
+from benchlab.api.alert_feed import alert_updates
 from benchlab.api.permissions import SignedIn, project_role
+from benchlab.api.types.alerts import AlertUpdate
 from benchlab.api.types.live import RunProgressEvent, RunRequestsBatch
 from benchlab.api.types.server_info import Heartbeat
 from benchlab.auth.roles import Role
@@ -49,3 +51,11 @@ class Subscription:
                            replay: int = 0) -> AsyncGenerator[RunRequestsBatch, None]:
         async for batch in run_feeds.run_requests(info, run_id, replay):
             yield batch
+
+    @strawberry.subscription(permission_classes=[project_role(Role.VIEWER, "project_id", "Project")],
+                             description=(
+        "Every FIRING and RESOLVED event of the project's alert rules as it is recorded, on any replica "
+        "(docs/alerts.md). Live only: `Project.alerts` has the history; `gap: true` says messages were lost."))
+    async def alerts(self, info: Info, project_id: strawberry.ID) -> AsyncGenerator[AlertUpdate, None]:
+        async for update in alert_updates(info, project_id):
+            yield update

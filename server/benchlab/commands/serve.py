@@ -29,6 +29,7 @@ from benchlab.client.local_server import LocalServer, remove_server_file, write_
 from benchlab.commands.signals import STOP_SIGNALS, announce_signals, signals_held
 from benchlab.config import Settings, redact_url
 from benchlab.errors import BenchlabError
+from benchlab.metrics_endpoint import MetricsListener
 from benchlab.runtime import Runtime
 from benchlab.stores.local import local_stores
 
@@ -40,10 +41,18 @@ async def serve(settings: Settings) -> None:
     check_listen_address(settings)  # before any store starts: a refusal is one line and nothing to undo
     listeners = bind_listeners(settings.host, settings.port)
     try:
+        metrics = MetricsListener.start(settings)  # BENCHLAB_METRICS_PORT: bound before the stores, as the port
+    except BaseException:
+        for sock in listeners:
+            sock.close()
+        raise
+    try:
         await _serve(settings, listeners, started)
     finally:
         for sock in listeners:
             sock.close()
+        if metrics is not None:
+            await asyncio.to_thread(metrics.stop)
     log.info("benchlab stopped cleanly")
 
 

@@ -20,6 +20,7 @@ from benchlab.config import Settings, redact_url
 from benchlab.engine.deps import EngineDeps
 from benchlab.engine.run_manager import RunManager
 from benchlab.errors import BenchlabError
+from benchlab.metrics_endpoint import MetricsListener
 from benchlab.realtime.hub import Hub
 from benchlab.realtime.relayed_hub import RelayedHub
 from benchlab.secrets import KEY_FILE_NAME, load_secret_box
@@ -27,6 +28,7 @@ from benchlab.stores.clickhouse import ClickHouseStore
 from benchlab.stores.embedded_postgres import EmbeddedPostgres
 from benchlab.stores.postgres import create_pool
 from benchlab.stores.server_link import RelayedClickHouse, ServerLink
+from benchlab.stores.telemetry_figures import FigureRefresher
 
 log = logging.getLogger("benchlab")
 
@@ -39,6 +41,7 @@ async def work(settings: Settings, count: int) -> None:
                             "servers use (or run the worker on the data dir of the `benchlab serve` it helps)")
     secrets = load_secret_box(settings.secret_key, settings.data_dir)
     name = f"{socket.gethostname()}:{os.getpid()}"
+    metrics = MetricsListener.start(settings)  # BENCHLAB_METRICS_PORT (docs/operations.md), else None
     pg = await create_pool(database_url, max_size=4 + 2 * count)
     link = ServerLink(server_url, secrets, name) if server_url else None
     clickhouse: ClickHouseStore = (RelayedClickHouse(link) if link else ClickHouseStore(
@@ -49,8 +52,17 @@ async def work(settings: Settings, count: int) -> None:
         await hub.start()
         # Its own spool folder: a worker on the data dir of a serve must not replay the server's batches.
         deps = EngineDeps(pg, clickhouse, hub, settings.data_dir / "worker", secrets)
-        await _run(RunManager(deps), count, settings, server_url)
+        figures = FigureRefresher(pg, deps.data_dir / "spool") if metrics else None  # refreshed while scraped
+        if figures is not None:
+            figures.start()
+        try:
+            await _run(RunManager(deps), count, settings, server_url)
+        finally:
+            if figures is not None:
+                await figures.stop()
     finally:
+        if metrics is not None:
+            await asyncio.to_thread(metrics.stop)
         await hub.stop()
         await clickhouse.close()
         if link is not None:

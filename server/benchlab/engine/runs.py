@@ -44,7 +44,14 @@ async def start_experiment_run(deps: EngineDeps, project_id: UUID, experiment_id
                                spec: ExperimentSpec) -> UUID:
     """Create a run of a stored experiment (`spec` parsed from it) and put it in the run queue: startRun."""
     async with deps.pg.acquire() as conn, conn.transaction():
-        return await _queue(deps, conn, project_id, experiment_id, spec, True)
+        return await queue_experiment_run(deps, conn, project_id, experiment_id, spec)
+
+
+async def queue_experiment_run(deps: EngineDeps, conn: PgConnection, project_id: UUID, experiment_id: UUID,
+                               spec: ExperimentSpec) -> UUID:
+    """startRun's run and queue job on the caller's connection, committed with the caller's own writes (a
+    schedule firing: the run and the due time it serves are one transaction)."""
+    return await _queue(deps, conn, project_id, experiment_id, spec, True)
 
 
 async def resume_run(deps: EngineDeps, run_id: UUID, *, enqueue: bool = True) -> None:

@@ -189,7 +189,7 @@ class ScoringPass:
         """Every score that needs no judge; returns the item, those scores, and the rubrics left to ask."""
         item = self.items.get(stored.item_id) or DatasetItem(id=stored.item_id)
         context = ItemContext.of(item)
-        response = _response(stored)
+        response = response_of(stored)
         evaluated: list[tuple[EvaluatorSpec, Score]] = []
         rubrics: list[EvaluatorSpec] = []
         for evaluator in self._evaluators(item):
@@ -231,15 +231,8 @@ class ScoringPass:
 
     async def _rubric(self, evaluator: EvaluatorSpec, stored: StoredResponse,
                       item: DatasetItem) -> tuple[Score, JudgeCall | None]:
-        messages = rubric_messages(str(evaluator.value), self._question(stored, item), stored.output,
-                                   _expected_text(item))
-        threshold = evaluator.threshold if evaluator.threshold is not None else 0.5
-        assert evaluator.judge is not None  # the parser fills it in
-        verdict, call = await self.judges.ask(evaluator.judge, messages,
-                                              lambda text: parse_rubric_verdict(text, threshold))
-        if isinstance(verdict, JudgeError):
-            return Score(evaluator.name, 0.0, False, f"judge error: {verdict}", "judge_error"), call
-        return Score(evaluator.name, verdict.score, verdict.passed, verdict.reason), call
+        return await judge_rubric(self.judges, evaluator, self._question(stored, item), stored.output,
+                                  _expected_text(item))
 
     def _label(self, evaluator: EvaluatorSpec, item: DatasetItem, score: Score) -> None:
         if item.labels and evaluator.name in item.labels and score.label != "judge_error":
@@ -307,7 +300,7 @@ class ScoringPass:
             repetition=stored.repetition, load_phase=stored.load_phase, model=stored.model,
             prompt_version=stored.prompt_version, params_hash=stored.params_hash,
             evaluator=evaluator.name if evaluator is not None else OVERALL,
-            evaluator_type=_written_type(evaluator), score_name=score.name,
+            evaluator_type=written_type(evaluator), score_name=score.name,
             weight=evaluator.weight if evaluator is not None else 0.0, value=score.value, passed=score.passed,
             label=score.label, reason=score.reason, reference=reference, counterpart=counterpart,
             judge_model=call.judge_model if call else "", judge_cached=call.cached if call else False,
@@ -317,7 +310,20 @@ class ScoringPass:
             judge_latency_ms=call.latency_ms if call else 0.0).as_row())
 
 
-def _written_type(evaluator: EvaluatorSpec | None) -> str:
+async def judge_rubric(judges: JudgeClient, evaluator: EvaluatorSpec, question: str, output: str,
+                       expected: str | None) -> tuple[Score, JudgeCall | None]:
+    """An `llm-rubric` evaluator's score of one answer, from its judge (a judge error is a failed score)."""
+    messages = rubric_messages(str(evaluator.value), question, output, expected)
+    threshold = evaluator.threshold if evaluator.threshold is not None else 0.5
+    assert evaluator.judge is not None  # the parser fills it in
+    verdict, call = await judges.ask(evaluator.judge, messages, lambda text: parse_rubric_verdict(text, threshold))
+    if isinstance(verdict, JudgeError):
+        return Score(evaluator.name, 0.0, False, f"judge error: {verdict}", "judge_error"), call
+    return Score(evaluator.name, verdict.score, verdict.passed, verdict.reason), call
+
+
+def written_type(evaluator: EvaluatorSpec | None) -> str:
+    """The `evaluator_type` a score row carries: the type as written (`not-` included), or `overall`."""
     if evaluator is None:
         return OVERALL
     return ("not-" if evaluator.negate else "") + evaluator.type
@@ -337,7 +343,8 @@ def _expected_text(item: DatasetItem) -> str | None:
     return expected if isinstance(expected, str) else json.dumps(expected, ensure_ascii=False)
 
 
-def _response(stored: StoredResponse) -> Response:
+def response_of(stored: StoredResponse) -> Response:
+    """A stored response as the evaluators take it."""
     calls: tuple[dict[str, Any], ...] = ()
     if stored.tool_calls:
         try:

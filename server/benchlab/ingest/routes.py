@@ -53,6 +53,7 @@ from benchlab.stores.ingest_format import (
 )
 from benchlab.stores.run_queue import holds_claim
 from benchlab.stores.server_link import CLAIM_HEADER, from_wire, to_wire
+from benchlab.telemetry import count_ingest_rows
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class _Caller:
     project_id: UUID | None     # an API key's project; None for a worker (any project)
 
 
-class _Refused(Exception):
+class Refused(Exception):
     def __init__(self, status: int, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status, self.extra = status, extra
@@ -97,7 +98,7 @@ async def _answer(request: Request, table: str) -> JSONResponse:
                                                          "or v2 (Arrow IPC stream)"}, status_code=404)
     try:
         status, body = await _ingest(request, table, version)
-    except _Refused as refused:
+    except Refused as refused:
         return JSONResponse({"format": version, "error": str(refused), **refused.extra}, status_code=refused.status)
     return JSONResponse(body, status_code=status)
 
@@ -105,25 +106,25 @@ async def _answer(request: Request, table: str) -> JSONResponse:
 async def _ingest(request: Request, table: str, version: int) -> tuple[int, dict[str, Any]]:
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
-    caller = await _authenticate(request, workers_only=False)
+    caller = await authenticate(request, workers_only=False)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if version == FORMAT_VERSION and content_type not in JSON_LINES:
-        raise _Refused(415, f"Content-Type must be application/x-ndjson (JSON lines, format v{FORMAT_VERSION}), "
+        raise Refused(415, f"Content-Type must be application/x-ndjson (JSON lines, format v{FORMAT_VERSION}), "
                             f"not '{content_type or 'none'}'")
     if version == ARROW_VERSION and content_type != ARROW_CONTENT_TYPE:
-        raise _Refused(415, f"Content-Type must be {ARROW_CONTENT_TYPE} (format v{ARROW_VERSION}), "
+        raise Refused(415, f"Content-Type must be {ARROW_CONTENT_TYPE} (format v{ARROW_VERSION}), "
                             f"not '{content_type or 'none'}'")
     key = request.headers.get("idempotency-key")
     if key is not None and not _KEY.match(key):
-        raise _Refused(400, "Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 . _ : -")
-    body = await _body(request, settings.ingest_max_bytes)
+        raise Refused(400, "Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+    body = await read_body(request, settings.ingest_max_bytes)
     digest = hashlib.sha256(body).hexdigest()
     if key is not None:
         async with runtime.pg.acquire() as conn:
             earlier = await ingest_batches.seen(conn, caller.name, table, key)
         if earlier is not None:
             if earlier.body_sha256 != digest:
-                raise _Refused(409, "this Idempotency-Key was used for a different batch; use a new key per batch")
+                raise Refused(409, "this Idempotency-Key was used for a different batch; use a new key per batch")
             return (200 if earlier.response["accepted"] else 422), {**earlier.response, "replayed": True}
     await _check_claim(request, runtime)
     try:
@@ -131,19 +132,28 @@ async def _ingest(request: Request, table: str, version: int) -> tuple[int, dict
                                                  caller.project_id)  # off the loop: subscribers are served
     except IngestFormatError as exc:
         status = 413 if "limit" in exc.extensions else 400
-        raise _Refused(status, str(exc)) from None
+        raise Refused(status, str(exc)) from None
+    count_ingest_rows(table, accepted=0, rejected=len(rejected))  # /metrics; accepted ones in write_rows
     if len(rows):
         token = hashlib.sha256(f"{caller.name}\0{table}\0{key}".encode()).hexdigest() if key else None
-        try:
-            await runtime.ingest_writer(table).write_batch(rows, token)
-        except BenchlabError as exc:
-            raise _Refused(503, f"the server can neither write nor keep the batch now ({exc}); retry it") from None
+        await write_rows(runtime, table, rows, token)
     response = {"format": version, "table": table, "accepted": len(rows), "rejected": rejected,
                 "replayed": False}
     if key is not None:
         async with runtime.pg.acquire() as conn:
             await ingest_batches.remember(conn, caller.name, table, key, digest, response)
     return (200 if len(rows) else 422), response
+
+
+async def write_rows(runtime: Runtime, table: str, rows: list[tuple[Any, ...]] | pa.Table,
+                     token: str | None) -> None:
+    """The one write path of every ingest route (JSON lines, Arrow, OTLP): this server's buffered writer, as one
+    batch whose deduplication token is `token`; refused with 503 when it can neither write nor spool."""
+    try:
+        await runtime.ingest_writer(table).write_batch(rows, token)
+    except BenchlabError as exc:
+        raise Refused(503, f"the server can neither write nor keep the batch now ({exc}); retry it") from None
+    count_ingest_rows(table, accepted=len(rows), rejected=0)  # /metrics: benchlab_ingest_rows_total
 
 
 def _decode(table: IngestTable, body: bytes, version: int, max_rows: int,
@@ -185,13 +195,13 @@ def _own_project_rows(decoded: DecodedBatch, project_id: UUID,
 async def _worker_query(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     try:
-        await _authenticate(request, workers_only=True)
+        await authenticate(request, workers_only=True)
         payload = await request.json()
         sql, parameters = str(payload["sql"]), from_wire(payload.get("parameters") or {})
         settings = {**(payload.get("settings") or {}), "readonly": 2}  # reads only, whatever the SQL says
         result = await runtime.clickhouse.query(sql, parameters, caller=f"worker:{payload.get('caller', '')}",
                                                 settings=settings)
-    except _Refused as refused:
+    except Refused as refused:
         return JSONResponse({"error": str(refused)}, status_code=refused.status)
     except (KeyError, ValueError, TypeError) as exc:
         return JSONResponse({"error": f"bad relay request: {exc}"}, status_code=400)
@@ -205,23 +215,23 @@ async def _worker_query(request: Request) -> JSONResponse:
 async def _worker_publish(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     try:
-        await _authenticate(request, workers_only=True)
+        await authenticate(request, workers_only=True)
         payload = await request.json()
         channel, message = str(payload["channel"]), payload["message"]
         if not _RELAYED_CHANNELS.match(channel) or not isinstance(message, dict):
             return JSONResponse({"error": "only a run's progress and request channels are relayed"}, status_code=400)
         await runtime.hub.publish(channel, message)
-    except _Refused as refused:
+    except Refused as refused:
         return JSONResponse({"error": str(refused)}, status_code=refused.status)
     except (KeyError, ValueError, TypeError) as exc:
         return JSONResponse({"error": f"bad relay request: {exc}"}, status_code=400)
     return JSONResponse({"published": True})
 
 
-async def _authenticate(request: Request, *, workers_only: bool) -> _Caller:
+async def authenticate(request: Request, *, workers_only: bool) -> _Caller:
     header = request.headers.get("authorization", "")
     if not header:
-        raise _Refused(401, "send `Authorization: Bearer <API key>` (an API key of the project, member or above)"
+        raise Refused(401, "send `Authorization: Bearer <API key>` (an API key of the project, member or above)"
                             + ("" if not workers_only else "; this route takes worker tokens only"))
     try:
         credential = bearer_credential(header)
@@ -231,15 +241,15 @@ async def _authenticate(request: Request, *, workers_only: bool) -> _Caller:
             # by its successor (another pid), and must still be recognised.
             return _Caller(WORKERS, None)
         if workers_only:
-            raise _Refused(403, "this route serves workers only (a worker token minted from BENCHLAB_SECRET_KEY)")
+            raise Refused(403, "this route serves workers only (a worker token minted from BENCHLAB_SECRET_KEY)")
         client = request.client.host if request.client else None
         identity = await auth_of(request).authenticator.from_bearer(credential, client)
     except BenchlabError as exc:  # UnauthenticatedError among them: a wrong, expired or revoked credential
-        raise _Refused(401, str(exc)) from None
+        raise Refused(401, str(exc)) from None
     if identity.kind is not IdentityKind.API_KEY or identity.key_project_id is None or identity.key_role is None:
-        raise _Refused(403, "ingest takes an API key (keys create, or createApiKey) or a worker token, not a session")
+        raise Refused(403, "ingest takes an API key (keys create, or createApiKey) or a worker token, not a session")
     if identity.key_role.rank < Role.MEMBER.rank:
-        raise _Refused(403, "this API key's role is viewer; ingest needs a key with role member or above")
+        raise Refused(403, "this API key's role is viewer; ingest needs a key with role member or above")
     return _Caller(f"key:{identity.key_id}", identity.key_project_id)
 
 
@@ -249,23 +259,23 @@ async def _check_claim(request: Request, runtime: Runtime) -> None:
         return
     match = _CLAIM.match(header.strip())
     if match is None:
-        raise _Refused(400, f"{CLAIM_HEADER} must be <run id>:<claim number>")
+        raise Refused(400, f"{CLAIM_HEADER} must be <run id>:<claim number>")
     async with runtime.pg.acquire() as conn:
         if not await holds_claim(conn, UUID(match.group(1)), int(match.group(2))):
-            raise _Refused(409, "another worker took this run over (the claim is no longer current); this "
+            raise Refused(409, "another worker took this run over (the claim is no longer current); this "
                                 "worker's rows for it are refused")
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     """The request body, decompressed when gzip-encoded, refused once it passes `limit` bytes (either way)."""
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
-        raise _Refused(415, f"Content-Encoding '{encoding}' is not supported; send gzip or nothing")
+        raise Refused(415, f"Content-Encoding '{encoding}' is not supported; send gzip or nothing")
     received = bytearray()
     async for chunk in request.stream():
         received += chunk
         if len(received) > limit:
-            raise _Refused(413, f"the body is larger than the limit of {limit} bytes (BENCHLAB_INGEST_MAX_BYTES); "
+            raise Refused(413, f"the body is larger than the limit of {limit} bytes (BENCHLAB_INGEST_MAX_BYTES); "
                                 "split the batch", limit=limit)
     if encoding == "identity":
         return bytes(received)
@@ -273,9 +283,8 @@ async def _body(request: Request, limit: int) -> bytes:
     try:
         body = inflater.decompress(bytes(received), limit + 1)
     except zlib.error as exc:
-        raise _Refused(400, f"the body is not valid gzip ({exc})") from None
+        raise Refused(400, f"the body is not valid gzip ({exc})") from None
     if len(body) > limit or inflater.unconsumed_tail:
-        raise _Refused(413, f"the decompressed body is larger than the limit of {limit} bytes "
+        raise Refused(413, f"the decompressed body is larger than the limit of {limit} bytes "
                             "(BENCHLAB_INGEST_MAX_BYTES); split the batch", limit=limit)
     return body
-

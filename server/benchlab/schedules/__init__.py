@@ -1,1 +1,1 @@
-"""Cron schedules of experiments: due runs started, each gated against the experiment's baseline."""
+"""Experiments on a cron schedule: validation and due times (timing), changes (manage), the loop (scheduler)."""

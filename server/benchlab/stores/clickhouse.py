@@ -24,6 +24,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from benchlab.config import redact_text, redact_url
 from benchlab.errors import InvalidInputError, StoreUnavailableError
+from benchlab.stores.store_metrics import count_clickhouse_error
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,18 @@ class ClickHouseStore:
 
         return await self._run(run, sql)
 
+    async def query_raw(self, sql: str, parameters: dict[str, Any] | None = None, *, fmt: str, caller: str,
+                        settings: dict[str, Any] | None = None) -> bytes:
+        """The answer as ClickHouse formats it (e.g. `JSONEachRow`, `CSV`): one bounded query, read whole."""
+        return await self._run(lambda: bytes(self._client().raw_query(
+            sql, parameters=parameters, settings=self._settings(caller, settings), fmt=fmt)), sql)
+
+    async def query_arrow(self, sql: str, parameters: dict[str, Any] | None = None, *, caller: str,
+                          settings: dict[str, Any] | None = None) -> pa.Table:
+        """The answer as an Arrow table (strings as `string`): one bounded query, read whole."""
+        return await self._run(lambda: self._client().query_arrow(
+            sql, parameters=parameters, settings=self._settings(caller, settings), use_strings=True), sql)
+
     async def command(self, sql: str, parameters: dict[str, Any] | None = None, *, caller: str) -> None:
         """A statement whose answer nobody reads (DDL, migrations)."""
         await self._run(
@@ -113,15 +126,17 @@ class ClickHouseStore:
     async def _run(self, fn: Callable[[], T], sql: str = "") -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        except OperationalError as exc:  # before DatabaseError, its base class: the server cannot be reached
+            count_clickhouse_error(sql, "unavailable")  # telemetry.py
+            raise self._unavailable(exc) from None
         except DatabaseError as exc:
             code = _error_code(str(exc))
+            count_clickhouse_error(sql, "limit" if code in _NARROW_CODES else "query")
             if code in _NARROW_CODES:
                 raise AnalyticsQueryError(
                     f"the query exceeded the store's limits ({code}); narrow your filter "
                     "(shorter time range, fewer runs or models)") from exc
             raise
-        except OperationalError as exc:
-            raise self._unavailable(exc) from None
 
     def _bootstrap(self) -> None:
         try:

@@ -30,6 +30,7 @@ import asyncio
 import logging
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class WriterStats:
     batches_spooled: int
     rows_pending_on_disk: int
     last_error: str  # one line, no row contents or secrets
+    rows_in_memory: int = 0  # added and neither acknowledged nor spooled yet (/metrics: the writer backlog)
 
 
 @dataclass
@@ -64,6 +66,14 @@ class _Batch:
     batch_id: str
     rows: list[Sequence[Any]] | pa.Table  # an Arrow table: a batch received as such by the ingest endpoint
     cut_at: float  # time.monotonic()
+
+
+_RUNNING: weakref.WeakSet[EventWriter] = weakref.WeakSet()
+
+
+def running_writers() -> list[EventWriter]:
+    """The writers of this process started and not yet closed (or collected)."""
+    return [writer for writer in list(_RUNNING) if not writer._closed]
 
 
 class WriterStopped(RuntimeError):
@@ -117,7 +127,8 @@ class EventWriter:
     @property
     def stats(self) -> WriterStats:
         return WriterStats(self._rows_added, self._rows_written, self._batches_written, self._batches_spooled,
-                           self._rows_on_disk(), self._last_error)
+                           self._rows_on_disk(), self._last_error, len(self._buffer) + sum(
+                               len(batch.rows) for batch in (*self._unsettled.values(), *self._held)))
 
     async def start(self) -> None:
         """Replay what an earlier process left in the spool, then start the background tasks."""
@@ -125,6 +136,7 @@ class EventWriter:
         await self._retry_pending()
         self._tasks = [asyncio.create_task(self._send_loop(), name=f"{self._caller}:sender"),
                        asyncio.create_task(self._batch_loop(), name=f"{self._caller}:batcher")]
+        _RUNNING.add(self)  # counted in /metrics while it lives (stores/telemetry_figures.py)
 
     def add(self, row: Sequence[Any]) -> None:
         """Buffer one row (values in column order); never blocks."""

@@ -16,6 +16,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from benchlab.config import redact_text, redact_url
 from benchlab.errors import StoreUnavailableError
+from benchlab.stores.store_metrics import count_postgres_errors
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,12 @@ async def register_json_codec(conn: PgConnection) -> None:
         await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _prepare_connection(conn: asyncpg.Connection) -> None:
+    """Every pooled connection: the JSON codec, and failed statements counted for /metrics (store_metrics.py)."""
+    await register_json_codec(conn)
+    conn.add_query_logger(count_postgres_errors)
+
+
 async def connect(url: str) -> asyncpg.Connection:
     """One connection outside the pool (a short command, a test), with the same JSON codec as the pool."""
     conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
@@ -66,7 +73,7 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
     try:
         pool = await asyncio.wait_for(
             asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=CONNECT_TIMEOUT_S,
-                                command_timeout=60, init=register_json_codec),
+                                command_timeout=60, init=_prepare_connection),
             timeout=CONNECT_TIMEOUT_S + 1,
         )
     except Exception as exc:  # every failure becomes one clear line naming the variable

@@ -78,7 +78,7 @@ class StoredResponse:
     cost_usd: float | None  # None: no price known
 
 
-_RESPONSE_COLUMNS = ("event_id, ts, item_id, repetition, load_phase, model, prompt_version, params_hash, "
+RESPONSE_COLUMNS = ("event_id, ts, item_id, repetition, load_phase, model, prompt_version, params_hash, "
                      "status = 'ok', error_type, output, tool_calls, ttft_ms, tpot_ms, e2e_ms, "
                      "if(cost_known, cost_usd, NULL)")
 PAGE_ROWS = 5000
@@ -90,7 +90,7 @@ async def stored_responses(store: ClickHouseStore, project_id: UUID, run_id: UUI
     run of a million requests is scored without holding its outputs in memory at once."""
     condition = "AND event_id > {after:UUID}" if after is not None else ""
     result = await store.query(
-        f"SELECT {_RESPONSE_COLUMNS} FROM request_events WHERE project_id = {{project:UUID}} "
+        f"SELECT {RESPONSE_COLUMNS} FROM request_events WHERE project_id = {{project:UUID}} "
         f"AND run_id = {{run:UUID}} {condition} ORDER BY event_id LIMIT {{limit:UInt32}}",
         {"project": project_id, "run": run_id, "after": after, "limit": limit}, caller="scoring-read")
     return [StoredResponse(*row) for row in result.rows]

@@ -14,6 +14,7 @@ from benchlab.api.node_lookup import load_required
 from benchlab.api.permissions import project_role, require_role
 from benchlab.api.types.analytics import EXACT_ARGUMENT, GroupBy, LatencySeriesResult, Metric, RunComparisonResult
 from benchlab.api.types.catalog import Project
+from benchlab.api.types.production import SOURCE_ARGUMENT, RequestSource
 from benchlab.api.types.runs import Experiment, Run
 from benchlab.api.types.scoring import Leaderboard, LeaderboardBy, LeaderboardRow
 from benchlab.auth.roles import Role
@@ -75,19 +76,24 @@ class AnalyticsQueries:
 
     @strawberry.field(permission_classes=[project_role(Role.VIEWER, "project_id", "Project")],
                       description=(
-        "A metric's percentiles over time for a project (all runs), per model, in buckets of `intervalSeconds` "
-        "over [from, to). For charts: columnar. Percentiles are exact, or approximate (`quantileMethod`) when the "
-        "range holds many requests and `intervalSeconds`, `from` and `to` are whole minutes."))
+        "A metric's percentiles over time for a project (all runs, and production traffic), per model, in buckets "
+        "of `intervalSeconds` over [from, to). For charts: columnar. Percentiles are exact, or approximate "
+        "(`quantileMethod`) when the range holds many requests, `intervalSeconds`, `from` and `to` are whole "
+        "minutes and no `source` is given."))
     async def latency_series(self, info: Info, project_id: strawberry.ID,
                              from_: Annotated[datetime, strawberry.argument(name="from")], to: datetime,
                              interval_seconds: float, metric: Metric = Metric.TTFT,
                              percentiles: list[float] | None = None,
                              models: list[str] | None = None,
                              exact: Annotated[bool, strawberry.argument(description=EXACT_ARGUMENT)] = False,
+                             # Not `source` in Python: strawberry's permission extension takes that name itself.
+                             request_source: Annotated[RequestSource | None, strawberry.argument(
+                                 name="source", description=SOURCE_ARGUMENT)] = None,
                              ) -> LatencySeriesResult:
         from benchlab.analytics.series import latency_series
 
         project: Project = await load_required(info, project_id, Project, "projectId")
         result = await latency_series(runtime_of(info).clickhouse, project.db_id, from_, to, interval_seconds,
-                                      models, metric.value, percentiles or [50.0, 90.0, 99.0], prefer_exact=exact)
+                                      models, metric.value, percentiles or [50.0, 90.0, 99.0], prefer_exact=exact,
+                                      source=request_source.value if request_source is not None else None)
         return LatencySeriesResult.of(result)

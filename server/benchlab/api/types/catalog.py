@@ -21,23 +21,26 @@ from benchlab.api.loaders import ListArgs
 from benchlab.api.pagination import Connection
 from benchlab.api.permissions import on_this_project
 from benchlab.api.types.access import ApiKey, AuditEntry, ProjectMember
+from benchlab.api.types.alerts import ProjectAlerts
 from benchlab.api.types.node import Node, node_type
 from benchlab.api.types.run_lists import RunFilter, RunOrder, run_connection
 from benchlab.auth.roles import Role
 from benchlab.stores import listing
 
 if TYPE_CHECKING:
+    from benchlab.api.types.production import ProductionScoring
     from benchlab.api.types.runs import Experiment, Run
 
 ExperimentRef = Annotated["Experiment", strawberry.lazy("benchlab.api.types.runs")]
 RunRef = Annotated["Run", strawberry.lazy("benchlab.api.types.runs")]
+ProductionScoringRef = Annotated["ProductionScoring", strawberry.lazy("benchlab.api.types.production")]
 
 INCLUDE_ARCHIVED = "Also list archived items (default: only active ones)."
 IncludeArchived = Annotated[bool, strawberry.argument(description=INCLUDE_ARCHIVED)]
 
 
 @strawberry.type(description="A workspace: its providers, models, datasets, prompts, experiments and runs.")
-class Project(Node):
+class Project(ProjectAlerts, Node):
     db_id: strawberry.Private[UUID]
     slug: str = strawberry.field(description="URL-safe unique name, `^[a-z0-9][a-z0-9-]{0,62}$`.")
     name: str
@@ -102,6 +105,13 @@ class Project(Node):
     async def runs(self, info: Info, first: int, after: str | None = None, filter: RunFilter | None = None,
                    order_by: RunOrder | None = None) -> Connection[RunRef]:
         return await run_connection(info, listing.PROJECT_RUNS, self.db_id, first, after, filter, order_by)
+
+    @strawberry.field(description=(
+        "How a sample of the project's production traffic is scored (setProductionScoring); null when it is not."))
+    async def production_scoring(self, info: Info) -> ProductionScoringRef | None:
+        from benchlab.api.types.production import production_scoring_of
+
+        return await production_scoring_of(info, self.db_id)
 
 
 @strawberry.type(description="An LLM endpoint reached through litellm (or directly when OpenAI-compatible).")

@@ -14,8 +14,8 @@ from strawberry.types import Info
 from benchlab.api.context import loaders_of, runtime_of
 from benchlab.api.types.scoring import RequestScore
 from benchlab.metrics import METRICS
+from benchlab.stores import production_sample, scoring_passes
 from benchlab.stores import scores as score_store
-from benchlab.stores import scoring_passes
 
 if TYPE_CHECKING:
     from benchlab.analytics.requests import RequestRow
@@ -64,6 +64,10 @@ class RequestEvent:
     finish_reason: str
     output: str = strawberry.field(description="The response text (first 64 KiB).")
     tool_calls: JSON | None = strawberry.field(description="Tool calls the model made, as JSON.")
+    input: str = strawberry.field(description=(
+        "Production requests: the input messages the application sent, as a JSON text (OTLP traces and the litellm "
+        "callback carry them when the producer records content); empty for experiment requests, whose input is "
+        "their dataset item."))
     run_key: strawberry.Private[tuple[UUID, UUID] | None] = None  # (project, run): set where the run is known
 
     @classmethod
@@ -75,7 +79,8 @@ class RequestEvent:
 
     @strawberry.field(description=(
         "This request's scores with their reasons, from the run's current scoring pass (its newest completed "
-        "one); empty before the run was scored. `overall` is the request's weighted score."))
+        "one); empty before the run was scored. `overall` is the request's weighted score. A production request's "
+        "are those of the sampled scoring of production traffic; empty when it was not in the sample."))
     async def scores(self, info: Info) -> list[RequestScore]:
         if self.run_key is None:
             return []
@@ -98,7 +103,8 @@ class RequestEvent:
             reasoning_tokens=int(row.get("reasoning_tokens", 0)), tokens_estimated=bool(row["tokens_estimated"]),
             cost_usd=float(row["cost_usd"]) if row.get("cost_known", True) else None,
             finish_reason=row.get("finish_reason", ""),
-            output=row.get("output", ""), tool_calls=json.loads(tool_calls) if tool_calls else None)
+            output=row.get("output", ""), tool_calls=json.loads(tool_calls) if tool_calls else None,
+            input=row.get("input", ""))
 
 
 @strawberry.input(description="Narrow a run's requests; all given conditions must hold.")
@@ -117,9 +123,13 @@ async def _load_scores(runtime: Runtime, keys: list[ScoreKey]) -> list[list[Requ
         current = await scoring_passes.current_passes(conn, [run for _, run in runs])
     found: dict[ScoreKey, list[RequestScore]] = {}
     for project, run in runs:
-        if run not in current:
-            continue
         events = [UUID(event) for p, r, event in keys if (p, r) == (project, run)]
-        for score in await score_store.scores_of_requests(runtime.clickhouse, project, run, current[run].id, events):
+        if run == production_sample.NIL:  # a production request: its sampled scoring's scores (docs/production.md)
+            stored = await production_sample.production_scores(runtime.clickhouse, project, events)
+        elif run in current:
+            stored = await score_store.scores_of_requests(runtime.clickhouse, project, run, current[run].id, events)
+        else:
+            continue
+        for score in stored:
             found.setdefault((project, run, str(score.event_id)), []).append(RequestScore.of(score))
     return [found.get(key, []) for key in keys]

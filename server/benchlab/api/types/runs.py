@@ -31,6 +31,7 @@ from benchlab.api.types.gates import RunGate
 from benchlab.api.types.node import Node, node_type
 from benchlab.api.types.requests import RequestEvent, RequestFilterInput
 from benchlab.api.types.run_lists import RunFilter, RunOrder, RunStatus, run_connection
+from benchlab.api.types.schedules import Schedule, schedules_of_experiment
 from benchlab.api.types.scoring import ScoringPass, pass_uuid
 from benchlab.engine.planner import params_by_hash
 from benchlab.spec import describe_params, load_spec
@@ -87,6 +88,10 @@ class Experiment(Node):
     @strawberry.field(description="The experiment's baselines (named reference runs, e.g. `main`), by name.")
     async def baselines(self, info: Info) -> list[Baseline]:
         return await baselines_of_experiment(info, self.db_id)
+
+    @strawberry.field(description="The experiment's cron schedules (`createSchedule`), oldest first.")
+    async def schedules(self, info: Info) -> list[Schedule]:
+        return await schedules_of_experiment(info, self.db_id)
 
 
 @strawberry.type(description="Counters of a run as last stored (updated about twice a second while running).")
