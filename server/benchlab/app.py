@@ -8,7 +8,7 @@ a startup traceback) and passes the runtime in; tests and other embedders may le
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -33,7 +33,7 @@ from benchlab.metrics_endpoint import metrics_route
 from benchlab.production.scorer import ProductionScorer
 from benchlab.request_log import RequestLogMiddleware
 from benchlab.request_metrics import RequestMetricsMiddleware
-from benchlab.runtime import Runtime
+from benchlab.runtime import SERVICE_STOP_TIMEOUT_S, WORKERS_STOP_TIMEOUT_S, Runtime, finished_within
 from benchlab.schedules.scheduler import Scheduler
 from benchlab.stores.telemetry_figures import FigureRefresher
 
@@ -49,6 +49,36 @@ async def readyz(request: Request) -> JSONResponse:
     ready = all(result == "ok" for result in checks.values())
     return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks},
                         status_code=200 if ready else 503)
+
+
+def stop_on_close(services: contextlib.AsyncExitStack, what: str, stop: Callable[[], Awaitable[None]]) -> None:
+    """Run `stop` when `services` closes, for at most SERVICE_STOP_TIMEOUT_S: one service that hangs while
+    stopping is named in the log and must not keep the server from stopping."""
+    services.push_async_callback(lambda: finished_within(f"stopping {what}", stop(), SERVICE_STOP_TIMEOUT_S))
+
+
+async def start_background_services(opened: Runtime, services: contextlib.AsyncExitStack) -> None:
+    """Start the server's background services; each is stopped when `services` closes (in reverse order), also
+    when a later one fails to start. Every server process runs them all and PostgreSQL makes each piece of work
+    happen once across replicas; an interval setting of 0 turns a service off in this process."""
+    settings = opened.settings
+    # Schedules (docs/schedules.md): each due time starts one run; completed scheduled runs are gated.
+    scheduler = Scheduler(opened.engine_deps(), interval_s=settings.scheduler_interval_s)
+    scheduler.start()
+    stop_on_close(services, "the scheduler", scheduler.stop)
+    # Sampled scoring of production traffic (docs/production.md): each sampled batch is claimed once.
+    if settings.production_scoring_interval_s > 0:
+        scorer = ProductionScorer(opened.engine_deps(), interval_s=settings.production_scoring_interval_s)
+        await scorer.start()
+        stop_on_close(services, "the production scorer", scorer.stop)
+    # Alerts (docs/alerts.md): each transition and each webhook delivery happens once.
+    alerts = AlertService(settings, opened.pg, opened.clickhouse, opened.hub, opened.secrets)
+    alerts.start()
+    stop_on_close(services, "the alert service", alerts.stop)
+    # Prometheus figures from the stores (/metrics, docs/operations.md): refreshed while someone scrapes.
+    figures = FigureRefresher(opened.pg, settings.data_dir / "spool")
+    figures.start()
+    stop_on_close(services, "the metrics figures", figures.stop)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None,
@@ -68,33 +98,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None,
             graphql.share_live_results(app.state.shared_feeds)
         await opened.start_ingest()
         opened.start_workers()
-        # Schedules (docs/schedules.md): every server process ticks; PostgreSQL fires each due time once.
-        scheduler = Scheduler(opened.engine_deps(), interval_s=opened.settings.scheduler_interval_s)
-        scheduler.start()  # interval 0: off
-        # Sampled scoring of production traffic (docs/production.md): every process ticks; PostgreSQL claims
-        # each batch once. Interval 0: this process scores none.
-        production_scorer = None
-        if opened.settings.production_scoring_interval_s > 0:
-            production_scorer = ProductionScorer(opened.engine_deps(),
-                                                 interval_s=opened.settings.production_scoring_interval_s)
-            await production_scorer.start()
-        # Alerts (docs/alerts.md): every process evaluates due rules and sends webhooks; PostgreSQL makes each
-        # transition and each delivery happen once. BENCHLAB_ALERTS_INTERVAL_S=0: this process does neither.
-        alerts = AlertService(opened.settings, opened.pg, opened.clickhouse, opened.hub, opened.secrets)
-        alerts.start()
-        # Prometheus figures from the stores (/metrics, docs/operations.md): refreshed while someone scrapes.
-        metrics_figures = FigureRefresher(opened.pg, opened.settings.data_dir / "spool")
-        metrics_figures.start()
         try:
-            yield
+            async with contextlib.AsyncExitStack() as services:
+                await start_background_services(opened, services)
+                yield
         finally:
-            await metrics_figures.stop()
-            await alerts.stop()
-            await scheduler.stop()
-            if production_scorer is not None:
-                await production_scorer.stop()
-            await opened.runs.stop_workers()  # runs executing here go back to the queue
-            await app.state.auth.close()
+            # Runs executing here go back to the queue; bounded like every step of a shutdown (runtime.py).
+            await finished_within("handing this process's runs back to the queue", opened.runs.stop_workers(),
+                                  WORKERS_STOP_TIMEOUT_S)
+            await finished_within("closing the auth services", app.state.auth.close(), SERVICE_STOP_TIMEOUT_S)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -30,6 +30,25 @@ from benchlab.stores.sql_files import MigrationFile
 log = logging.getLogger(__name__)
 
 
+POOL_CLOSE_TIMEOUT_S = 30.0
+SERVICE_STOP_TIMEOUT_S = 30.0
+WORKERS_STOP_TIMEOUT_S = 120.0  # runs in flight hand back their state first
+
+
+async def finished_within(what: str, step: Awaitable[object], timeout_s: float) -> bool:
+    """Wait for one step of a shutdown for at most `timeout_s`; False (and a warning naming it) when it did not
+    finish. The step is then cancelled but not waited for: a task that ignores its cancellation must not keep
+    the process from stopping (`asyncio.wait_for` would wait for it)."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    if done:
+        task.result()
+        return True
+    task.cancel()
+    log.warning("shutdown: %s did not finish within %.0f s; going on without it", what, timeout_s)
+    return False
+
+
 @dataclass(frozen=True)
 class MigrationReport:
     postgres: list[MigrationFile]
@@ -118,7 +137,7 @@ class Runtime:
                                        check(self.hub.ping))
         return dict(zip(("postgres", "clickhouse", "realtime"), results, strict=True))
 
-    async def close(self) -> None:
+    async def close(self, *, pool_close_timeout_s: float = POOL_CLOSE_TIMEOUT_S) -> None:
         if self._runs is not None:
             await self._runs.shutdown()  # runs in flight go back to the queue, for a worker to resume
         for writer in self._ingest_writers.values():
@@ -126,4 +145,7 @@ class Runtime:
         self._ingest_writers.clear()
         await self.hub.stop()
         await self.clickhouse.close()
-        await self.pg.close()
+        # asyncpg's Pool.close() waits, without limit, until every acquired connection is released: one that a
+        # stuck task still holds would keep the process from ever stopping. Past the bound, say so and cut them.
+        if not await finished_within("closing the PostgreSQL pool", self.pg.close(), pool_close_timeout_s):
+            self.pg.terminate()
