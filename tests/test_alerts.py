@@ -6,6 +6,7 @@ subscription. Real PostgreSQL, chDB and HTTP servers; time is a controllable clo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -41,7 +42,7 @@ from benchlab.stores.runs import create_run, record_gate
 from tests.helpers.access import as_key, make_key
 from tests.helpers.engine import mock_spec
 from tests.helpers.event_rows import event_row, table_columns
-from tests.helpers.polling import wait_until
+from tests.helpers.polling import eventually, wait_until
 from tests.helpers.webhook_receiver import webhook_receiver
 from tests.helpers.ws import PROTOCOL, init, receive, subscribe
 
@@ -92,9 +93,10 @@ class World:
         async with self.deps.pg.acquire() as conn:
             return await manage.create_rule(conn, self.project_id, check_rule(name, kind, **settings), "tests")
 
-    async def webhook(self, url: str, format: str = "benchlab", secret: str | None = SECRET) -> UUID:
+    async def webhook(self, url: str, format: str = "benchlab", secret: str | None = SECRET, name: str = "") -> UUID:
         async with self.deps.pg.acquire() as conn:
-            webhook = await manage.create_webhook(conn, self.project_id, self.deps.secrets, name=f"hook-{format}",
+            webhook = await manage.create_webhook(conn, self.project_id, self.deps.secrets,
+                                                  name=name or f"hook-{format}",
                                                   url=url, format=format, secret=secret, enabled=True,
                                                   created_by="tests")
         return webhook.id
@@ -422,6 +424,31 @@ async def test_a_sender_that_died_mid_attempt_is_replaced_after_its_lease_with_t
     [delivery] = await world.deliveries()
     assert request.headers["benchlab-delivery"] == str(dead.id) == str(delivery["id"])
     assert request.headers["benchlab-attempt"] == "2" and (delivery["status"], delivery["attempts"]) == ("delivered", 2)
+
+
+async def test_a_slow_receiver_does_not_hold_up_deliveries_to_other_webhooks(world: World) -> None:
+    """A delivery claimed while another webhook's receiver takes its time is sent at once, not after it."""
+    sender = WebhookSender(world.deps.pg, world.deps.secrets, timeout_s=15, poll_s=0.2)
+    running = asyncio.create_task(sender.run())
+    try:
+        with webhook_receiver(delay_s=6) as slow, webhook_receiver() as fast:
+            await world.webhook(slow.url, secret=None, name="slow")
+            await _fire(world, "first")
+            sender.wake()
+            await eventually(lambda: len(slow.received()) == 1, "the slow receiver got the first", within_s=10)
+            await world.webhook(fast.url, secret=None, name="fast")
+            await _fire(world, "second")   # one delivery to each webhook; the slow one's waits for its first
+            fired = time.monotonic()
+            sender.wake()
+            await eventually(lambda: len(fast.received()) == 1, "the fast receiver got the second", within_s=15)
+            waited = fast.received()[0].at - fired
+            assert waited < 3, f"the fast receiver waited {waited:.1f} s for the slow one's answer (6 s)"
+            assert len(slow.received()) == 1, "the slow webhook's second delivery waits for its first (order)"
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await sender.close()
 
 
 def test_backoff_is_exponential_capped_and_jittered_in_its_upper_half() -> None:

@@ -1,5 +1,6 @@
 """A real HTTP server that receives webhooks in tests: it records every request and answers each with the next
-status of a script (then 200), like a receiver that is down for a while and comes back."""
+status of a script (then 200), like a receiver that is down for a while and comes back, or only after
+`delay_s`, like a slow one."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int] | None = None, delay_s: float = 0.0) -> None:
         self.statuses = list(statuses or [])
+        self.delay_s = delay_s
         self.requests: list[Received] = []
         self._lock = threading.Lock()
         self.url = ""
@@ -44,15 +46,17 @@ class Receiver:
 
 
 @contextmanager
-def webhook_receiver(statuses: list[int] | None = None, path: str = "/hooks/T000/B000/s3cr3t-path-token"
-                     ) -> Iterator[Receiver]:
-    """A receiver on a free loopback port; `receiver.url` is its endpoint (the path stands for a URL token)."""
-    receiver = Receiver(statuses)
+def webhook_receiver(statuses: list[int] | None = None, path: str = "/hooks/T000/B000/s3cr3t-path-token",
+                     delay_s: float = 0.0) -> Iterator[Receiver]:
+    """A receiver on a free loopback port; `receiver.url` is its endpoint (the path stands for a URL token).
+    Each request is recorded when it arrives and answered `delay_s` later."""
+    receiver = Receiver(statuses, delay_s)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             status = receiver.answer(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            time.sleep(receiver.delay_s)
             payload = b"ok" if status < 300 else b"receiver says no"
             self.send_response(status)
             self.send_header("Content-Length", str(len(payload)))

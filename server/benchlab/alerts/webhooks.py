@@ -21,7 +21,6 @@ Slack's incoming webhooks keep their token) ever reach a log line or the deliver
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -95,7 +94,7 @@ class WebhookSender:
     def __init__(self, pg: asyncpg.Pool, secrets: SecretBox, *, clock: Clock = utc_now,
                  timeout_s: float = DEFAULT_TIMEOUT_S, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
                  base_delay_s: float = DEFAULT_BASE_DELAY_S, max_delay_s: float = DEFAULT_MAX_DELAY_S,
-                 poll_s: float = 1.0, batch: int = 20) -> None:
+                 poll_s: float = 1.0, max_in_flight: int = 20) -> None:
         self.pg = pg
         self.secrets = secrets
         self.clock = clock
@@ -104,7 +103,7 @@ class WebhookSender:
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.poll_s = poll_s
-        self.batch = batch
+        self.max_in_flight = max_in_flight
         self.lease_s = timeout_s + 30.0  # an attempt never outlives its lease: the timeout bounds it
         self._wake = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
@@ -115,24 +114,52 @@ class WebhookSender:
 
     async def send_due(self) -> int:
         """Claim the deliveries due now and attempt each once (concurrently); returns how many were attempted."""
-        async with self.pg.acquire() as conn:
-            claimed = await alert_store.claim_deliveries(conn, self.clock(), self.lease_s, self.batch)
+        claimed = await self._claim(self.max_in_flight)
         if claimed:
             await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))
         return len(claimed)
 
     async def run(self) -> None:
-        """Send until cancelled: whatever is due, then wait for a wake-up or the next poll."""
-        while True:
-            try:
-                sent = await self.send_due()
-            except Exception:  # PostgreSQL briefly unreachable: the outbox keeps everything, try again
-                log.exception("webhook deliveries could not be claimed; retrying in %g s", self.poll_s)
-                sent = 0
-            if not sent:  # something was sent: the deliveries queued behind it may be claimable now
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+        """Send until cancelled, up to `max_in_flight` attempts at a time.
+
+        Each attempt is a task of its own and a free slot is filled as soon as a delivery is due: a receiver
+        that takes its time (up to `timeout_s`) holds up only the deliveries queued behind it to the same
+        webhook (claim_deliveries keeps each webhook's order), never those to others. The loop wakes for a
+        new delivery (`wake`), a finished attempt, or the next poll."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                self._wake.clear()   # before claiming: a wake-up during the claim is not lost
+                free = self.max_in_flight - len(in_flight)
+                if free > 0:
+                    try:
+                        claimed = await self._claim(free)
+                    except Exception:  # PostgreSQL briefly unreachable: the outbox keeps everything, try again
+                        log.exception("webhook deliveries could not be claimed; retrying in %g s", self.poll_s)
+                        claimed = []
+                    in_flight.update(asyncio.create_task(self._attempt(delivery), name="webhook-attempt")
+                                     for delivery in claimed)
+                woken = asyncio.ensure_future(self._wake.wait())
+                try:
+                    done, _ = await asyncio.wait({woken, *in_flight}, timeout=self.poll_s,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    woken.cancel()
+                for task in done - {woken}:
+                    in_flight.discard(task)
+                    if not task.cancelled() and (error := task.exception()) is not None:
+                        # the outcome could not be recorded: the lease runs out and the delivery is sent again
+                        log.error("webhook attempt could not be recorded; it is retried once its lease expires",
+                                  exc_info=error)
+        finally:
+            for task in in_flight:
+                task.cancel()   # a delivery cut mid-attempt keeps its lease and is sent again once it expires
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=5)
+
+    async def _claim(self, limit: int) -> list[ClaimedDelivery]:
+        async with self.pg.acquire() as conn:
+            return await alert_store.claim_deliveries(conn, self.clock(), self.lease_s, limit)
 
     async def close(self) -> None:
         if self._client is not None:
