@@ -16,8 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
+from benchlab.stores.entities import StoredRecord
 from benchlab.stores.listing import ListSpec, Reader
 from benchlab.stores.postgres import PgConnection, fetch_one
 
@@ -28,7 +27,7 @@ PASSED, FAILED, NOT_GATED = "passed", "failed", "not_gated"
 
 
 @dataclass(frozen=True)
-class ScheduleRecord:
+class ScheduleRecord(StoredRecord):
     id: UUID
     project_id: UUID
     experiment_id: UUID
@@ -51,13 +50,9 @@ class ScheduleRecord:
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> ScheduleRecord:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
-
 
 @dataclass(frozen=True)
-class FiringRecord:
+class FiringRecord(StoredRecord):
     id: UUID
     schedule_id: UUID
     due_at: datetime
@@ -70,10 +65,6 @@ class FiringRecord:
     gate_status: str | None
     settled_at: datetime | None
     note: str | None
-
-    @classmethod
-    def from_row(cls, row: asyncpg.Record) -> FiringRecord:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from benchlab.api.types.analytics import Metric
 from benchlab.api.types.node import Node, node_type
 from benchlab.auth.roles import Role
 from benchlab.stores import alerts as alert_store
-from benchlab.stores.alerts import AlertEventRecord
+from benchlab.stores.alerts import AlertEventRecord, AlertRuleRecord
 from benchlab.stores.listing import NOT_ARCHIVED, Filter
 
 if TYPE_CHECKING:
@@ -116,17 +116,21 @@ class AlertRule(Node):
 
     @classmethod
     def from_row(cls, row: Any) -> AlertRule:
-        kind = RuleKind(row["kind"])
-        return cls(id=strawberry.ID(encode_global_id("AlertRule", row["id"])), db_id=row["id"],
-                   project_id=row["project_id"], experiment_id=row["experiment_id"], name=row["name"], kind=kind,
-                   metric=Metric(row["metric"]) if row["metric"] else None, percentile=row["percentile"],
-                   threshold=row["threshold"], unit=unit_of(kind), window_minutes=row["window_minutes"],
-                   min_count=row["min_count"], evaluator=row["evaluator"], source=RuleSource(row["source"]),
-                   model=row["model"], enabled=row["enabled"], state=RuleState(row["state"]),
-                   state_since=row["state_since"], last_value=row["last_value"], last_count=row["last_count"],
-                   last_evaluated_at=row["last_evaluated_at"], condition=condition_text(_Row(row)),
-                   created_by=row["created_by"], created_at=row["created_at"], updated_at=row["updated_at"],
-                   archived_at=row["archived_at"])
+        return cls.of(AlertRuleRecord.from_row(row))
+
+    @classmethod
+    def of(cls, rule: AlertRuleRecord) -> AlertRule:
+        kind = RuleKind(rule.kind)
+        return cls(id=strawberry.ID(encode_global_id("AlertRule", rule.id)), db_id=rule.id,
+                   project_id=rule.project_id, experiment_id=rule.experiment_id, name=rule.name, kind=kind,
+                   metric=Metric(rule.metric) if rule.metric else None, percentile=rule.percentile,
+                   threshold=rule.threshold, unit=unit_of(kind), window_minutes=rule.window_minutes,
+                   min_count=rule.min_count, evaluator=rule.evaluator, source=RuleSource(rule.source),
+                   model=rule.model, enabled=rule.enabled, state=RuleState(rule.state),
+                   state_since=rule.state_since, last_value=rule.last_value, last_count=rule.last_count,
+                   last_evaluated_at=rule.last_evaluated_at, condition=condition_text(rule),
+                   created_by=rule.created_by, created_at=rule.created_at, updated_at=rule.updated_at,
+                   archived_at=rule.archived_at)
 
     @strawberry.field(description="EXPERIMENT-scoped rules: only this experiment's runs.")
     async def experiment(self, info: Info) -> ExperimentRef | None:
@@ -139,16 +143,6 @@ class AlertRule(Node):
     async def events(self, info: Info, first: int, after: str | None = None) -> Connection[AlertEvent]:
         return await lists.connection(info, alert_store.RULE_ALERT_EVENTS, self.db_id, first, after,
                                       AlertEvent.from_row)
-
-
-class _Row:
-    """A row read by attribute (condition_text takes stored records or rows alike)."""
-
-    def __init__(self, row: Any) -> None:
-        self._row = row
-
-    def __getattr__(self, name: str) -> Any:
-        return self._row[name]
 
 
 @strawberry.type(description=(
