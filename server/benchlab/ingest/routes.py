@@ -110,10 +110,10 @@ async def _ingest(request: Request, table: str, version: int) -> tuple[int, dict
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if version == FORMAT_VERSION and content_type not in JSON_LINES:
         raise Refused(415, f"Content-Type must be application/x-ndjson (JSON lines, format v{FORMAT_VERSION}), "
-                            f"not '{content_type or 'none'}'")
+                           f"not '{content_type or 'none'}'")
     if version == ARROW_VERSION and content_type != ARROW_CONTENT_TYPE:
         raise Refused(415, f"Content-Type must be {ARROW_CONTENT_TYPE} (format v{ARROW_VERSION}), "
-                            f"not '{content_type or 'none'}'")
+                           f"not '{content_type or 'none'}'")
     key = request.headers.get("idempotency-key")
     if key is not None and not _KEY.match(key):
         raise Refused(400, "Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 . _ : -")
@@ -232,7 +232,7 @@ async def authenticate(request: Request, *, workers_only: bool) -> _Caller:
     header = request.headers.get("authorization", "")
     if not header:
         raise Refused(401, "send `Authorization: Bearer <API key>` (an API key of the project, member or above)"
-                            + ("" if not workers_only else "; this route takes worker tokens only"))
+                           + ("" if not workers_only else "; this route takes worker tokens only"))
     try:
         credential = bearer_credential(header)
         if credential.startswith(WORKER_TOKEN_PREFIX):
@@ -263,7 +263,7 @@ async def _check_claim(request: Request, runtime: Runtime) -> None:
     async with runtime.pg.acquire() as conn:
         if not await holds_claim(conn, UUID(match.group(1)), int(match.group(2))):
             raise Refused(409, "another worker took this run over (the claim is no longer current); this "
-                                "worker's rows for it are refused")
+                               "worker's rows for it are refused")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -276,7 +276,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         received += chunk
         if len(received) > limit:
             raise Refused(413, f"the body is larger than the limit of {limit} bytes (BENCHLAB_INGEST_MAX_BYTES); "
-                                "split the batch", limit=limit)
+                               "split the batch", limit=limit)
     if encoding == "identity":
         return bytes(received)
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -286,5 +286,5 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise Refused(400, f"the body is not valid gzip ({exc})") from None
     if len(body) > limit or inflater.unconsumed_tail:
         raise Refused(413, f"the decompressed body is larger than the limit of {limit} bytes "
-                            "(BENCHLAB_INGEST_MAX_BYTES); split the batch", limit=limit)
+                           "(BENCHLAB_INGEST_MAX_BYTES); split the batch", limit=limit)
     return body
